@@ -1,0 +1,121 @@
+import { readFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
+import { ConfigError, validate, checkTimeZone, ID_PATTERN, type Schema } from './schema.js'
+import { lqSocketSchema, type LqSocketConfig } from './sources/lq-socket-config.js'
+
+export { ConfigError }
+
+export interface ApiConfig {
+  host: string
+  port: number
+  token?: string
+  /** events kept for replay with Last-Event-ID */
+  eventBuffer: number
+  /** bytes queued for one SSE client before it is cut off */
+  sseMaxBacklogBytes: number
+  /** seconds between SSE keep-alive comments */
+  sseHeartbeatSeconds: number
+}
+
+export interface LqServerConfig {
+  host: string
+  port: number
+  /** `agent`: a client that registered with an agent id gets that agent's pops (and pops that name no agent); `all`: every client gets every pop */
+  forward: 'agent' | 'all'
+  /** forward pops of these source ids only (default: all sources) */
+  sources?: readonly string[]
+  checkSeconds: number
+  expireSeconds: number
+  maxClients: number
+}
+
+export type SourceConfig = LqSocketConfig
+
+export interface Config {
+  api: ApiConfig
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' }
+  /** IANA zone of the vendor servers' local times (`tm=`); default: the host's */
+  timeZone?: string
+  pops: { keep: number }
+  lqServer?: LqServerConfig
+  sources: readonly SourceConfig[]
+}
+
+
+const sourceSchema: Schema = { type: 'union', tag: 'type', variants: { 'lq-socket': lqSocketSchema } }
+
+export const configSchema: Schema = {
+  type: 'object',
+  properties: {
+    api: {
+      type: 'object',
+      properties: {
+        host: { type: 'string', default: '127.0.0.1', minLength: 1 },
+        port: { type: 'port', default: 7700 },
+        token: { type: 'string', optional: true, minLength: 16, patternText: 'a token of at least 16 printable characters', pattern: /^[\x21-\x7e]+$/ },
+        eventBuffer: { type: 'integer', default: 10000, min: 100, max: 1_000_000 },
+        sseMaxBacklogBytes: { type: 'integer', default: 1 << 20, min: 4096, max: 1 << 30 },
+        sseHeartbeatSeconds: { type: 'number', default: 15, min: 0.01, max: 3600 },
+      },
+    },
+    log: { type: 'object', properties: { level: { type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] } } },
+    timeZone: { type: 'string', optional: true, check: checkTimeZone },
+    pops: { type: 'object', properties: { keep: { type: 'integer', default: 1000, min: 1, max: 100_000 } } },
+    lqServer: {
+      type: 'object',
+      optional: true,
+      properties: {
+        host: { type: 'string', default: '127.0.0.1', minLength: 1 },
+        port: { type: 'port' },
+        forward: { type: 'string', default: 'agent', enum: ['agent', 'all'] },
+        sources: { type: 'array', optional: true, items: { type: 'string', pattern: ID_PATTERN, patternText: 'a source id' } },
+        checkSeconds: { type: 'number', default: 5, min: 0.01, max: 3600 },
+        expireSeconds: { type: 'number', default: 30, min: 0.05, max: 86400 },
+        maxClients: { type: 'integer', default: 200, min: 1, max: 10000 },
+      },
+    },
+    sources: { type: 'array', items: sourceSchema, default: [] },
+  },
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.has(host) || (isIP(host) === 4 && host.startsWith('127.'))
+}
+
+/** Validate a parsed JSON value; checks that span keys (unique ids, token with a public host) too. */
+export function parseConfig(raw: unknown): Config {
+  const cfg = validate(configSchema, raw) as Config
+  const seen = new Set<string>()
+  cfg.sources.forEach((s, i) => {
+    if (seen.has(s.id)) throw new ConfigError(`sources[${i}].id`, 'an id not used by another source', s.id)
+    seen.add(s.id)
+  })
+  cfg.lqServer?.sources?.forEach((id, i) => {
+    if (!seen.has(id)) throw new ConfigError(`lqServer.sources[${i}]`, 'the id of a configured source', id)
+  })
+  if (!isLoopback(cfg.api.host) && !cfg.api.token) {
+    throw new ConfigError('api.token', `a token, because api.host ${cfg.api.host} is not loopback (anyone on the network could control calls)`, undefined)
+  }
+  if (cfg.lqServer && cfg.lqServer.port !== 0 && cfg.lqServer.port === cfg.api.port && cfg.lqServer.host === cfg.api.host) {
+    throw new ConfigError('lqServer.port', 'a port other than api.port', cfg.lqServer.port)
+  }
+  return cfg
+}
+
+export async function loadConfig(file: string): Promise<Config> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError('', `a readable config file at ${file}`, (err as NodeJS.ErrnoException).code ?? String(err))
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError('', `valid JSON in ${file} (${(err as Error).message})`, text.slice(0, 40))
+  }
+  return parseConfig(raw)
+}
