@@ -8,7 +8,6 @@ export const ERRORS = {
   UNAUTHORIZED: { status: 401, message: 'missing or wrong bearer token' },
   NOT_FOUND: { status: 404, message: '%s not found' },
   ROUTE_NOT_FOUND: { status: 404, message: 'no route %s' },
-  METHOD_NOT_ALLOWED: { status: 405, message: '%s' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'request body too large' },
   INTERNAL: { status: 500, message: 'internal error' },
 } as const

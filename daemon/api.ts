@@ -1,0 +1,190 @@
+import { timingSafeEqual } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { ApiConfig } from './config.js'
+import { ApiError } from './errors.js'
+import type { EventBus } from './events.js'
+import type { Logger } from './log.js'
+import type { Metrics } from './metrics.js'
+import { ROOT } from './paths.js'
+import type { PopHub } from './pops.js'
+import type { Source } from './sources/source.js'
+import { SseClient } from './sse.js'
+import { CHANNEL_STATES, entryJson, type ChannelState, type ChannelTable } from './table.js'
+
+export interface ApiDeps {
+  config: ApiConfig
+  log: Logger
+  table: ChannelTable
+  bus: EventBus
+  pops: PopHub
+  popsKeep: number
+  metrics: Metrics
+  sources: ReadonlyMap<string, Source>
+  version: string
+  startedAt: number
+}
+
+// The page is a static file next to the sources (no build step); read once at start.
+const PAGE_PATH = join(ROOT, 'daemon', 'page', 'index.html')
+
+function bearerOk(req: FastifyRequest, token: Buffer): boolean {
+  const h = req.headers.authorization
+  let given: string | undefined
+  if (typeof h === 'string' && h.startsWith('Bearer ')) given = h.slice(7).trim()
+  // EventSource cannot send headers: the page passes the token as ?access_token=, and a person
+  // opens the page itself as /?token=…
+  if (given === undefined) {
+    const q = req.query as Record<string, unknown> | undefined
+    const v = q?.access_token ?? q?.token
+    if (typeof v === 'string') given = v
+  }
+  if (given === undefined) return false
+  const g = Buffer.from(given)
+  return g.length === token.length && timingSafeEqual(g, token)
+}
+
+function intQuery(q: Record<string, unknown>, name: string, min: number, max: number, dflt: number): number {
+  const v = q[name]
+  if (v === undefined || v === '') return dflt
+  if (typeof v !== 'string' || !/^-?\d{1,16}$/.test(v)) throw new ApiError('BAD_QUERY', name, `expected a whole number from ${min} to ${max}`)
+  const n = Number(v)
+  if (n < min || n > max) throw new ApiError('BAD_QUERY', name, `expected a whole number from ${min} to ${max}, got ${n}`)
+  return n
+}
+
+function strQuery(q: Record<string, unknown>, name: string): string | undefined {
+  const v = q[name]
+  if (v === undefined) return undefined
+  if (typeof v !== 'string') throw new ApiError('BAD_QUERY', name, 'expected a single value')
+  return v
+}
+
+export function buildApi(deps: ApiDeps): FastifyInstance {
+  const { config, table, bus, pops, sources } = deps
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'api' }) as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1 << 20,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  })
+  const page = readFileSync(PAGE_PATH, 'utf8')
+  const token = config.token ? Buffer.from(config.token) : null
+  let sseDrops = 0
+  const streams = new Set<SseClient>()
+  // end open event streams cleanly before the server closes, so clients see a finished response
+  app.addHook('preClose', async () => {
+    for (const s of streams) s.close()
+  })
+
+  deps.metrics.gauge('telbridge_sse_clients', 'Connected event-stream clients', () => [[undefined, bus.subscriberCount]])
+  deps.metrics.gauge('telbridge_sse_dropped_total', 'Event-stream clients cut off for a full backlog', () => [[undefined, sseDrops]])
+
+  app.addHook('onRequest', async (req) => {
+    if (!token || req.url === '/v1/health' || req.url.startsWith('/v1/health?')) return
+    if (!bearerOk(req, token)) throw new ApiError('UNAUTHORIZED')
+  })
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    let e: ApiError
+    if (err instanceof ApiError) e = err
+    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new ApiError('PAYLOAD_TOO_LARGE')
+    else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) e = new ApiError('BAD_REQUEST', err.message)
+    else {
+      req.log.error({ err, url: req.url }, 'request failed')
+      e = new ApiError('INTERNAL')
+    }
+    if (e.status >= 400 && e.status < 500) req.log.info({ url: req.url, code: e.code }, e.message)
+    reply.code(e.status).send(e.toJSON())
+  })
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError('ROUTE_NOT_FOUND', `${req.method} ${req.url.split('?')[0]}`)
+    reply.code(e.status).send(e.toJSON())
+  })
+
+  app.get('/v1/health', async () => {
+    const list = [...sources.values()]
+    return {
+      status: 'ok',
+      version: deps.version,
+      uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+      sources: { total: list.length, connected: list.filter((s) => s.status === 'connected').length },
+      channels: table.size,
+    }
+  })
+
+  app.get('/v1/sources', async () => ({ sources: [...sources.values()].map((s) => s.info()) }))
+  app.get('/v1/sources/:id', async (req) => {
+    const s = sources.get((req.params as { id: string }).id)
+    if (!s) throw new ApiError('NOT_FOUND', `source ${(req.params as { id: string }).id}`)
+    return s.info()
+  })
+
+  app.get('/v1/channels', async (req) => {
+    const q = req.query as Record<string, unknown>
+    const source = strQuery(q, 'source')
+    const state = strQuery(q, 'state')
+    if (state !== undefined && !(CHANNEL_STATES as readonly string[]).includes(state)) {
+      throw new ApiError('BAD_QUERY', 'state', `expected one of ${CHANNEL_STATES.join(', ')}`)
+    }
+    const list = table.list({ source, state: state as ChannelState | undefined })
+    list.sort((a, b) => (a.source === b.source ? compareChannel(a.channel, b.channel) : a.source < b.source ? -1 : 1))
+    return { channels: list.map(entryJson), lastEventId: bus.lastId }
+  })
+  app.get('/v1/channels/:id', async (req) => {
+    const id = (req.params as { id: string }).id
+    const e = table.get(id)
+    if (!e) throw new ApiError('NOT_FOUND', `channel ${id}`)
+    return entryJson(e)
+  })
+
+  app.get('/v1/pops', async (req) => {
+    const q = req.query as Record<string, unknown>
+    const limit = intQuery(q, 'limit', 1, deps.popsKeep, Math.min(100, deps.popsKeep))
+    return { pops: pops.list({ limit, source: strQuery(q, 'source') }) }
+  })
+
+  app.get('/v1/events', (req: FastifyRequest, reply: FastifyReply) => {
+    const q = req.query as Record<string, unknown>
+    const header = req.headers['last-event-id']
+    let since: number | null = null
+    const raw = typeof header === 'string' && header !== '' ? header : strQuery(q, 'since')
+    if (raw !== undefined) {
+      if (!/^\d{1,16}$/.test(raw)) throw new ApiError('BAD_QUERY', typeof header === 'string' ? 'Last-Event-ID' : 'since', 'expected an event id (a whole number)')
+      since = Number(raw)
+    }
+    reply.hijack()
+    const client = new SseClient(reply.raw, bus, since, {
+      maxBacklogBytes: config.sseMaxBacklogBytes,
+      heartbeatMs: config.sseHeartbeatSeconds * 1000,
+      onDrop: (reason) => {
+        sseDrops++
+        deps.log.warn({ reason, remote: req.socket.remoteAddress }, 'event-stream client too slow; disconnected (it can resume with Last-Event-ID)')
+      },
+    })
+    streams.add(client)
+    reply.raw.on('close', () => streams.delete(client))
+  })
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.type('text/plain; version=0.0.4; charset=utf-8')
+    return deps.metrics.render()
+  })
+
+  app.get('/', async (_req, reply) => {
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache')
+    return page
+  })
+
+  return app
+}
+
+/** Channels sort numerically when both are numbers ("2" before "10"). */
+function compareChannel(a: string, b: string): number {
+  const na = Number(a)
+  const nb = Number(b)
+  if (Number.isFinite(na) && Number.isFinite(nb)) return na - nb
+  return a < b ? -1 : a > b ? 1 : 0
+}

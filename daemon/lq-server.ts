@@ -1,0 +1,176 @@
+import { createServer, type Server, type Socket } from 'node:net'
+import iconv from 'iconv-lite'
+import { LqConnectDecoder, encodeTryReq, MAX_POP_BYTES, type Frame } from '../protocols/lq-connect/index.js'
+import type { LqServerConfig } from './config.js'
+import type { EventBus } from './events.js'
+import type { Logger } from './log.js'
+import type { Metrics } from './metrics.js'
+import type { PopHub, PopRecord } from './pops.js'
+
+/**
+ * telbridge as an LQ-Connect server for legacy desktop clients: one LQ link (or any pop source)
+ * feeds many desktops. It sends TRY_REQ every checkSeconds, drops a client silent for expireSeconds,
+ * and forwards each pop's original bytes, to all clients or to the agent a client registered as.
+ */
+
+/** Registration text → agent id. Accepts `oper=801`, `op=801`, or a bare leading `801` (`801,-1`). */
+export function registrationAgent(text: string): string | null {
+  const kv = /(?:^|[,;&\s])(?:oper|op)=([^,;&\s]+)/.exec(text)
+  if (kv) return kv[1]!
+  const bare = /^\s*([0-9A-Za-z_]{1,32})(?:[,;\s]|$)/.exec(text)
+  return bare ? bare[1]! : null
+}
+
+// A registration is text in the LQ framing; anything printable (GBK) up to 255 bytes.
+function plausibleRegistration(payload: Buffer): boolean {
+  for (const b of payload) if (b < 0x20 || b === 0x7f) return false
+  return true
+}
+
+/** A client whose first bytes are no complete frame after this long sent its registration raw. */
+const RAW_REGISTRATION_MS = 300
+
+interface Client {
+  socket: Socket
+  remote: string
+  agent: string | null
+  registered: boolean
+  lastSeen: number
+  connectedAt: number
+}
+
+export class LqServer {
+  private server: Server | null = null
+  private readonly clients = new Set<Client>()
+  private checkTimer: NodeJS.Timeout | null = null
+  private unsubscribe: (() => void) | null = null
+  private forwarded = 0
+
+  constructor(
+    private readonly cfg: LqServerConfig,
+    private readonly hub: PopHub,
+    private readonly bus: EventBus,
+    private readonly log: Logger,
+    metrics: Metrics,
+  ) {
+    metrics.gauge('telbridge_lqserver_clients', 'Legacy LQ-Connect clients connected to telbridge', () => [[undefined, this.clients.size]])
+    metrics.gauge('telbridge_lqserver_pops_forwarded_total', 'Pop frames forwarded to legacy LQ-Connect clients', () => [[undefined, this.forwarded]])
+  }
+
+  get port(): number {
+    const a = this.server?.address()
+    return a && typeof a === 'object' ? a.port : 0
+  }
+
+  async start(): Promise<void> {
+    const server = createServer((socket) => this.accept(socket))
+    server.maxConnections = this.cfg.maxClients
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.cfg.port, this.cfg.host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    server.on('error', (err) => this.log.error({ err }, 'LQ server error'))
+    this.server = server
+    this.unsubscribe = this.hub.onPop((record, payload) => this.forward(record, payload))
+    this.checkTimer = setInterval(() => this.check(), this.cfg.checkSeconds * 1000)
+    this.checkTimer.unref()
+    this.log.info({ host: this.cfg.host, port: this.port }, 'LQ-Connect server listening for legacy clients')
+  }
+
+  list(): { remote: string; agent: string | null; connectedAt: string }[] {
+    return [...this.clients].map((c) => ({ remote: c.remote, agent: c.agent, connectedAt: new Date(c.connectedAt).toISOString() }))
+  }
+
+  private accept(socket: Socket): void {
+    socket.setNoDelay(true)
+    const client: Client = { socket, remote: `${socket.remoteAddress}:${socket.remotePort}`, agent: null, registered: false, lastSeen: Date.now(), connectedAt: Date.now() }
+    this.clients.add(client)
+    const decoder = new LqConnectDecoder({ handshake: 'TRY_REP', plausible: plausibleRegistration })
+    const log = this.log.child({ client: client.remote })
+    log.info('legacy LQ client connected')
+    socket.write(encodeTryReq())
+    const register = (text: string, framing: 'length' | 'raw') => {
+      client.registered = true
+      client.agent = registrationAgent(text)
+      log.info({ agent: client.agent, registration: text, framing }, 'legacy LQ client registered')
+      this.bus.publish('lqclient', { event: 'registered', remote: client.remote, agent: client.agent })
+    }
+    // Registration framing is not documented: a length-prefixed frame is read as such; bytes that
+    // form no frame within RAW_REGISTRATION_MS are taken as raw registration text.
+    let early: Buffer[] = []
+    let rawTimer: NodeJS.Timeout | null = null
+    socket.on('data', (chunk) => {
+      client.lastSeen = Date.now()
+      try {
+        if (!client.registered) {
+          early.push(chunk)
+          rawTimer ??= setTimeout(() => {
+            if (!client.registered && decoder.buffered > 0) {
+              const text = iconv.decode(Buffer.concat(early), 'gbk').split('TRY_REP').join('').trim()
+              decoder.reset()
+              if (text) register(text.slice(0, 255), 'raw')
+            }
+            early = []
+          }, RAW_REGISTRATION_MS)
+        }
+        decoder.write(
+          chunk,
+          (f: Frame) => {
+            if (f.type === 'pop' && !client.registered) {
+              register(iconv.decode(f.payload, 'gbk'), 'length')
+              early = []
+            }
+          },
+          (e) => log.debug({ code: e.code, skipped: e.bytes.length }, 'legacy client sent bytes that are no LQ frame'),
+        )
+      } catch (err) {
+        log.error({ err }, 'error handling legacy client data; closing it')
+        socket.destroy()
+      }
+    })
+    socket.on('error', (err) => log.debug({ err: err.message }, 'legacy client socket error'))
+    socket.on('close', () => {
+      if (rawTimer) clearTimeout(rawTimer)
+      this.clients.delete(client)
+      log.info('legacy LQ client disconnected')
+    })
+  }
+
+  private forward(record: PopRecord, payload: Buffer): void {
+    if (this.cfg.sources && !this.cfg.sources.includes(record.source)) return
+    if (payload.length === 0 || payload.length > MAX_POP_BYTES) return
+    const frame = Buffer.allocUnsafe(payload.length + 1)
+    frame[0] = payload.length
+    payload.copy(frame, 1)
+    for (const c of this.clients) {
+      if (this.cfg.forward === 'agent' && c.agent !== null && record.pop.agent !== null && record.pop.agent !== c.agent) continue
+      // a client that does not read is dropped rather than buffered without bound
+      if (c.socket.writableLength > 1 << 20) {
+        c.socket.destroy()
+        continue
+      }
+      c.socket.write(frame)
+      this.forwarded++
+    }
+  }
+
+  private check(): void {
+    const deadline = Date.now() - this.cfg.expireSeconds * 1000
+    for (const c of this.clients) {
+      if (c.lastSeen < deadline) {
+        this.log.warn({ client: c.remote, agent: c.agent }, `legacy LQ client silent for ${this.cfg.expireSeconds}s (no TRY_REP); closing`)
+        c.socket.destroy()
+      } else c.socket.write(encodeTryReq())
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.()
+    if (this.checkTimer) clearInterval(this.checkTimer)
+    for (const c of this.clients) c.socket.destroy()
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
+  }
+}
