@@ -1,0 +1,201 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { ConfigError, loadConfig } from './config.js'
+import { Daemon, VERSION } from './daemon.js'
+import { createLogger } from './log.js'
+
+/** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
+const USAGE = `telbridge ${VERSION} — local bridge from call-center vendor protocols to one API
+
+Usage: telbridge <command> [options]
+
+Commands:
+  run --config FILE        run the daemon
+  check-config FILE        validate a config file and exit (0 valid, 2 invalid)
+  simulate lq [options]    run an LQ-Connect server simulator (see: telbridge simulate lq --help)
+  demo                     run the daemon against built-in simulators and print the URLs
+
+Every command takes --help.`
+
+type Cmd = { usage: string; options: NonNullable<ParseArgsConfig['options']>; run: (values: Record<string, unknown>, positionals: string[]) => Promise<number | void> }
+
+const commands: Record<string, Cmd> = {
+  run: {
+    usage: `Usage: telbridge run --config FILE [--log-level LEVEL]
+
+Runs the daemon. Logs are JSON lines on stdout. SIGTERM or SIGINT stops it (exit 0).`,
+    options: { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string' } },
+    async run(v) {
+      if (typeof v.config !== 'string') return usageError('run needs --config FILE')
+      const config = await loadConfig(v.config)
+      const level = typeof v['log-level'] === 'string' ? v['log-level'] : config.log.level
+      const daemon = new Daemon(config, { log: createLogger(level) })
+      installCrashHandlers(daemon)
+      await daemon.start()
+      await untilSignal(daemon)
+      return 0
+    },
+  },
+  'check-config': {
+    usage: `Usage: telbridge check-config FILE
+
+Validates FILE. Prints "ok" and a summary, or the key that is wrong and what was expected (exit 2).`,
+    options: {},
+    async run(_v, pos) {
+      const file = pos[0]
+      if (!file) return usageError('check-config needs a FILE')
+      const config = await loadConfig(file)
+      process.stdout.write(`ok: ${file}: API on ${config.api.host}:${config.api.port}, ${config.sources.length} source(s)` + (config.lqServer ? `, LQ server on port ${config.lqServer.port}` : '') + '\n')
+      return 0
+    },
+  },
+  simulate: {
+    usage: `Usage: telbridge simulate <lq> [options]
+
+  lq   an LQ-Connect (小灵呼) socket server sending pops (telbridge simulate lq --help)`,
+    options: {},
+    async run() {
+      return usageError('simulate needs a kind: lq')
+    },
+  },
+  'simulate lq': {
+    usage: `Usage: telbridge simulate lq [--host 127.0.0.1] [--port 7628] [--pop-ver t1v5] [--rate 2]
+                           [--channels 8] [--agents 801,802,803] [--try-seconds 5] [--time-zone Asia/Shanghai]
+
+An LQ-Connect server: accepts registrations, sends TRY_REQ every --try-seconds, and sends
+realistic GBK pops (Chinese da values included) at --rate pops per second, in --pop-ver format
+(t1v1, t1v2, t1v3, t1v4, t1v5 or mixed).`,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '7628' },
+      'pop-ver': { type: 'string', default: 't1v5' },
+      rate: { type: 'string', default: '2' },
+      channels: { type: 'string', default: '8' },
+      agents: { type: 'string', default: '801,802,803,804' },
+      'try-seconds': { type: 'string', default: '5' },
+      'time-zone': { type: 'string' },
+    },
+    async run(v) {
+      const { LqSimulator, parseLqSimOptions } = await import('./simulate/lq.js')
+      const sim = new LqSimulator(parseLqSimOptions(v), createLogger('info'))
+      const port = await sim.start()
+      process.stderr.write(`LQ simulator listening on ${String(v.host)}:${port}\n`)
+      await untilSignal(sim)
+      return 0
+    },
+  },
+  demo: {
+    usage: `Usage: telbridge demo [--port 7700] [--lq-port 0]
+
+Starts an LQ simulator and the daemon wired to it, and prints the URLs to open.
+Ctrl-C stops both.`,
+    options: { port: { type: 'string', default: '7700' }, 'lq-port': { type: 'string', default: '0' }, 'log-level': { type: 'string', default: 'warn' } },
+    async run(v) {
+      const { runDemo } = await import('./simulate/demo.js')
+      const stop = await runDemo({ apiPort: intArg(v.port, 'port'), lqPort: intArg(v['lq-port'], 'lq-port'), logLevel: String(v['log-level']) })
+      await untilSignal({ stop })
+      return 0
+    },
+  },
+}
+
+class UsageError extends Error {}
+
+function usageError(msg: string): never {
+  throw new UsageError(msg)
+}
+
+export function intArg(v: unknown, name: string, min = 0, max = 65535): number {
+  const n = Number(v)
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || n < min || n > max) usageError(`--${name} must be a whole number from ${min} to ${max}`)
+  return n
+}
+
+function installCrashHandlers(daemon: Daemon): void {
+  // Connection handlers contain their own errors; anything that still escapes is a bug: log it and
+  // exit non-zero so the service manager restarts a clean process.
+  process.on('uncaughtException', (err) => {
+    daemon.log.fatal({ err }, 'uncaught exception; exiting')
+    process.exit(1)
+  })
+  process.on('unhandledRejection', (err) => {
+    daemon.log.fatal({ err }, 'unhandled rejection; exiting')
+    process.exit(1)
+  })
+}
+
+/** Resolves after SIGTERM/SIGINT and a clean stop; a stop that takes over 5 s is cut short. */
+function untilSignal(target: { stop(): Promise<void> }): Promise<void> {
+  return new Promise((resolve) => {
+    const handler = () => {
+      process.off('SIGTERM', handler)
+      process.off('SIGINT', handler)
+      const force = setTimeout(() => {
+        process.stderr.write('telbridge: stop took longer than 5 s; exiting anyway\n')
+        process.exit(0)
+      }, 4500)
+      force.unref()
+      target.stop().then(resolve, (err) => {
+        process.stderr.write(`telbridge: error while stopping: ${String(err)}\n`)
+        resolve()
+      })
+    }
+    process.on('SIGTERM', handler)
+    process.on('SIGINT', handler)
+  })
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let name = argv[0]
+  let rest = argv.slice(1)
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE + '\n')
+    return name ? 0 : 2
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(VERSION + '\n')
+    return 0
+  }
+  if (name === 'simulate' && rest[0] && !rest[0].startsWith('-')) {
+    name = `simulate ${rest[0]}`
+    rest = rest.slice(1)
+  }
+  const cmd = commands[name]
+  if (!cmd) {
+    process.stderr.write(`telbridge: unknown command "${name}"\n\n${USAGE}\n`)
+    return 2
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
+    if (values.help) {
+      process.stdout.write(cmd.usage + '\n')
+      return 0
+    }
+    return (await cmd.run(values, positionals)) ?? 0
+  } catch (err) {
+    if (err instanceof UsageError || (err as Error).name === 'UsageError' || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`telbridge: ${(err as Error).message}\n\n${cmd.usage}\n`)
+      return 2
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`telbridge: invalid configuration: ${err.message}\n`)
+      return 2
+    }
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number }
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+      const why = { EADDRINUSE: 'address already in use', EACCES: 'permission denied', EADDRNOTAVAIL: 'no such local address' }[e.code]
+      process.stderr.write(`telbridge: cannot listen on ${e.address}:${e.port}: ${why}\n`)
+      return 1
+    }
+    process.stderr.write(`telbridge: ${e.stack ?? String(err)}\n`)
+    return 1
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`telbridge: ${String(err)}\n`)
+    process.exit(1)
+  },
+)
