@@ -13,16 +13,26 @@ function labelText(labels: Labels | undefined): string {
 
 export class Counter {
   private readonly values = new Map<string, number>()
+  /** label values → rendered label text, so the hot path does no escaping */
+  private readonly keys = new Map<string, string>()
   constructor(
     readonly name: string,
     readonly help: string,
   ) {}
+  private key(labels: Labels | undefined): string {
+    if (!labels) return ''
+    let raw = ''
+    for (const k in labels) raw += k + '\u0000' + labels[k] + '\u0001'
+    let key = this.keys.get(raw)
+    if (key === undefined) this.keys.set(raw, (key = labelText(labels)))
+    return key
+  }
   inc(labels?: Labels, n = 1): void {
-    const key = labelText(labels)
+    const key = this.key(labels)
     this.values.set(key, (this.values.get(key) ?? 0) + n)
   }
   get(labels?: Labels): number {
-    return this.values.get(labelText(labels)) ?? 0
+    return this.values.get(this.key(labels)) ?? 0
   }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`

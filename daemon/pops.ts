@@ -2,7 +2,7 @@ import { tryParsePop, type Pop, type PopError } from '../protocols/lq-pop/index.
 import type { EventBus } from './events.js'
 import type { Logger } from './log.js'
 import type { Metrics, Counter } from './metrics.js'
-import { channelId, type ChannelTable, type ChannelPatch } from './table.js'
+import type { ChannelTable, ChannelPatch } from './table.js'
 
 export interface PopRecord {
   /** the event id the pop went out under */
@@ -28,7 +28,10 @@ export interface PopHubOptions {
  * published, and the connection carries on.
  */
 export class PopHub {
-  private readonly recent: PopRecord[] = []
+  /** ring of the last `keep` pops */
+  private readonly recent: (PopRecord | undefined)[]
+  private recentHead = 0
+  private recentCount = 0
   private readonly listeners: PopListener[] = []
   private readonly popsTotal: Counter
   private readonly invalidTotal: Counter
@@ -45,6 +48,7 @@ export class PopHub {
     private readonly opts: PopHubOptions,
   ) {
     this.now = opts.now ?? Date.now
+    this.recent = new Array(opts.keep)
     this.popsTotal = metrics.counter('telbridge_pops_total', 'Pops received and parsed, by source and format')
     this.invalidTotal = metrics.counter('telbridge_pops_invalid_total', 'Pops that could not be parsed, by source and error code')
     this.sweeper = setInterval(() => this.sweep(), 1000)
@@ -80,10 +84,12 @@ export class PopHub {
     this.popsTotal.inc({ source, format: pop.format })
     const chId = this.applyToTable(source, pop, popStateSeconds)
     const receivedAt = new Date(this.now()).toISOString()
-    const record: PopRecord = { eventId: 0, source, receivedAt, channelId: chId, pop }
-    record.eventId = this.bus.publish('pop', record).id
-    this.recent.push(record)
-    if (this.recent.length > this.opts.keep) this.recent.splice(0, this.recent.length - this.opts.keep)
+    // the record carries its own event id, so it is set before publishing serialises it
+    const record: PopRecord = { eventId: this.bus.nextEventId, source, receivedAt, channelId: chId, pop }
+    this.bus.publish('pop', record)
+    this.recent[this.recentHead] = record
+    this.recentHead = (this.recentHead + 1) % this.opts.keep
+    if (this.recentCount < this.opts.keep) this.recentCount++
     for (const fn of this.listeners) {
       try {
         fn(record, payload)
@@ -97,8 +103,8 @@ export class PopHub {
   /** Newest first. */
   list(opts: { limit: number; source?: string }): PopRecord[] {
     const out: PopRecord[] = []
-    for (let i = this.recent.length - 1; i >= 0 && out.length < opts.limit; i--) {
-      const r = this.recent[i]!
+    for (let i = 1; i <= this.recentCount && out.length < opts.limit; i++) {
+      const r = this.recent[(this.recentHead - i + this.opts.keep) % this.opts.keep]!
       if (opts.source === undefined || r.source === opts.source) out.push(r)
     }
     return out
@@ -117,12 +123,11 @@ export class PopHub {
       vendor: { popFormat: pop.format, kind: pop.kind, serial: pop.serial, member: pop.member },
     }
     this.table.update(source, channel, patch)
-    const id = channelId(source, channel)
+    const entry = this.table.lookup(source, channel)!
     if (popStateSeconds > 0) {
-      const entry = this.table.get(id)!
-      this.expiry.set(id, { at: this.now() + popStateSeconds * 1000, source, channel, updatedAt: entry.updatedAt })
+      this.expiry.set(entry.id, { at: this.now() + popStateSeconds * 1000, source, channel, updatedAt: entry.updatedAt })
     }
-    return id
+    return entry.id
   }
 
   /** Pop-only sources never see the hang-up: after popStateSeconds the channel is `unknown`, not forever ringing. */

@@ -1,29 +1,31 @@
 import type { ServerResponse } from 'node:http'
-import type { BusEvent, EventBus } from './events.js'
+import type { Batch, EventBus } from './events.js'
 
 export interface SseOptions {
+  /** a paused client that falls this many bytes of events behind is cut off */
   maxBacklogBytes: number
   heartbeatMs: number
   onDrop?: (reason: string) => void
 }
 
 /**
- * One Server-Sent Events client. Writes never wait. A client more than `maxBacklogBytes` behind for
- * over STALL_MS (or over HARD_FACTOR times that at any moment) is cut off and resumes with
- * Last-Event-ID, so a slow reader never slows the daemon or the other readers, and its memory is
- * bounded. The grace period lets a reader that keeps up absorb a burst the kernel buffers can't.
+ * One Server-Sent Events client. Writes never wait and never pile up: when the socket reports
+ * backpressure the client stops receiving and only remembers the last id it was sent; on 'drain'
+ * it catches up from the replay ring in one write. A client that falls more than maxBacklogBytes
+ * behind, or out of the ring, is cut off and resumes with Last-Event-ID. So a slow reader never
+ * slows the daemon or other readers, and costs at most one batch of memory.
  */
-const STALL_MS = 1000
-const HARD_FACTOR = 8
-
 export class SseClient {
   private closed = false
+  private paused = false
+  private pausedAtBytes = 0
+  private lastSentId: number
   private readonly unsubscribe: () => void
   private readonly heartbeat: NodeJS.Timeout
 
   constructor(
     private readonly res: ServerResponse,
-    bus: EventBus,
+    private readonly bus: EventBus,
     since: number | null,
     private readonly opts: SseOptions,
   ) {
@@ -34,12 +36,8 @@ export class SseClient {
       'x-accel-buffering': 'no',
     })
     res.socket?.setNoDelay(true)
-    // Subscribe before replaying so nothing published in between is missed; events arrive in id order.
-    const pending: BusEvent[] = []
-    let replaying = true
-    this.unsubscribe = bus.subscribe((e) => (replaying ? pending.push(e) : this.send(e.wire)))
-    this.write(`retry: 1000\n: telbridge event stream, last id ${bus.lastId}\n\n`)
-    let lastSent = since ?? bus.lastId
+    let head = `retry: 1000\n: telbridge event stream, last id ${bus.lastId}\n\n`
+    this.lastSentId = bus.lastId
     if (since !== null) {
       const { events, gap } = bus.since(since)
       if (gap) {
@@ -50,41 +48,59 @@ export class SseClient {
           latest: bus.lastId,
         }
         // the reset carries the newest id, so a reconnect after it resumes from here
-        this.write(`id: ${bus.lastId}\nevent: reset\ndata: ${JSON.stringify(reset)}\n\n`)
-        lastSent = bus.lastId
+        head += `id: ${bus.lastId}\nevent: reset\ndata: ${JSON.stringify(reset)}\n\n`
       } else {
-        for (const e of events) this.write(e.wire)
-        if (events.length) lastSent = events[events.length - 1]!.id
+        head += events.map((e) => e.wire).join('')
       }
     }
-    for (const e of pending) if (e.id > lastSent) this.send(e.wire)
-    replaying = false
-    this.heartbeat = setInterval(() => this.send(': keep-alive\n\n'), opts.heartbeatMs)
+    this.write(head)
+    this.unsubscribe = bus.subscribeBatches((b) => this.onBatch(b))
+    this.heartbeat = setInterval(() => !this.paused && this.write(': keep-alive\n\n'), opts.heartbeatMs)
     this.heartbeat.unref()
+    res.on('drain', () => this.onDrain())
     res.on('close', () => this.close())
     res.on('error', () => this.close())
   }
 
-  private behindSince: number | null = null
-
-  private send(text: string): void {
-    if (this.closed) return
-    const backlog = this.res.writableLength
-    if (backlog > this.opts.maxBacklogBytes) {
-      const now = Date.now()
-      this.behindSince ??= now
-      if (now - this.behindSince > STALL_MS || backlog > this.opts.maxBacklogBytes * HARD_FACTOR) {
-        this.opts.onDrop?.('backlog')
-        this.res.destroy()
-        this.close()
-        return
-      }
-    } else this.behindSince = null
-    this.write(text)
+  private onBatch(b: Batch): void {
+    if (this.closed || b.lastId <= this.lastSentId) return // already sent with the replay
+    if (this.paused) {
+      if (this.bus.bytesPublished - this.pausedAtBytes > this.opts.maxBacklogBytes) this.drop('backlog')
+      return
+    }
+    if (b.firstId === this.lastSentId + 1) {
+      this.lastSentId = b.lastId
+      this.write(b.bytes)
+    } else this.catchUp() // straddles the replay: take the rest from the ring
   }
 
-  private write(text: string): void {
-    if (!this.closed) this.res.write(text)
+  private onDrain(): void {
+    if (this.closed || !this.paused) return
+    this.paused = false
+    this.catchUp()
+  }
+
+  /** Send everything after lastSentId from the ring in one write. */
+  private catchUp(): void {
+    const { events, gap } = this.bus.since(this.lastSentId)
+    if (gap) return this.drop('fell out of the replay buffer')
+    if (!events.length) return
+    this.lastSentId = events[events.length - 1]!.id
+    this.write(events.map((e) => e.wire).join(''))
+  }
+
+  private write(chunk: string | Buffer): void {
+    if (this.closed) return
+    if (!this.res.write(chunk) && !this.paused) {
+      this.paused = true
+      this.pausedAtBytes = this.bus.bytesPublished
+    }
+  }
+
+  private drop(reason: string): void {
+    this.opts.onDrop?.(reason)
+    this.res.destroy()
+    this.close()
   }
 
   close(): void {
@@ -92,6 +108,6 @@ export class SseClient {
     this.closed = true
     clearInterval(this.heartbeat)
     this.unsubscribe()
-    if (!this.res.writableEnded) this.res.end()
+    if (!this.res.writableEnded && !this.res.destroyed) this.res.end()
   }
 }

@@ -36,3 +36,21 @@ t.test('a throwing subscriber does not stop the others', async (t) => {
   bus.publish('x', 1)
   t.equal(got, 1)
 })
+
+t.test('stream subscribers get one encoded batch per tick', async (t) => {
+  const bus = new EventBus(100, { firstId: 1 })
+  const batches: { firstId: number; lastId: number; text: string }[] = []
+  bus.subscribeBatches((b) => batches.push({ firstId: b.firstId, lastId: b.lastId, text: b.bytes.toString('utf8') }))
+  bus.publish('x', '南京')
+  bus.publish('x', 2)
+  bus.publish('y', 3)
+  t.equal(batches.length, 0, 'nothing until the tick ends')
+  await new Promise((r) => setImmediate(r))
+  t.equal(batches.length, 1)
+  t.same([batches[0]!.firstId, batches[0]!.lastId], [1, 3])
+  t.equal(batches[0]!.text, bus.since(0).events.map((e) => e.wire).join(''))
+  t.equal(bus.bytesPublished, Buffer.byteLength(batches[0]!.text))
+  bus.publish('z', 4)
+  await new Promise((r) => setImmediate(r))
+  t.same([batches[1]!.firstId, batches[1]!.lastId], [4, 4])
+})

@@ -21,6 +21,7 @@ t.test('every pop reaches an SSE client with all fields right', async (t) => {
   for (const p of pops) r.sim.sendPop(p)
   const got = await sse.count('pop', pops.length)
   t.same(got.map((e) => (e.data as any).pop.raw), pops, 'all pops, in order, raw text intact')
+  t.same(got.map((e) => (e.data as any).eventId), got.map((e) => Number(e.id)), 'a pop record carries its own event id')
   const last = got[5]!.data as any
   t.equal(last.source, 'lq1')
   t.equal(last.channelId, 'lq1:7')
