@@ -139,3 +139,37 @@ t.test('api.token: every route but health needs the bearer token', async (t) => 
   t.teardown(() => s.close())
   t.equal(s.status, 200, 'EventSource-style token in the query')
 })
+
+t.test('many clients that never read cost no more than one batch each, and stop stays quick', async (t) => {
+  const r = await rig({ config: { api: { sseMaxBacklogBytes: 1 << 20 } } })
+  let stopped = false
+  t.teardown(() => (stopped ? undefined : r.stop()))
+  const url = new URL(r.url)
+  const socks = await Promise.all(
+    Array.from({ length: 30 }, async () => {
+      const s = connect(Number(url.port), url.hostname)
+      await new Promise<void>((res) => s.once('connect', () => res()))
+      s.write(`GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n`)
+      s.pause()
+      s.on('error', () => {})
+      return s
+    }),
+  )
+  t.teardown(() => socks.forEach((s) => s.destroy()))
+  await until(() => r.daemon.bus.subscriberCount === 30, 3000, '30 subscribers')
+  const text = (n: number) => `H=t1v5,ch=${n % 50},ph=139${String(n).padStart(8, '0')},ty=1,tm=081123101500,op=801,sn=${n},so=0,mb=0,da=城市:南京|k:${'v'.repeat(120)},dm=0;`
+  for (let sent = 0; sent < 12000; ) {
+    for (let i = 0; i < 300; i++) r.sim.sendPop(text(sent++))
+    await new Promise((res) => setTimeout(res, 2))
+  }
+  await until(() => r.daemon.pops.list({ limit: 1 })[0]?.pop.serial === '11999', 10000, 'all pops in')
+  const t0 = Date.now()
+  const h = await getJson(`${r.url}/v1/health`)
+  t.equal(h.status, 200)
+  t.ok(Date.now() - t0 < 1000, 'the API still answers promptly')
+  t.equal(r.daemon.bus.subscriberCount, 0, 'every non-reading client was cut off')
+  const t1 = Date.now()
+  await r.stop()
+  stopped = true
+  t.ok(Date.now() - t1 < 2000, `stopped in ${Date.now() - t1} ms`)
+})
