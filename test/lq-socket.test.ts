@@ -218,3 +218,20 @@ t.test('the backoff starts again after a connection that worked', async (t) => {
   await until(() => attempts.length > before, 2000)
   t.equal(attempts[before], 0, 'reset to the first step')
 })
+
+t.test('a crash in a connection handler is contained: logged, that link restarts, the daemon lives', async (t) => {
+  const r = await rig({ agents: ['801', '802'] })
+  t.teardown(() => r.stop())
+  // a bug somewhere downstream of one pop (here: a table listener that throws)
+  const off = r.daemon.table.onChange((c) => {
+    if (c.entry.phone === '66666666') throw new Error('simulated handler bug')
+  })
+  t.teardown(off)
+  const before = [...r.sim.clients].find((c) => c.agent === '801')!
+  r.sim.sendPop('H=t1v3,ch=1,ph=66666666,id=1,tm=081123101500,op=801,sn=1,dm=0;', '801')
+  await until(() => before.socket.destroyed, 3000, 'the failing link was dropped')
+  await until(() => [...r.sim.clients].filter((c) => c.agent === '801').length === 1 && r.daemon.sources.get('lq1')!.status === 'connected', 5000, 'lq1 reconnected')
+  r.sim.sendPop('H=t1v3,ch=2,ph=2,id=2,tm=081123101500,op=802,sn=2,dm=0;', '802')
+  await until(() => r.daemon.pops.list({ limit: 5, source: 'lq2' }).length === 1, 2000, 'the other source unaffected')
+  t.equal((await getJson(`${r.url}/v1/health`)).status, 200)
+})
