@@ -98,7 +98,9 @@ const enum Scan {
 }
 
 function scanPop(buf: Buffer, from: number, to: number, state: Scan): Scan {
-  for (let i = from; i < to && state !== Scan.Bad; i++) {
+  let i = from
+  // the prefix (`H=` or digits and `,`): a few bytes
+  for (; i < to && state !== Scan.Body; i++) {
     const b = buf[i]!
     if (b < Byte.SPACE || b === Byte.DEL) return Scan.Bad
     switch (state) {
@@ -114,6 +116,12 @@ function scanPop(buf: Buffer, from: number, to: number, state: Scan): Scan {
       default:
         break
     }
+    if (state === Scan.Bad) return state
+  }
+  // the rest of the payload: only the control-byte rule is left, in a tight loop (most of the bytes)
+  for (; i < to; i++) {
+    const b = buf[i]!
+    if (b < Byte.SPACE || b === Byte.DEL) return Scan.Bad
   }
   return state
 }

@@ -82,7 +82,8 @@ export const FRAGMENTS_KEY = ''
  * the output is iconv-lite's in every case (checked for all 65,536 pairs in the tests).
  */
 export function decodePop(buf: Uint8Array): string {
-  if (isAscii(buf)) return ascii.decode(buf) // all bytes < 0x80: ASCII = GBK
+  // all bytes < 0x80: ASCII = GBK = Latin-1, and Buffer's latin1 decoder is the cheapest way there
+  if (isAscii(buf)) return asBuffer(buf).toString('latin1')
   const n = buf.length
   let i = 0
   while ((buf[i] as number) < 0x80) i++
@@ -109,7 +110,12 @@ export function decodePop(buf: Uint8Array): string {
 }
 
 function iconvDecode(buf: Uint8Array): string {
-  return iconv.decode(buf instanceof Buffer ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), 'gbk')
+  return iconv.decode(asBuffer(buf), 'gbk')
+}
+
+/** a Buffer view of the same bytes (no copy) */
+function asBuffer(buf: Uint8Array): Buffer {
+  return buf instanceof Buffer ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
 }
 
 const NOT_ONE_CHAR = 0xffff
@@ -122,8 +128,6 @@ function learnPair(lead: number, trail: number): number {
   return s.length === 1 && c !== 0xfffd && c !== 0 && c !== NOT_ONE_CHAR ? c : NOT_ONE_CHAR
 }
 
-/** only ever fed bytes < 0x80, where windows-1252 = ASCII = GBK */
-const ascii = new TextDecoder('windows-1252')
 /** pops are at most 255 bytes (1-byte length prefix); larger inputs take the iconv-lite path */
 const scratch = new Uint16Array(1024)
 const scratchBytes = Buffer.from(scratch.buffer)
@@ -189,6 +193,22 @@ function isDigits(s: string): boolean {
     if (c < 48 || c > 57) return false
   }
   return true
+}
+
+/**
+ * The value of `s` if it is 1..maxDigits ASCII digits, else -1. Exact for maxDigits ≤ 15; cheaper than
+ * isDigits + Number() on the fresh short slices a parse makes (Number() goes through the runtime).
+ */
+function digitsValue(s: string, maxDigits: number): number {
+  const n = s.length
+  if (n === 0 || n > maxDigits) return -1
+  let v = 0
+  for (let i = 0; i < n; i++) {
+    const d = s.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return -1
+    v = v * 10 + d
+  }
+  return v
 }
 
 /** `0`-`9`+ with an optional sign */
@@ -265,11 +285,11 @@ function checkZone(opts: ParseOptions | undefined, raw: string): string {
 }
 
 function parseChannel(v: string, raw: string): number {
-  const t = trimAll(v)
-  if (!isDigits(t) || t.length > 15) {
+  const channel = digitsValue(trimAll(v), 15)
+  if (channel < 0) {
     throw new PopError('BAD_CHANNEL', `ch must be a non-negative integer, got ${shorten(v)}`, raw, 'ch')
   }
-  return Number(t)
+  return channel
 }
 
 function nonEmpty(v: string | undefined): string | null {
@@ -282,22 +302,33 @@ function nonEmpty(v: string | undefined): string | null {
 const MAX_START_TIME = 253_402_300_799_999
 
 function parseT1v1(s: string, raw: string, opts: ParseOptions | undefined): Pop {
-  const parts = s.split(',')
-  const [chS = '', phS = '', reserved = '', stS = '', dmS = 'NA'] = parts
-  if (parts.length < 4) {
-    if (!isDigits(trimAll(chS))) {
+  // ch,phone,reserved,startTime[,dtmf[,anything else…]]: find the commas rather than split (no array)
+  const c1 = s.indexOf(',') // parsePop saw one
+  const c2 = s.indexOf(',', c1 + 1)
+  const c3 = c2 < 0 ? -1 : s.indexOf(',', c2 + 1)
+  if (c3 < 0) {
+    if (!isDigits(trimAll(s.slice(0, c1)))) {
       throw new PopError('UNKNOWN_FORMAT', `not a pop: neither H=… fields nor t1v1 ch,phone,…: ${shorten(s)}`, raw)
     }
+    const fields = c2 < 0 ? 2 : 3
     throw new PopError(
       'MISSING_FIELD',
-      `t1v1 pop needs ch,phone,reserved,startTime[,dtmf]; got only ${parts.length} field(s)`,
+      `t1v1 pop needs ch,phone,reserved,startTime[,dtmf]; got only ${fields} field(s)`,
       raw,
-      parts.length === 2 ? 'reserved' : 'startTime',
+      fields === 2 ? 'reserved' : 'startTime',
     )
   }
+  const c4 = s.indexOf(',', c3 + 1)
+  const c5 = c4 < 0 ? -1 : s.indexOf(',', c4 + 1)
+  const chS = s.slice(0, c1)
+  const phS = s.slice(c1 + 1, c2)
+  const reserved = s.slice(c2 + 1, c3)
+  const stS = s.slice(c3 + 1, c4 < 0 ? s.length : c4)
+  const dmS = c4 < 0 ? 'NA' : s.slice(c4 + 1, c5 < 0 ? s.length : c5)
   const channel = parseChannel(chS, raw)
   const st = trimAll(stS)
-  if (!isDigits(st) || st.length > 15 || Number(st) > MAX_START_TIME) {
+  const startTime = digitsValue(st, 15)
+  if (startTime < 0 || startTime > MAX_START_TIME) {
     throw new PopError(
       'BAD_FIELD',
       `t1v1 startTime must be milliseconds since 1970 (UTC) before year 10000, got ${shorten(stS)}`,
@@ -307,14 +338,14 @@ function parseT1v1(s: string, raw: string, opts: ParseOptions | undefined): Pop 
   }
   const zone = checkZone(opts, raw)
   const extra: Record<string, string> = { reserved: trimAll(reserved) }
-  if (parts.length > 5) extra[FRAGMENTS_KEY] = parts.slice(5).join(',')
+  if (c5 >= 0) extra[FRAGMENTS_KEY] = s.slice(c5 + 1) // the fields after the fifth, commas and all
   return {
     format: 't1v1',
     tag: null,
     channel,
     phone: nonEmpty(phS),
     callId: st + channel,
-    time: isoInZone(Number(st), zone, true),
+    time: isoInZone(startTime, zone, true),
     agent: null,
     serial: null,
     kindCode: null,
@@ -347,17 +378,11 @@ function isT2Tag(t: string): boolean {
 const LCLIENT_STATUS = new Set(['-100', '-200', '-201', '-202'])
 
 function parseKv(s: string, raw: string, opts: ParseOptions | undefined): Pop {
-  // dm is the last field and may itself contain `;` (and anything else): it runs to the end.
-  // the k=v fields are s[0, n)
-  let n: number
+  // dm is the last field and may itself contain `;` (and anything else): from the first `,dm=` it
+  // runs to the end (the loop below stops there). Without dm, the k=v fields are s[0, n): a trailing
+  // `;` is no part of them.
+  const n = s.charCodeAt(s.length - 1) === 59 ? s.length - 1 : s.length
   let dm: string | undefined
-  const dmAt = s.indexOf(',dm=')
-  if (dmAt < 0) {
-    n = s.charCodeAt(s.length - 1) === 59 ? s.length - 1 : s.length
-  } else {
-    n = dmAt
-    dm = s.slice(dmAt + 4)
-  }
 
   let tag: string | null = null
   let ch: string | undefined
@@ -418,6 +443,11 @@ function parseKv(s: string, raw: string, opts: ParseOptions | undefined): Pop {
       }
       if (key.length === 2) kc = (key.charCodeAt(0) << 8) | key.charCodeAt(1)
       else if (key.length === 1) kc = key.charCodeAt(0)
+    }
+    if (kc === 0x646d /* dm */ && key === undefined && pos > 0) {
+      // `,dm=` exactly (a ` dm=` or a `dm=` opening the pop is an unknown key): the rest is dm
+      dm = s.slice(eq + 1)
+      break
     }
     const val = s.slice(eq + 1, end)
     switch (kc) {
@@ -516,10 +546,10 @@ function parseKv(s: string, raw: string, opts: ParseOptions | undefined): Pop {
   let kindCode: number | null = null
   const tyT = nonEmpty(ty)
   if (tyT !== null) {
-    if (!isDigits(tyT) || tyT.length > 9) {
+    kindCode = digitsValue(tyT, 9)
+    if (kindCode < 0) {
       throw new PopError('BAD_FIELD', `ty (pop kind) must be a number 1-9, got ${shorten(tyT)}`, raw, 'ty')
     }
-    kindCode = Number(tyT)
   }
   const kind = kindCode === null ? null : (KINDS[kindCode] ?? null)
   let direction: 'inbound' | 'outbound' | null

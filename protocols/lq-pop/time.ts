@@ -259,6 +259,24 @@ function two(s: string, i: number): number {
  * @throws RangeError for an unknown zone
  */
 export function lqTimeToIso(tm: string, zone: string): string | null {
+  // A burst of pops shares its second, and the result depends on tm and zone alone: hand back the
+  // same string (already flat, so each pop does not build and flatten its own copy).
+  if (tmLastIso !== null && tm === tmLastTm && zone === tmLastZone) return tmLastIso
+  const iso = tmToIso(tm, zone)
+  if (iso !== null) {
+    tmLastTm = tm
+    tmLastZone = zone
+    tmLastIso = iso
+  }
+  return iso
+}
+
+/** the last valid `tm` {@link lqTimeToIso} converted, its zone and its result (null: none yet) */
+let tmLastTm = ''
+let tmLastZone = ''
+let tmLastIso: string | null = null
+
+function tmToIso(tm: string, zone: string): string | null {
   if (tm.length !== 12) return null
   const yy = two(tm, 0)
   const mo = two(tm, 2)
