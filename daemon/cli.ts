@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ConfigError, loadConfig } from './config.js'
 import { Daemon, VERSION } from './daemon.js'
 import { createLogger } from './log.js'
+import { UsageError, numberArg } from './usage.js'
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
 const USAGE = `telbridge ${VERSION} — local bridge from call-center vendor protocols to one API
@@ -92,23 +93,15 @@ Ctrl-C stops both.`,
     options: { port: { type: 'string', default: '7700' }, 'lq-port': { type: 'string', default: '0' }, 'log-level': { type: 'string', default: 'warn' } },
     async run(v) {
       const { runDemo } = await import('./simulate/demo.js')
-      const stop = await runDemo({ apiPort: intArg(v.port, 'port'), lqPort: intArg(v['lq-port'], 'lq-port'), logLevel: String(v['log-level']) })
+      const stop = await runDemo({ apiPort: numberArg(v.port, 'port', 0, 65535), lqPort: numberArg(v['lq-port'], 'lq-port', 0, 65535), logLevel: String(v['log-level']) })
       await untilSignal({ stop })
       return 0
     },
   },
 }
 
-class UsageError extends Error {}
-
 function usageError(msg: string): never {
   throw new UsageError(msg)
-}
-
-export function intArg(v: unknown, name: string, min = 0, max = 65535): number {
-  const n = Number(v)
-  if (typeof v !== 'string' || !/^\d+$/.test(v) || n < min || n > max) usageError(`--${name} must be a whole number from ${min} to ${max}`)
-  return n
 }
 
 function installCrashHandlers(daemon: Daemon): void {
@@ -173,7 +166,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return (await cmd.run(values, positionals)) ?? 0
   } catch (err) {
-    if (err instanceof UsageError || (err as Error).name === 'UsageError' || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`telbridge: ${(err as Error).message}\n\n${cmd.usage}\n`)
       return 2
     }

@@ -1,3 +1,5 @@
+import { isValidTimeZone } from '../protocols/lq-pop/index.js'
+
 /**
  * A small schema checker for the config file: defaults, ranges, enums, and unknown keys rejected by
  * name. Hand-written because every message must name the key path and what was expected, and the
@@ -133,10 +135,5 @@ export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 export const idSchema: Schema = { type: 'string', pattern: ID_PATTERN, patternText: 'an id of letters, digits, _ . - (at most 64, starting with a letter or digit)' }
 
 export function checkTimeZone(tz: string): string | null {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz })
-    return null
-  } catch {
-    return 'an IANA time zone such as "Asia/Shanghai"'
-  }
+  return isValidTimeZone(tz) ? null : 'an IANA time zone such as "Asia/Shanghai"'
 }

@@ -1,9 +1,10 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import iconv from 'iconv-lite'
 import { LqConnectDecoder, encodePop, encodeTryReq } from '../../protocols/lq-connect/index.js'
-import { formatPop, type PopFields, type PopFormat } from '../../protocols/lq-pop/index.js'
+import { formatPop, isValidTimeZone, type PopFields, type PopFormat } from '../../protocols/lq-pop/index.js'
 import { registrationAgent } from '../lq-server.js'
 import type { Logger } from '../log.js'
+import { UsageError, numberArg } from '../usage.js'
 
 export interface LqSimOptions {
   host: string
@@ -32,28 +33,13 @@ export const LQ_SIM_DEFAULTS: LqSimOptions = {
 
 const FORMATS: PopFormat[] = ['t1v1', 't1v2', 't1v3', 't1v4', 't1v5']
 
-class SimUsageError extends Error {
-  override name = 'UsageError'
-}
-
 /** CLI values → options, with a specific message for each bad value. */
 export function parseLqSimOptions(v: Record<string, unknown>): LqSimOptions {
-  const num = (name: string, min: number, max: number, int = true): number => {
-    const s = v[name]
-    const n = Number(s)
-    if (typeof s !== 'string' || s === '' || !Number.isFinite(n) || n < min || n > max || (int && !Number.isInteger(n))) {
-      throw new SimUsageError(`--${name} must be a ${int ? 'whole ' : ''}number from ${min} to ${max}, got ${String(s)}`)
-    }
-    return n
-  }
+  const num = (name: string, min: number, max: number, integer = true) => numberArg(v[name], name, min, max, { integer })
   const ver = String(v['pop-ver'] ?? 't1v5')
-  if (![...FORMATS, 'mixed'].includes(ver)) throw new SimUsageError(`--pop-ver must be one of ${FORMATS.join(', ')}, mixed; got ${ver}`)
+  if (![...FORMATS, 'mixed'].includes(ver)) throw new UsageError(`--pop-ver must be one of ${FORMATS.join(', ')}, mixed; got ${ver}`)
   const tz = typeof v['time-zone'] === 'string' ? v['time-zone'] : LQ_SIM_DEFAULTS.timeZone
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz })
-  } catch {
-    throw new SimUsageError(`--time-zone must be an IANA zone such as Asia/Shanghai, got ${tz}`)
-  }
+  if (!isValidTimeZone(tz)) throw new UsageError(`--time-zone must be an IANA zone such as Asia/Shanghai, got ${tz}`)
   return {
     host: String(v.host ?? LQ_SIM_DEFAULTS.host),
     port: num('port', 0, 65535),

@@ -1,0 +1,15 @@
+/** A mistake in how a command was called: the CLI prints the message and the usage, exit 2. */
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+/** A numeric option's value, or a UsageError naming the option, the range and what was given. */
+export function numberArg(v: unknown, name: string, min: number, max: number, opts: { integer?: boolean } = {}): number {
+  const integer = opts.integer ?? true
+  const n = Number(v)
+  const ok = typeof v === 'string' && (integer ? /^\d+$/.test(v) : v !== '' && Number.isFinite(n))
+  if (!ok || n < min || n > max) {
+    throw new UsageError(`--${name} must be a ${integer ? 'whole ' : ''}number from ${min} to ${max}, got ${String(v)}`)
+  }
+  return n
+}
