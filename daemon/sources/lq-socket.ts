@@ -24,6 +24,8 @@ export class LqSocketSource extends BaseSource {
   private failingSince: number | null = null
   private lastSummary = 0
   private failuresSinceSummary = 0
+  /** the same for every pop of this source */
+  private readonly popOpts: { timeZone?: string; popStateSeconds: number }
 
   constructor(
     readonly cfg: LqSocketConfig,
@@ -32,6 +34,7 @@ export class LqSocketSource extends BaseSource {
   ) {
     super(cfg.id, ctx)
     this.strategy = opts.strategy ?? backoff({ capMs: cfg.reconnectSeconds * 1000 })
+    this.popOpts = { timeZone: cfg.timeZone ?? ctx.timeZone, popStateSeconds: cfg.popStateSeconds }
   }
 
   protected override detail(): Record<string, unknown> {
@@ -175,7 +178,7 @@ export class LqSocketSource extends BaseSource {
                 this.failures = 0
               }
               if (f.type === 'handshake') socket.write(encodeTryRep())
-              else ctx.pops.receive(this.id, f.payload, { timeZone: cfg.timeZone ?? ctx.timeZone, popStateSeconds: cfg.popStateSeconds })
+              else ctx.pops.receive(this.id, f.payload, this.popOpts)
             },
             onFrameError,
           )
