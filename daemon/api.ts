@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { ApiConfig } from './config.js'
 import { ApiError } from './errors.js'
+import { installJsonErrors, type RoutePlugin } from './http.js'
 import type { EventBus } from './events.js'
 import type { Logger } from './log.js'
 import type { Metrics } from './metrics.js'
@@ -24,6 +25,8 @@ export interface ApiDeps {
   sources: ReadonlyMap<string, Source>
   version: string
   startedAt: number
+  /** more routes (devices, recordings, calls); a route with `config: { public: true }` skips the bearer check */
+  routes?: readonly RoutePlugin[]
 }
 
 // The page is a static file next to the sources (no build step); read once at start.
@@ -84,25 +87,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   app.addHook('onRequest', async (req) => {
     if (!token || req.url === '/v1/health' || req.url.startsWith('/v1/health?')) return
+    if ((req.routeOptions.config as { public?: boolean } | undefined)?.public) return
     if (!bearerOk(req, token)) throw new ApiError('UNAUTHORIZED')
   })
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    let e: ApiError
-    if (err instanceof ApiError) e = err
-    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new ApiError('PAYLOAD_TOO_LARGE')
-    else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) e = new ApiError('BAD_REQUEST', err.message)
-    else {
-      req.log.error({ err, url: req.url }, 'request failed')
-      e = new ApiError('INTERNAL')
-    }
-    if (e.status >= 400 && e.status < 500) req.log.info({ url: req.url, code: e.code }, e.message)
-    reply.code(e.status).send(e.toJSON())
-  })
-  app.setNotFoundHandler((req, reply) => {
-    const e = new ApiError('ROUTE_NOT_FOUND', `${req.method} ${req.url.split('?')[0]}`)
-    reply.code(e.status).send(e.toJSON())
-  })
+  installJsonErrors(app)
 
   app.get('/v1/health', async () => {
     const list = [...sources.values()]
@@ -178,6 +167,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return page
   })
 
+  for (const r of deps.routes ?? []) r(app)
   return app
 }
 

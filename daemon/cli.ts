@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { parseArgs } from 'node:util'
+import { boxCommands } from './commands/boxes.js'
+import { untilSignal, usageError, type Cmd } from './commands/cmd.js'
+import { serviceCommands } from './commands/service.js'
+import { vendorCommands } from './commands/vendors.js'
 import { ConfigError, loadConfig } from './config.js'
 import { Daemon, VERSION } from './daemon.js'
 import { createLogger } from './log.js'
@@ -13,14 +17,12 @@ Usage: telbridge <command> [options]
 Commands:
   run --config FILE        run the daemon
   check-config FILE        validate a config file and exit (0 valid, 2 invalid)
-  simulate lq [options]    run an LQ-Connect server simulator (see: telbridge simulate lq --help)
+  simulate KIND [options]  run a vendor simulator (KIND: %SIMULATORS%)
   demo                     run the daemon against built-in simulators and print the URLs
-
+%MORE%
 Every command takes --help.`
 
-type Cmd = { usage: string; options: NonNullable<ParseArgsConfig['options']>; run: (values: Record<string, unknown>, positionals: string[]) => Promise<number | void> }
-
-const commands: Record<string, Cmd> = {
+const coreCommands: Record<string, Cmd> = {
   run: {
     usage: `Usage: telbridge run --config FILE [--log-level LEVEL]
 
@@ -51,12 +53,12 @@ Validates FILE. Prints "ok" and a summary, or the key that is wrong and what was
     },
   },
   simulate: {
-    usage: `Usage: telbridge simulate <lq> [options]
+    usage: `Usage: telbridge simulate KIND [options]
 
-  lq   an LQ-Connect (小灵呼) socket server sending pops (telbridge simulate lq --help)`,
+KIND is one of: %SIMULATORS% (telbridge simulate KIND --help)`,
     options: {},
     async run() {
-      return usageError('simulate needs a kind: lq')
+      return usageError(`simulate needs a kind: ${simulatorKinds().join(', ')}`)
     },
   },
   'simulate lq': {
@@ -100,10 +102,6 @@ Ctrl-C stops both.`,
   },
 }
 
-function usageError(msg: string): never {
-  throw new UsageError(msg)
-}
-
 function installCrashHandlers(daemon: Daemon): void {
   // Connection handlers contain their own errors; anything that still escapes is a bug: log it and
   // exit non-zero so the service manager restarts a clean process.
@@ -117,57 +115,51 @@ function installCrashHandlers(daemon: Daemon): void {
   })
 }
 
-/** Resolves after SIGTERM/SIGINT and a clean stop; a stop that takes over 5 s is cut short. */
-function untilSignal(target: { stop(): Promise<void> }): Promise<void> {
-  return new Promise((resolve) => {
-    const handler = () => {
-      process.off('SIGTERM', handler)
-      process.off('SIGINT', handler)
-      const force = setTimeout(() => {
-        process.stderr.write('telbridge: stop took longer than 5 s; exiting anyway\n')
-        process.exit(0)
-      }, 4500)
-      force.unref()
-      target.stop().then(resolve, (err) => {
-        process.stderr.write(`telbridge: error while stopping: ${String(err)}\n`)
-        resolve()
-      })
-    }
-    process.on('SIGTERM', handler)
-    process.on('SIGINT', handler)
-  })
+const commands: Record<string, Cmd> = { ...coreCommands, ...boxCommands, ...vendorCommands, ...serviceCommands }
+
+function simulatorKinds(): string[] {
+  return Object.keys(commands).filter((k) => k.startsWith('simulate ')).map((k) => k.slice(9))
+}
+
+function fill(text: string): string {
+  const more = Object.entries(commands)
+    .filter(([, c]) => c.summary)
+    .map(([name, c]) => `  ${name.padEnd(23)}  ${c.summary}\n`)
+    .join('')
+  return text.replace(/%SIMULATORS%/g, simulatorKinds().join(', ')).replace('%MORE%', more)
 }
 
 export async function main(argv: string[]): Promise<number> {
   let name = argv[0]
   let rest = argv.slice(1)
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(USAGE + '\n')
+    process.stdout.write(fill(USAGE) + '\n')
     return name ? 0 : 2
   }
   if (name === '--version' || name === '-v') {
     process.stdout.write(VERSION + '\n')
     return 0
   }
-  if (name === 'simulate' && rest[0] && !rest[0].startsWith('-')) {
-    name = `simulate ${rest[0]}`
+  // two-word commands: `simulate lq`, `service install`, …
+  if (rest[0] && !rest[0].startsWith('-') && commands[`${name} ${rest[0]}`]) {
+    name = `${name} ${rest[0]}`
     rest = rest.slice(1)
   }
   const cmd = commands[name]
   if (!cmd) {
-    process.stderr.write(`telbridge: unknown command "${name}"\n\n${USAGE}\n`)
+    process.stderr.write(`telbridge: unknown command "${name}"\n\n${fill(USAGE)}\n`)
     return 2
   }
   try {
     const { values, positionals } = parseArgs({ args: rest, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
     if (values.help) {
-      process.stdout.write(cmd.usage + '\n')
+      process.stdout.write(fill(cmd.usage) + '\n')
       return 0
     }
     return (await cmd.run(values, positionals)) ?? 0
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`telbridge: ${(err as Error).message}\n\n${cmd.usage}\n`)
+      process.stderr.write(`telbridge: ${(err as Error).message}\n\n${fill(cmd.usage)}\n`)
       return 2
     }
     if (err instanceof ConfigError) {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { ConfigError, validate, checkTimeZone, ID_PATTERN, type Schema } from './schema.js'
-import { lqSocketSchema, type LqSocketConfig } from './sources/lq-socket-config.js'
+import { SOURCE_SCHEMAS, type SourceConfig } from './sources/schemas.js'
 
 export { ConfigError }
 
@@ -29,7 +29,13 @@ export interface LqServerConfig {
   maxClients: number
 }
 
-export type SourceConfig = LqSocketConfig
+export type { SourceConfig }
+
+/** The device-facing HTTP listener: 800hu boxes and vendor callbacks (LQ custURL/popCRURL, Guoxin push). */
+export interface IngestConfig {
+  host: string
+  port: number
+}
 
 export interface Config {
   api: ApiConfig
@@ -38,11 +44,13 @@ export interface Config {
   timeZone?: string
   pops: { keep: number }
   lqServer?: LqServerConfig
+  /** absent: no device-facing listener */
+  ingest?: IngestConfig
   sources: readonly SourceConfig[]
 }
 
 
-const sourceSchema: Schema = { type: 'union', tag: 'type', variants: { 'lq-socket': lqSocketSchema } }
+const sourceSchema: Schema = { type: 'union', tag: 'type', variants: SOURCE_SCHEMAS }
 
 export const configSchema: Schema = {
   type: 'object',
@@ -72,6 +80,14 @@ export const configSchema: Schema = {
         checkSeconds: { type: 'number', default: 5, min: 0.01, max: 3600 },
         expireSeconds: { type: 'number', default: 30, min: 0.05, max: 86400 },
         maxClients: { type: 'integer', default: 200, min: 1, max: 10000 },
+      },
+    },
+    ingest: {
+      type: 'object',
+      optional: true,
+      properties: {
+        host: { type: 'string', default: '0.0.0.0', minLength: 1 },
+        port: { type: 'port', default: 7701 },
       },
     },
     sources: { type: 'array', items: sourceSchema, default: [] },

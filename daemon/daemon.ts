@@ -3,13 +3,16 @@ import { join } from 'node:path'
 import { ROOT } from './paths.js'
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from './api.js'
-import type { Config, SourceConfig } from './config.js'
+import { callRoutes } from './calls-api.js'
+import type { Config } from './config.js'
 import { EventBus } from './events.js'
 import { createLogger, type Logger } from './log.js'
 import { LqServer } from './lq-server.js'
 import { Metrics } from './metrics.js'
 import { PopHub } from './pops.js'
-import { LqSocketSource } from './sources/lq-socket.js'
+import type { RoutePlugin } from './http.js'
+import { buildIngest } from './ingest.js'
+import { createSource } from './sources/create.js'
 import { sourceMetrics, type Source, type SourceContext } from './sources/source.js'
 import { entryJson, ChannelTable } from './table.js'
 
@@ -28,6 +31,8 @@ export class Daemon {
   readonly pops: PopHub
   readonly sources = new Map<string, Source>()
   readonly api: FastifyInstance
+  /** the device-facing listener, when `ingest` is configured */
+  readonly ingest: FastifyInstance | null = null
   lqServer: LqServer | null = null
   private readonly startedAt = Date.now()
   private stopping: Promise<void> | null = null
@@ -60,6 +65,11 @@ export class Daemon {
     this.metrics.gauge('telbridge_process_resident_memory_bytes', 'Resident set size', () => [[undefined, process.memoryUsage.rss()]])
     this.metrics.gauge('telbridge_uptime_seconds', 'Seconds since the daemon started', () => [[undefined, (Date.now() - this.startedAt) / 1000]])
     if (config.lqServer) this.lqServer = new LqServer(config.lqServer, this.pops, this.bus, this.log.child({ component: 'lq-server' }), this.metrics)
+    const apiRoutes: RoutePlugin[] = [callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }) })]
+    const ingestRoutes: RoutePlugin[] = []
+    for (const s of this.sources.values()) if (s.ingestRoutes) ingestRoutes.push((app) => s.ingestRoutes!(app))
+    // (issue 3 wires the 800hu devices, recordings and webhooks here)
+    if (config.ingest) this.ingest = buildIngest(config.ingest, this.log, ingestRoutes)
     this.api = buildApi({
       config: config.api,
       log: this.log,
@@ -71,20 +81,20 @@ export class Daemon {
       sources: this.sources,
       version: VERSION,
       startedAt: this.startedAt,
+      routes: apiRoutes,
     })
   }
 
   /** Listen first (a port in use fails the start), then connect sources. */
-  async start(): Promise<{ apiUrl: string; lqServerPort: number | null }> {
+  async start(): Promise<{ apiUrl: string; lqServerPort: number | null; ingestUrl: string | null }> {
     await this.api.listen({ host: this.config.api.host, port: this.config.api.port })
+    if (this.ingest && this.config.ingest) await this.ingest.listen({ host: this.config.ingest.host, port: this.config.ingest.port })
     if (this.lqServer) await this.lqServer.start()
     for (const s of this.sources.values()) s.start()
-    const addr = this.api.server.address()
-    const port = addr && typeof addr === 'object' ? addr.port : this.config.api.port
-    const host = this.config.api.host.includes(':') ? `[${this.config.api.host}]` : this.config.api.host
-    const apiUrl = `http://${host}:${port}`
-    this.log.info({ url: apiUrl, sources: this.sources.size }, 'telbridge started')
-    return { apiUrl, lqServerPort: this.lqServer?.port ?? null }
+    const apiUrl = listenUrl(this.api, this.config.api.host)
+    const ingestUrl = this.ingest && this.config.ingest ? listenUrl(this.ingest, this.config.ingest.host) : null
+    this.log.info({ url: apiUrl, ingest: ingestUrl, sources: this.sources.size }, 'telbridge started')
+    return { apiUrl, lqServerPort: this.lqServer?.port ?? null, ingestUrl }
   }
 
   stop(): Promise<void> {
@@ -92,6 +102,7 @@ export class Daemon {
       this.log.info('telbridge stopping')
       await Promise.allSettled([...this.sources.values()].map((s) => s.stop()))
       await this.lqServer?.stop()
+      await this.ingest?.close()
       await this.api.close()
       this.pops.close()
       this.log.info('telbridge stopped')
@@ -100,9 +111,10 @@ export class Daemon {
   }
 }
 
-export function createSource(sc: SourceConfig, ctx: SourceContext): Source {
-  switch (sc.type) {
-    case 'lq-socket':
-      return new LqSocketSource(sc, ctx)
-  }
+/** The URL a listening fastify answers on; a wildcard host is shown as 127.0.0.1 (usable locally). */
+function listenUrl(app: FastifyInstance, host: string): string {
+  const addr = app.server.address()
+  const port = addr && typeof addr === 'object' ? addr.port : 0
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  return `http://${h}:${port}`
 }

@@ -8,8 +8,16 @@ export const ERRORS = {
   UNAUTHORIZED: { status: 401, message: 'missing or wrong bearer token' },
   NOT_FOUND: { status: 404, message: '%s not found' },
   ROUTE_NOT_FOUND: { status: 404, message: 'no route %s' },
+  METHOD_NOT_ALLOWED: { status: 405, message: '%s' },
+  CONFLICT: { status: 409, message: '%s' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'request body too large' },
+  RANGE_NOT_SATISFIABLE: { status: 416, message: 'range not satisfiable: %s' },
+  UNSUPPORTED_ACTION: { status: 422, message: '%s' },
   INTERNAL: { status: 500, message: 'internal error' },
+  VENDOR_REFUSED: { status: 502, message: '%s' },
+  SOURCE_DOWN: { status: 503, message: '%s' },
+  VENDOR_TIMEOUT: { status: 504, message: '%s' },
+  INSUFFICIENT_STORAGE: { status: 507, message: 'cannot store: %s' },
 } as const
 
 export type ErrorCode = keyof typeof ERRORS
@@ -17,6 +25,8 @@ export type ErrorCode = keyof typeof ERRORS
 export class ApiError extends Error {
   readonly code: ErrorCode
   readonly status: number
+  /** extra fields for the error object, e.g. `{vendor: {code, message}}` */
+  extra: Record<string, unknown> | undefined
   constructor(code: ErrorCode, ...args: string[]) {
     const def = ERRORS[code]
     let i = 0
@@ -24,7 +34,11 @@ export class ApiError extends Error {
     this.code = code
     this.status = def.status
   }
-  toJSON(): { error: { code: string; message: string } } {
-    return { error: { code: this.code, message: this.message } }
+  with(extra: Record<string, unknown>): this {
+    this.extra = extra
+    return this
+  }
+  toJSON(): { error: { code: string; message: string } & Record<string, unknown> } {
+    return { error: { code: this.code, message: this.message, ...this.extra } }
   }
 }

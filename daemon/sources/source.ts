@@ -1,14 +1,19 @@
+import type { FastifyInstance } from 'fastify'
+import type { CallRequest, CallResult } from '../control.js'
 import type { Logger } from '../log.js'
 import type { EventBus } from '../events.js'
 import type { ChannelTable } from '../table.js'
 import type { PopHub } from '../pops.js'
 import type { Metrics } from '../metrics.js'
 
-/** A source's link status. `failed`: several attempts in a row failed; it keeps retrying. */
-export type SourceStatus = 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'stopped'
+/**
+ * A source's link status. `failed`: several attempts in a row failed; it keeps retrying. `down`: a
+ * polled vendor (HTTP) stopped answering; its channels are `unknown` until it answers again.
+ */
+export type SourceStatus = 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'down' | 'stopped'
 
 /** The LQ OCX's connectStatus codes (seed 002 ch. 6): 6 connecting, 7 connected, 9 failed, other reconnecting. */
-export const OCX_CODE: Record<SourceStatus, number> = { connecting: 6, connected: 7, reconnecting: 8, failed: 9, stopped: 0 }
+export const OCX_CODE: Record<SourceStatus, number> = { connecting: 6, connected: 7, reconnecting: 8, failed: 9, down: 9, stopped: 0 }
 
 export interface SourceContext {
   log: Logger
@@ -55,6 +60,15 @@ export interface Source {
   start(): void
   stop(): Promise<void>
   info(): SourceInfo
+  /** vendor callbacks this source serves on the ingest listener (LQ custURL/popCRURL, Guoxin push) */
+  ingestRoutes?(app: FastifyInstance): void
+  /**
+   * Call control. Throw UnsupportedAction, VendorRefused or VendorTimeout (control.ts); the API maps
+   * them to 422/502/504. Absent: the source only observes.
+   */
+  control?(req: CallRequest): Promise<CallResult>
+  /** queue state for GET /v1/queues (LQ getQueueStatus and the like) */
+  queues?(): unknown[]
 }
 
 /** Shared status bookkeeping: one setStatus() that records and publishes the change. */
