@@ -5,7 +5,8 @@ import { untilSignal, usageError, type Cmd } from './commands/cmd.js'
 import { serviceCommands } from './commands/service.js'
 import { vendorCommands } from './commands/vendors.js'
 import { ConfigError, loadConfig } from './config.js'
-import { Daemon, VERSION } from './daemon.js'
+import type { Daemon } from './daemon.js'
+import { VERSION } from './version.js'
 import { createLogger } from './log.js'
 import { UsageError, numberArg } from './usage.js'
 
@@ -32,6 +33,8 @@ Runs the daemon. Logs are JSON lines on stdout. SIGTERM or SIGINT stops it (exit
       if (typeof v.config !== 'string') return usageError('run needs --config FILE')
       const config = await loadConfig(v.config)
       const level = typeof v['log-level'] === 'string' ? v['log-level'] : config.log.level
+      // loaded here, not at the top: `status` and `--help` should not pay for fastify and every adapter
+      const { Daemon } = await import('./daemon.js')
       const daemon = new Daemon(config, { log: createLogger(level) })
       installCrashHandlers(daemon)
       await daemon.start()

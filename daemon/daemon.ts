@@ -1,6 +1,3 @@
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { ROOT } from './paths.js'
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from './api.js'
 import { callRoutes } from './calls-api.js'
@@ -15,8 +12,9 @@ import { buildIngest } from './ingest.js'
 import { createSource } from './sources/create.js'
 import { sourceMetrics, type Source, type SourceContext } from './sources/source.js'
 import { entryJson, ChannelTable } from './table.js'
+import { VERSION } from './version.js'
 
-export const VERSION: string = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
+export { VERSION }
 
 export interface DaemonOptions {
   log?: Logger
