@@ -14,6 +14,7 @@ const BENCHES: { name: string; flags: string[] }[] = [
   { name: 'codec', flags: [] },
   { name: 'e2e', flags: [] },
   { name: 'table', flags: [] },
+  { name: 'lq-dll', flags: [] },
 ]
 
 const wanted = process.argv.slice(2)

@@ -1,0 +1,37 @@
+import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import iconv from 'iconv-lite'
+import { join } from 'node:path'
+import { ROOT } from '../../daemon/paths.js'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+
+export const DOUBLE_SOURCE = join(ROOT, 'native', 'test-double', 'lclient_double.c')
+
+/**
+ * Compile the LClient test double into `dir` with the system C compiler ($CC, else cc) and return
+ * the library's path. A missing compiler is an error that says what to install.
+ */
+export async function buildDouble(dir: string, opts: { name?: string; defines?: string[] } = {}): Promise<string> {
+  const out = join(dir, opts.name ?? 'liblclient_double.so')
+  const cc = process.env.CC || 'cc'
+  try {
+    await run(cc, ['-shared', '-fPIC', '-O2', '-Wall', ...(opts.defines ?? []).map((d) => `-D${d}`), '-o', out, DOUBLE_SOURCE])
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string }
+    if (e.code === 'ENOENT') {
+      throw new Error(`no C compiler: "${cc}" was not found. The lq-dll tests compile a test double of LClient.dll; install one (Debian/Ubuntu: apt-get install gcc libc6-dev)`)
+    }
+    const hint = /No such file|stdio\.h|cannot find -lc/.test(e.stderr ?? '') ? ' (the C library headers are missing: Debian/Ubuntu apt-get install libc6-dev)' : ''
+    throw new Error(`compiling the LClient test double with ${cc} failed${hint}: ${e.stderr || e.message}`)
+  }
+  return out
+}
+
+/** Write a double's script: one step per line, text encoded as GBK (the DLL's encoding). */
+export async function writeScript(file: string, lines: readonly (string | Buffer)[]): Promise<string> {
+  const parts = lines.map((l) => Buffer.concat([typeof l === 'string' ? iconv.encode(l, 'gbk') : l, Buffer.from('\n')]))
+  await writeFile(file, Buffer.concat(parts))
+  return file
+}
