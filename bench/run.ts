@@ -14,6 +14,8 @@ const BENCHES: { name: string; flags: string[] }[] = [
   { name: 'codec', flags: [] },
   { name: 'e2e', flags: [] },
   { name: 'table', flags: [] },
+  { name: 'control', flags: [] },
+  { name: 'vack', flags: [] },
 ]
 
 const wanted = process.argv.slice(2)
