@@ -16,6 +16,7 @@ const BENCHES: { name: string; flags: string[] }[] = [
   { name: 'table', flags: [] },
   { name: 'control', flags: [] },
   { name: 'vack', flags: [] },
+  { name: 'guoxin', flags: [] },
 ]
 
 const wanted = process.argv.slice(2)
