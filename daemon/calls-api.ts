@@ -30,7 +30,7 @@ const SHAPES: Record<Exclude<CallAction, 'presence'>, { fields: Field[]; need: F
   dial: { fields: ['agent', 'channel', 'phone', 'memo'], need: [['agent', 'channel'], ['phone']] },
   hangup: { fields: ['agent', 'channel', 'callId'], need: [['agent', 'channel', 'callId']] },
   transfer: { fields: ['agent', 'channel', 'callId', 'phone', 'target'], need: [['agent', 'channel', 'callId'], ['phone', 'target']] },
-  hold: { fields: ['agent', 'channel', 'callId'], need: [['agent', 'channel', 'callId']] },
+  hold: { fields: ['agent', 'channel', 'callId', 'phone', 'target'], need: [['agent', 'channel', 'callId']] },
   resume: { fields: ['agent', 'channel', 'callId'], need: [['agent', 'channel', 'callId']] },
   dtmf: { fields: ['agent', 'channel', 'callId', 'digits'], need: [['agent', 'channel', 'callId'], ['digits']] },
   monitor: { fields: ['agent', 'channel', 'target'], need: [['agent'], ['target', 'channel']] },
