@@ -15,6 +15,9 @@ const BENCHES: { name: string; flags: string[] }[] = [
   { name: 'e2e', flags: [] },
   { name: 'table', flags: [] },
   { name: 'lq-dll', flags: [] },
+  { name: 'control', flags: [] },
+  { name: 'vack', flags: [] },
+  { name: 'guoxin', flags: [] },
 ]
 
 const wanted = process.argv.slice(2)

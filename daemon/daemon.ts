@@ -10,6 +10,7 @@ import { PopHub } from './pops.js'
 import type { RoutePlugin } from './http.js'
 import { buildIngest } from './ingest.js'
 import { createSource } from './sources/create.js'
+import { guoxinApiRoutes } from './sources/guoxin-api.js'
 import { sourceMetrics, type Source, type SourceContext } from './sources/source.js'
 import { entryJson, ChannelTable } from './table.js'
 import { VERSION } from './version.js'
@@ -63,7 +64,7 @@ export class Daemon {
     this.metrics.gauge('telbridge_process_resident_memory_bytes', 'Resident set size', () => [[undefined, process.memoryUsage.rss()]])
     this.metrics.gauge('telbridge_uptime_seconds', 'Seconds since the daemon started', () => [[undefined, (Date.now() - this.startedAt) / 1000]])
     if (config.lqServer) this.lqServer = new LqServer(config.lqServer, this.pops, this.bus, this.log.child({ component: 'lq-server' }), this.metrics)
-    const apiRoutes: RoutePlugin[] = [callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }) })]
+    const apiRoutes: RoutePlugin[] = [callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }), bus: this.bus }), guoxinApiRoutes(this.sources)]
     const ingestRoutes: RoutePlugin[] = []
     for (const s of this.sources.values()) if (s.ingestRoutes) ingestRoutes.push((app) => s.ingestRoutes!(app))
     // (issue 3 wires the 800hu devices, recordings and webhooks here)

@@ -6,6 +6,7 @@ export const ERRORS = {
   BAD_REQUEST: { status: 400, message: 'bad request: %s' },
   BAD_QUERY: { status: 400, message: 'invalid query parameter %s: %s' },
   UNAUTHORIZED: { status: 401, message: 'missing or wrong bearer token' },
+  FORBIDDEN: { status: 403, message: '%s' },
   NOT_FOUND: { status: 404, message: '%s not found' },
   ROUTE_NOT_FOUND: { status: 404, message: 'no route %s' },
   METHOD_NOT_ALLOWED: { status: 405, message: '%s' },

@@ -1,0 +1,82 @@
+/**
+ * Call control through telbridge (Yantong, seed 004): what the control API adds to a dial's round
+ * trip over calling the vendor directly.
+ *
+ * Sequential dials on 127.0.0.1 against the Yantong simulator in stateless mode (every SendDial
+ * answers errno 1 and changes nothing, so each dial is the same work):
+ *  - direct: `YantongClient.sendDial` (form POST, errno JSON parsed), the baseline;
+ *  - source.control(): the source in-process (adds the request mapping, error mapping, the dial
+ *    memory and the ExtenStatus poll it schedules);
+ *  - POST /v1/calls: the daemon's API (adds fastify, JSON, body validation, routing, the timeout
+ *    guard, the log line and two `call` events).
+ * The kinds run interleaved in blocks of 100 so drift hits all alike; p50/p99 over all samples.
+ */
+import { pino } from 'pino'
+import { parseConfig } from '../daemon/config.js'
+import { Daemon } from '../daemon/daemon.js'
+import { YantongSimulator } from '../daemon/simulate/yantong.js'
+import type { YantongSource } from '../daemon/sources/yantong.js'
+import { YantongClient } from '../protocols/yantong/index.js'
+import { finish, fixed, load, report, say } from './common.js'
+
+const BENCH = 'control'
+const BLOCK = 100
+const BLOCKS = 10
+
+function pct(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  if (!s.length) return NaN
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!
+}
+
+say(`control bench: ${load()} at the start`)
+const sim = new YantongSimulator({ port: 0, staff: ['8001'], stateless: true })
+await sim.start()
+const config = parseConfig({
+  api: { port: 0 },
+  sources: [{ id: 'yt', type: 'yantong', url: sim.url, companyid: 8, auth: 'yantong-demo', staff: ['8001'], pollMs: 3_600_000, cdrPollMs: 0 }],
+})
+const daemon = new Daemon(config, { log: pino({ level: 'silent' }) })
+const { apiUrl } = await daemon.start()
+const src = daemon.sources.get('yt') as YantongSource
+while (src.status !== 'connected') await new Promise((r) => setTimeout(r, 10))
+const direct = new YantongClient({ url: sim.url, companyid: 8, auth: 'yantong-demo' })
+const body = JSON.stringify({ source: 'yt', agent: '8001', phone: '02586307627' })
+const kinds: Record<string, () => Promise<void>> = {
+  direct: async () => {
+    await direct.sendDial({ staffid: '8001', phonenum: '02586307627' })
+  },
+  'source.control()': async () => {
+    await src.control({ action: 'dial', source: 'yt', agent: '8001', phone: '02586307627' })
+  },
+  'POST /v1/calls': async () => {
+    const r = await fetch(`${apiUrl}/v1/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    await r.arrayBuffer()
+    if (r.status !== 202) throw new Error(`POST /v1/calls: ${r.status}`)
+  },
+}
+const samples: Record<string, number[]> = Object.fromEntries(Object.keys(kinds).map((k) => [k, []]))
+for (let b = -1; b < BLOCKS; b++) {
+  for (const [name, fn] of Object.entries(kinds)) {
+    for (let i = 0; i < BLOCK; i++) {
+      const t0 = performance.now()
+      await fn()
+      const ms = performance.now() - t0
+      if (b >= 0) samples[name]!.push(ms)
+    }
+    // let the poll each control schedules finish before the next block
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+const base50 = pct(samples.direct!, 50)
+const base99 = pct(samples.direct!, 99)
+for (const [name, xs] of Object.entries(samples)) {
+  const p50 = pct(xs, 50)
+  const p99 = pct(xs, 99)
+  report({ bench: BENCH, metric: `yantong dial ${name} p50`, value: p50, unit: 'ms', note: name === 'direct' ? `${xs.length} sequential dials` : `+${fixed(p50 - base50, 3)} ms over direct` })
+  report({ bench: BENCH, metric: `yantong dial ${name} p99`, value: p99, unit: 'ms', note: name === 'direct' ? '' : `+${fixed(p99 - base99, 3)} ms over direct` })
+}
+say(`  simulator requests: SendDial ${sim.sent('SendDial').length}, ExtenStatus ${sim.sent('ExtenStatus').length} (from the polls controls schedule)`)
+await daemon.stop()
+await sim.stop()
+finish()

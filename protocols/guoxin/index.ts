@@ -1,0 +1,5 @@
+export * from './codes.js'
+export * from './types.js'
+export * from './parse.js'
+export * from './query.js'
+export * from './client.js'

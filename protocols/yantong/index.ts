@@ -1,0 +1,6 @@
+export { YantongClient } from './client.js'
+export type { YantongClientOptions, CallOptions, Raw } from './client.js'
+export { YantongError, YantongFormatError, decodeBody, parseAnswer, expectOk, parseExtenStatus, parseCdrList, parseRecord, parseUserInfo, encodeParams, callTypeOf, intOf, strOf } from './codec.js'
+export type { CdrPage, Charset } from './codec.js'
+export { ACTIONS, ERRNO, ERRNO_TEXT, EXTEN_STATUS_TEXT, DISPOSITIONS, SPY_TYPE } from './types.js'
+export type { Action, Answer, ExtenStatus, CdrRecord, CdrQuery, Customer, UserInfo, Disposition, CallType, SpyType } from './types.js'
