@@ -1,10 +1,13 @@
 import type { Schema } from '../schema.js'
 
-/** STUB (skeleton, owner: recordings helper): keys under top-level `recordings`. */
+/** Keys under top-level `recordings` (the files live in `<dataDir>/recordings`). */
 export interface RecordingsConfig {
   /** largest upload accepted, bytes */
   maxBytes: number
-  /** delete indexed recordings older than this many days (absent: keep forever) */
+  /**
+   * delete indexed recordings older than this many days, by the later of call start and receipt
+   * (absent: keep forever); checked at start and hourly
+   */
   keepDays?: number
 }
 
