@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { ConfigError, validate, checkTimeZone, ID_PATTERN, type Schema } from './schema.js'
-import { boxesSchema, type BoxesConfig } from '../devices/800hu/config.js'
+import { boxesSchema, checkBoxesConfig, type BoxesConfig } from '../devices/800hu/config.js'
 import { recordingsSchema, type RecordingsConfig } from './recordings/config.js'
-import { webhooksSchema, type WebhookConfig } from './webhooks/config.js'
+import { checkWebhooks, webhooksSchema, type WebhookConfig } from './webhooks/config.js'
 import { SOURCE_SCHEMAS, type SourceConfig } from './sources/schemas.js'
 
 export { ConfigError }
@@ -123,6 +123,8 @@ export function parseConfig(raw: unknown): Config {
   cfg.lqServer?.sources?.forEach((id, i) => {
     if (!seen.has(id)) throw new ConfigError(`lqServer.sources[${i}]`, 'the id of a configured source', id)
   })
+  checkBoxesConfig(cfg.boxes)
+  checkWebhooks(cfg.webhooks)
   if (!isLoopback(cfg.api.host) && !cfg.api.token) {
     throw new ConfigError('api.token', `a token, because api.host ${cfg.api.host} is not loopback (anyone on the network could control calls)`, undefined)
   }

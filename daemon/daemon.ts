@@ -75,11 +75,12 @@ export class Daemon {
     const ingestRoutes: RoutePlugin[] = []
     for (const s of this.sources.values()) if (s.ingestRoutes) ingestRoutes.push((app) => s.ingestRoutes!(app))
     this.recordings = new RecordingStore({ dataDir: config.dataDir, config: config.recordings, log: this.log.child({ component: 'recordings' }), bus: this.bus, metrics: this.metrics })
-    this.boxes = new BoxHub({ config: config.boxes, log: this.log.child({ component: '800hu' }), table: this.table, bus: this.bus, metrics: this.metrics, sources: this.sources, sourceContext: sctx, recordings: this.recordings })
+    this.boxes = new BoxHub({ config: config.boxes, log: this.log.child({ component: '800hu' }), table: this.table, bus: this.bus, metrics: this.metrics, sources: this.sources, sourceContext: sctx, recordings: this.recordings, maxUploadBytes: config.recordings.maxBytes })
     this.webhooks = new WebhookOutbox({ dataDir: config.dataDir, hooks: config.webhooks, log: this.log.child({ component: 'webhooks' }), bus: this.bus, metrics: this.metrics })
-    apiRoutes.push(this.recordings.apiRoutes(), this.boxes.apiRoutes())
+    apiRoutes.push(this.recordings.apiRoutes(), this.boxes.apiRoutes(), this.webhooks.apiRoutes())
     ingestRoutes.push(this.boxes.ingestRoutes())
     if (config.ingest) this.ingest = buildIngest(config.ingest, this.log, ingestRoutes)
+    else if (config.boxes.allow.length || config.boxes.autoRegister) this.log.warn('boxes are configured but there is no ingest listener: set "ingest" so the 800hu boxes can post to telbridge')
     this.api = buildApi({
       config: config.api,
       log: this.log,
