@@ -14,6 +14,7 @@ const BENCHES: { name: string; flags: string[] }[] = [
   { name: 'codec', flags: [] },
   { name: 'e2e', flags: [] },
   { name: 'table', flags: [] },
+  { name: '800hu', flags: [] },
 ]
 
 const wanted = process.argv.slice(2)
