@@ -18,6 +18,7 @@ const BENCHES: { name: string; flags: string[] }[] = [
   { name: 'control', flags: [] },
   { name: 'vack', flags: [] },
   { name: 'guoxin', flags: [] },
+  { name: '800hu', flags: [] },
 ]
 
 const wanted = process.argv.slice(2)

@@ -93,8 +93,9 @@ realistic GBK pops (Chinese da values included) at --rate pops per second, in --
   demo: {
     usage: `Usage: telbridge demo [--port 7700] [--lq-port 0]
 
-Starts an LQ simulator and the daemon wired to it, and prints the URLs to open.
-Ctrl-C stops both.`,
+Starts every simulator (an LQ-Connect server with two agents' links, an LQ vack server, a Guoxin
+and a Yantong call center, two 800hu recording boxes) and the daemon wired to them, and prints the
+URLs to open. Recordings go to a temporary directory deleted on exit. Ctrl-C stops everything.`,
     options: { port: { type: 'string', default: '7700' }, 'lq-port': { type: 'string', default: '0' }, 'log-level': { type: 'string', default: 'warn' } },
     async run(v) {
       const { runDemo } = await import('./simulate/demo.js')

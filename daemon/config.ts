@@ -1,6 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { ConfigError, validate, checkTimeZone, ID_PATTERN, type Schema } from './schema.js'
+import { boxesSchema, checkBoxesConfig, type BoxesConfig } from '../devices/800hu/config.js'
+import { recordingsSchema, type RecordingsConfig } from './recordings/config.js'
+import { checkWebhooks, webhooksSchema, type WebhookConfig } from './webhooks/config.js'
 import { SOURCE_SCHEMAS, type SourceConfig } from './sources/schemas.js'
 
 export { ConfigError }
@@ -46,6 +49,11 @@ export interface Config {
   lqServer?: LqServerConfig
   /** absent: no device-facing listener */
   ingest?: IngestConfig
+  /** where recordings, their index and the webhook outbox live (relative paths: from the working directory) */
+  dataDir: string
+  boxes: BoxesConfig
+  recordings: RecordingsConfig
+  webhooks: readonly WebhookConfig[]
   sources: readonly SourceConfig[]
 }
 
@@ -90,6 +98,10 @@ export const configSchema: Schema = {
         port: { type: 'port', default: 7701 },
       },
     },
+    dataDir: { type: 'string', default: './data', minLength: 1 },
+    boxes: boxesSchema,
+    recordings: recordingsSchema,
+    webhooks: webhooksSchema,
     sources: { type: 'array', items: sourceSchema, default: [] },
   },
 }
@@ -111,6 +123,8 @@ export function parseConfig(raw: unknown): Config {
   cfg.lqServer?.sources?.forEach((id, i) => {
     if (!seen.has(id)) throw new ConfigError(`lqServer.sources[${i}]`, 'the id of a configured source', id)
   })
+  checkBoxesConfig(cfg.boxes)
+  checkWebhooks(cfg.webhooks)
   if (!isLoopback(cfg.api.host) && !cfg.api.token) {
     throw new ConfigError('api.token', `a token, because api.host ${cfg.api.host} is not loopback (anyone on the network could control calls)`, undefined)
   }

@@ -8,7 +8,10 @@ import { LqServer } from './lq-server.js'
 import { Metrics } from './metrics.js'
 import { PopHub } from './pops.js'
 import type { RoutePlugin } from './http.js'
+import { BoxHub } from '../devices/800hu/hub.js'
 import { buildIngest } from './ingest.js'
+import { RecordingStore } from './recordings/store.js'
+import { WebhookOutbox } from './webhooks/outbox.js'
 import { createSource } from './sources/create.js'
 import { guoxinApiRoutes } from './sources/guoxin-api.js'
 import { sourceMetrics, type Source, type SourceContext } from './sources/source.js'
@@ -33,6 +36,9 @@ export class Daemon {
   /** the device-facing listener, when `ingest` is configured */
   readonly ingest: FastifyInstance | null = null
   lqServer: LqServer | null = null
+  readonly recordings: RecordingStore
+  readonly boxes: BoxHub
+  readonly webhooks: WebhookOutbox
   private readonly startedAt = Date.now()
   private stopping: Promise<void> | null = null
 
@@ -67,8 +73,13 @@ export class Daemon {
     const apiRoutes: RoutePlugin[] = [callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }), bus: this.bus }), guoxinApiRoutes(this.sources)]
     const ingestRoutes: RoutePlugin[] = []
     for (const s of this.sources.values()) if (s.ingestRoutes) ingestRoutes.push((app) => s.ingestRoutes!(app))
-    // (issue 3 wires the 800hu devices, recordings and webhooks here)
+    this.recordings = new RecordingStore({ dataDir: config.dataDir, config: config.recordings, log: this.log.child({ component: 'recordings' }), bus: this.bus, metrics: this.metrics })
+    this.boxes = new BoxHub({ config: config.boxes, log: this.log.child({ component: '800hu' }), table: this.table, bus: this.bus, metrics: this.metrics, sources: this.sources, sourceContext: sctx, recordings: this.recordings, maxUploadBytes: config.recordings.maxBytes })
+    this.webhooks = new WebhookOutbox({ dataDir: config.dataDir, hooks: config.webhooks, log: this.log.child({ component: 'webhooks' }), bus: this.bus, metrics: this.metrics })
+    apiRoutes.push(this.recordings.apiRoutes(), this.boxes.apiRoutes(), this.webhooks.apiRoutes())
+    ingestRoutes.push(this.boxes.ingestRoutes())
     if (config.ingest) this.ingest = buildIngest(config.ingest, this.log, ingestRoutes)
+    else if (config.boxes.allow.length || config.boxes.autoRegister) this.log.warn('boxes are configured but there is no ingest listener: set "ingest" so the 800hu boxes can post to telbridge')
     this.api = buildApi({
       config: config.api,
       log: this.log,
@@ -86,10 +97,14 @@ export class Daemon {
 
   /** Listen first (a port in use fails the start), then connect sources. */
   async start(): Promise<{ apiUrl: string; lqServerPort: number | null; ingestUrl: string | null }> {
+    // recordings first: the index must be whole before a box or the API can see it
+    await this.recordings.open()
+    await this.webhooks.start()
     await this.api.listen({ host: this.config.api.host, port: this.config.api.port })
     if (this.ingest && this.config.ingest) await this.ingest.listen({ host: this.config.ingest.host, port: this.config.ingest.port })
     if (this.lqServer) await this.lqServer.start()
     for (const s of this.sources.values()) s.start()
+    this.boxes.start()
     const apiUrl = listenUrl(this.api, this.config.api.host)
     const ingestUrl = this.ingest && this.config.ingest ? listenUrl(this.ingest, this.config.ingest.host) : null
     this.log.info({ url: apiUrl, ingest: ingestUrl, sources: this.sources.size }, 'telbridge started')
@@ -101,8 +116,11 @@ export class Daemon {
       this.log.info('telbridge stopping')
       await Promise.allSettled([...this.sources.values()].map((s) => s.stop()))
       await this.lqServer?.stop()
+      await this.boxes.stop()
       await this.ingest?.close()
       await this.api.close()
+      await this.webhooks.stop()
+      await this.recordings.close()
       this.pops.close()
       this.log.info('telbridge stopped')
     })()

@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { BoxSimulator } from '../../devices/800hu/simulator.js'
 import { parseConfig } from '../config.js'
 import { Daemon } from '../daemon.js'
 import { createLogger } from '../log.js'
@@ -6,11 +10,16 @@ import { LqSimulator } from './lq.js'
 import { LqVackSimulator } from './lq-vack.js'
 import { YantongSimulator } from './yantong.js'
 
+/** The demo's two 800hu boxes (allowed in its config; 4 RJ11 ports each). */
+export const DEMO_BOXES = ['00:00:00:00:00:01', '00:00:00:00:00:02'] as const
+
 /**
  * The daemon against its built-in simulators: one LQ server and two agents' socket links, and (unless
  * `vendors: false`) the three call-control vendors — an LQ vack server, a Guoxin and a Yantong call
  * center, each with random calls and a source polling it — so a newcomer sees pops arrive, lines ring
- * and talk, and can place calls through POST /v1/calls within seconds.
+ * and talk, and can place calls through POST /v1/calls within seconds. Two 800hu recording boxes
+ * post line states, upload WAV recordings (into a temporary data directory deleted when the demo
+ * stops) and long-poll for commands.
  */
 export async function runDemo(opts: { apiPort: number; lqPort: number; logLevel: string; vendors?: boolean }): Promise<() => Promise<void>> {
   const log = createLogger(opts.logLevel)
@@ -41,12 +50,17 @@ export async function runDemo(opts: { apiPort: number; lqPort: number; logLevel:
         { id: 'yt', type: 'yantong', url: yt.url, companyid: yt.opts.companyid, auth: yt.opts.auth, staff: yt.opts.staff, pollMs: 1000, cdrPollMs: 2000, cdrStart: 'all' },
       )
     }
+    const dataDir = mkdtempSync(join(tmpdir(), 'telbridge-demo-'))
+    stops.push(async () => rmSync(dataDir, { recursive: true, force: true }))
     const config = parseConfig({
       api: { host: '127.0.0.1', port: opts.apiPort },
       log: { level: opts.logLevel },
       timeZone: 'Asia/Shanghai',
-      // the vendors' callbacks (Guoxin pushes, LQ custURL) come in here
-      ...(vendors ? { ingest: { host: '127.0.0.1', port: 0 } } : {}),
+      // boxes post here and the vendors' callbacks (Guoxin pushes, LQ custURL) come in here; loopback
+      // only, on a free port: the demo's devices are in this process
+      ingest: { host: '127.0.0.1', port: 0 },
+      dataDir,
+      boxes: { allow: [...DEMO_BOXES], names: { [DEMO_BOXES[0]]: 'Front desk', [DEMO_BOXES[1]]: 'Sales' } },
       sources,
     })
     const daemon = new Daemon(config, { log })
@@ -54,6 +68,17 @@ export async function runDemo(opts: { apiPort: number; lqPort: number; logLevel:
     stops.push(() => daemon.stop())
     if (gx && ingestUrl) gx.opts.push = `${ingestUrl}/guoxin/gx/push`
     if (lqv && ingestUrl) lqv.opts.custUrl = `${ingestUrl}/lq/lqv/cust?`
+    const boxes = DEMO_BOXES.map(
+      (mac, i) =>
+        new BoxSimulator(
+          { target: ingestUrl!, mac, channels: 4, intervalSeconds: 5, callRate: 3, ringSeconds: [2, 6], talkSeconds: [5, 25], ip: `192.168.1.${21 + i}` },
+          log.child({ component: '800hu-simulator', mac }),
+        ),
+    )
+    for (const b of boxes) {
+      b.start()
+      stops.push(() => b.stop())
+    }
     const dial = (body: string) => `curl -s -XPOST ${url}/v1/calls -H 'content-type: application/json' -d '${body}'`
     process.stdout.write(`
 telbridge demo is running (an LQ-Connect simulator on port ${lqPort} feeds two agents' links${vendors ? ';\nLQ vack, Guoxin and Yantong simulators place random calls' : ''}).
@@ -64,6 +89,9 @@ telbridge demo is running (an LQ-Connect simulator on port ${lqPort} feeds two a
   Event stream:   curl -N ${url}/v1/events
   Sources:        curl -s ${url}/v1/sources
   Metrics:        curl -s ${url}/metrics
+  800hu boxes:    curl -s ${url}/v1/devices
+  Recordings:     curl -s '${url}/v1/recordings?limit=5'
+  Box 1 dials:    curl -s -XPOST ${url}/v1/devices/${DEMO_BOXES[0]}/commands -H 'content-type: application/json' -d '{"type":"dial","channel":1,"phone":"13800138000"}'
 ${
   vendors
     ? `  Queues:         curl -s ${url}/v1/queues
@@ -75,6 +103,9 @@ ${
 `
     : ''
 }
+Two simulated 800hu recording boxes (4 lines each) post to the box listener at ${ingestUrl}.
+Recordings are written to ${dataDir} (deleted when the demo stops).
+
 Ctrl-C stops it.
 `)
     return stopAll

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto'
+import { ConfigError, ID_PATTERN, type Schema } from '../schema.js'
+
+/**
+ * One entry of the top-level `webhooks` list: where the 800hu-style push (seed 003 §2.10.4: `type`,
+ * `peer`, `phone`, `memo`) goes, for which events, and how the outbox bounds and retries it.
+ */
+
+/** seed §2.10.4 `type`: 1 呼叫 (a call starts), 2 接听 (answered), 3 挂断 (hung up), 4 录音推送 (recording). */
+export const WEBHOOK_EVENTS = ['call', 'answer', 'hangup', 'recording'] as const
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number]
+export const EVENT_TYPE: Record<WebhookEvent, number> = { call: 1, answer: 2, hangup: 3, recording: 4 }
+
+export interface WebhookConfig {
+  url: string
+  /** names the outbox directory, metrics and logs; default: derived from the URL */
+  id?: string
+  events: readonly WebhookEvent[]
+  /** notifications from these sources only (exact ids, or a prefix ending in `*`; a recording comes from its box, `800hu-<mac>`) */
+  sources: readonly string[]
+  /** GET: fields in the query string (the vendor's way); POST: an application/x-www-form-urlencoded body, or JSON with `body: "json"` */
+  method: 'GET' | 'POST'
+  body: 'form' | 'json'
+  timeoutSeconds: number
+  headers: Readonly<Record<string, string>>
+  /** when set: `X-Telbridge-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of "<t>.<query or body>">` */
+  secret?: string
+  /** first retry after this long; doubled each failure up to retryMaxSeconds */
+  retryBaseSeconds: number
+  retryMaxSeconds: number
+  /** outbox bounds for this webhook: at either, new notifications are dropped (counted, logged), queued ones kept */
+  maxEntries: number
+  maxBytes: number
+}
+
+function checkUrl(v: string): string | null {
+  let u: URL
+  try {
+    u = new URL(v)
+  } catch {
+    return 'an absolute http:// or https:// URL'
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'an http:// or https:// URL'
+  if (u.username || u.password) return 'a URL without user:password (use headers, e.g. Authorization)'
+  return null
+}
+
+function checkSource(v: string): string | null {
+  if (v === '*') return null
+  const base = v.endsWith('*') ? v.slice(0, -1) : v
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(base) ? null : 'a source id, or a prefix ending in * (e.g. "800hu-*", or "*" for all)'
+}
+
+export const webhooksSchema: Schema = {
+  type: 'array',
+  default: [],
+  maxItems: 50,
+  items: {
+    type: 'object',
+    properties: {
+      url: { type: 'string', minLength: 1, maxLength: 2000, check: checkUrl },
+      id: { type: 'string', optional: true, pattern: ID_PATTERN, patternText: 'an id of letters, digits, _ . - (at most 64, starting with a letter or digit)' },
+      events: { type: 'array', minItems: 1, default: ['hangup', 'recording'], items: { type: 'string', enum: WEBHOOK_EVENTS } },
+      sources: { type: 'array', minItems: 1, default: ['800hu-*'], maxItems: 1000, items: { type: 'string', check: checkSource } },
+      method: { type: 'string', default: 'GET', enum: ['GET', 'POST'] },
+      body: { type: 'string', default: 'form', enum: ['form', 'json'] },
+      timeoutSeconds: { type: 'number', default: 10, min: 0.05, max: 300 },
+      headers: {
+        type: 'record',
+        default: {},
+        values: { type: 'string', maxLength: 4000, pattern: /^[\t\x20-\x7e]*$/, patternText: 'a header value of printable ASCII' },
+      },
+      secret: { type: 'string', optional: true, minLength: 16, maxLength: 512 },
+      retryBaseSeconds: { type: 'number', default: 1, min: 0.01, max: 3600 },
+      retryMaxSeconds: { type: 'number', default: 60, min: 0.01, max: 86400 },
+      maxEntries: { type: 'integer', default: 100_000, min: 1, max: 10_000_000 },
+      maxBytes: { type: 'integer', default: 256 * 1024 * 1024, min: 4096, max: 64 * 1024 ** 3 },
+    },
+  },
+}
+
+/** The outbox directory name: the configured id, else one stable across restarts and list reordering. */
+export function webhookId(h: WebhookConfig): string {
+  return h.id ?? 'url-' + createHash('sha256').update(h.url).digest('hex').slice(0, 12)
+}
+
+/** Checks the schema cannot express: unique ids (two webhooks must not share a queue), header names. */
+export function checkWebhooks(hooks: readonly WebhookConfig[]): void {
+  const seen = new Map<string, number>()
+  hooks.forEach((h, i) => {
+    const id = webhookId(h)
+    const prev = seen.get(id)
+    if (prev !== undefined) {
+      throw new ConfigError(h.id ? `webhooks[${i}].id` : `webhooks[${i}].url`, h.id ? `an id not used by webhooks[${prev}]` : `a URL not used by webhooks[${prev}] (or give each an id)`, h.id ?? h.url)
+    }
+    seen.set(id, i)
+    for (const name of Object.keys(h.headers)) {
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/.test(name)) throw new ConfigError(`webhooks[${i}].headers`, 'HTTP header names (letters, digits, -)', name)
+    }
+    if (h.retryMaxSeconds < h.retryBaseSeconds) throw new ConfigError(`webhooks[${i}].retryMaxSeconds`, `at least retryBaseSeconds (${h.retryBaseSeconds})`, h.retryMaxSeconds)
+  })
+}
+
+/** `800hu-*` matches every box; `*` every source. */
+export function sourceMatches(patterns: readonly string[], source: string): boolean {
+  for (const p of patterns) {
+    if (p === '*' || p === source) return true
+    if (p.endsWith('*') && source.startsWith(p.slice(0, -1))) return true
+  }
+  return false
+}

@@ -1,0 +1,166 @@
+import { ApiError } from '../../daemon/errors.js'
+import { UnsupportedAction, type CallRequest, type CallResult } from '../../daemon/control.js'
+import { BaseSource, type SourceContext } from '../../daemon/sources/source.js'
+import { commandJson, type BoxCommand, type CommandType } from './commands.js'
+import { boxSourceId, formatMac } from './mac.js'
+import type { BoxStatusReport, DiskInfo } from './status.js'
+
+/** What the box needs from the hub (its command queue), kept narrow so the source stays testable. */
+export interface BoxOwner {
+  queueCommand(box: string, c: { type: CommandType; channel: string; phone: string; memo?: unknown }): BoxCommand
+  pendingCommands(box: string): number
+  isPolling(box: string): boolean
+}
+
+const CONTROL_TYPES: Record<string, CommandType> = { dial: 'dial', hangup: 'hangup', answer: 'answer' }
+
+/**
+ * One 800hu box as a source (`800hu-<mac12>`): channel = RJ11 port. It does not connect anywhere;
+ * the box posts to us. `connected` while it posts, `down` (channels `offline`) after offlineSeconds
+ * of silence, `connected` again at its next post.
+ */
+export class BoxSource extends BaseSource {
+  readonly type = '800hu'
+  lastSeen: number | null = null
+  /** when the silence clock started: the last post, or the start for a box not seen yet */
+  private silentSince = Date.now()
+  remoteAddress: string | null = null
+  ip: string | null = null
+  disk: DiskInfo | null = null
+  lastStatusAt: number | null = null
+  /** `serial` per port from the last status post (getMessageList `mdcCode`) */
+  readonly serials = new Map<string, string>()
+  posts = 0
+  /** status posts refused as malformed */
+  badStatus = 0
+  uploads = 0
+  uploadBytes = 0
+  private started = false
+
+  constructor(
+    readonly mac: string,
+    readonly name: string | null,
+    readonly registered: 'config' | 'auto',
+    ctx: SourceContext,
+    private readonly owner: BoxOwner,
+  ) {
+    super(boxSourceId(mac), ctx)
+  }
+
+  start(): void {
+    if (this.started) return
+    this.started = true
+    this.silentSince = Date.now()
+    this.setStatus(this.lastSeen === null ? 'connecting' : 'connected')
+  }
+
+  async stop(): Promise<void> {
+    this.started = false
+    this.setStatus('stopped')
+  }
+
+  get running(): boolean {
+    return this.started
+  }
+
+  /** Any request from the box. */
+  seen(remote: string | undefined): void {
+    const t = Date.now()
+    this.lastSeen = t
+    this.silentSince = t
+    this.posts++
+    if (remote) this.remoteAddress = remote
+    if (this.started && this.status !== 'connected') {
+      this.failures = 0
+      this.setStatus('connected')
+      this.ctx.log.info({ box: formatMac(this.mac), remote }, 'box online')
+    }
+  }
+
+  /** Apply a status post already checked as a whole (parseBoxStatus). */
+  applyStatus(r: BoxStatusReport): void {
+    this.lastStatusAt = Date.now()
+    if (r.disk) this.disk = r.disk
+    if (r.ip !== null) this.ip = r.ip
+    for (const c of r.channels) {
+      if (c.serial !== null) this.serials.set(c.ch, c.serial)
+      const inCall = c.state === 'ringing' || c.state === 'dialing' || c.state === 'talking'
+      this.ctx.table.update(this.id, c.ch, {
+        state: c.state,
+        // an idle or unplugged line has no call: a number the box still shows is the last one's
+        phone: inCall ? c.phone : null,
+        direction: inCall ? c.direction : null,
+        vendor: { state: c.rawState, peer: c.peer, timelen: c.timelen, serial: c.serial },
+      })
+    }
+  }
+
+  noteBadStatus(why: string): void {
+    this.badStatus++
+    this.lastError = `malformed channelstatus: ${why}`
+  }
+
+  /** Called by the hub's sweep: silent too long → down, channels offline. */
+  checkSilence(now: number, offlineMs: number): void {
+    if (!this.started || this.status === 'down') return
+    const quiet = now - this.silentSince
+    if (quiet < offlineMs || this.owner.isPolling(this.mac)) return
+    const secs = Math.round(quiet / 100) / 10
+    const why = this.lastSeen === null ? `no post from the box within ${secs} s of start` : `no post from the box for ${secs} s`
+    this.failures++
+    this.setStatus('down', why)
+    const n = this.ctx.table.updateSource(this.id, { state: 'offline', phone: null, direction: null })
+    this.ctx.log.warn({ box: formatMac(this.mac), lastSeen: this.lastSeen ? new Date(this.lastSeen).toISOString() : null, channels: n }, `box offline: ${why}`)
+  }
+
+  protected override supports(): string[] {
+    return ['dial', 'hangup', 'answer', 'recordings']
+  }
+
+  protected override detail(): Record<string, unknown> {
+    return {
+      mac: formatMac(this.mac),
+      name: this.name,
+      registered: this.registered,
+      ip: this.ip,
+      remoteAddress: this.remoteAddress,
+      disk: this.disk,
+      lastSeen: this.lastSeen === null ? null : new Date(this.lastSeen).toISOString(),
+      posts: this.posts,
+      badStatus: this.badStatus,
+      uploads: this.uploads,
+      pendingCommands: this.owner.pendingCommands(this.mac),
+      polling: this.owner.isPolling(this.mac),
+    }
+  }
+
+  /**
+   * Call control through the box's command queue: dial (channel: the port, or the lowest idle one),
+   * hangup and answer (channel required). The result is the queued command; the box carries it out
+   * at its next poll.
+   */
+  async control(req: CallRequest): Promise<CallResult> {
+    const type = CONTROL_TYPES[req.action as string]
+    if (!type) throw new UnsupportedAction(this.id, req.action, 'an 800hu box can dial, answer and hang up')
+    if (this.status === 'down' || this.status === 'stopped') {
+      throw new ApiError('SOURCE_DOWN', `box ${formatMac(this.mac)} is ${this.status}${this.lastError ? ` (${this.lastError})` : ''}; it would not get the command`)
+    }
+    let channel = req.channel
+    if (channel === undefined || channel === '') {
+      if (type !== 'dial') throw new ApiError('BAD_REQUEST', `${type} on an 800hu box needs a channel (the RJ11 port)`)
+      const idle = this.ctx.table
+        .list({ source: this.id, state: 'idle' })
+        .map((e) => e.channel)
+        .sort((a, b) => Number(a) - Number(b))
+      if (!idle[0]) throw new ApiError('CONFLICT', `box ${formatMac(this.mac)} has no idle channel to dial on`)
+      channel = idle[0]
+    }
+    if (!/^\d{1,4}$/.test(channel)) throw new ApiError('BAD_REQUEST', `channel must be an RJ11 port number, got ${JSON.stringify(channel)}`)
+    const phone = req.phone ?? ''
+    if (type === 'dial' && !PHONE.test(phone)) throw new ApiError('BAD_REQUEST', `dial needs a phone number (digits, * # + , up to 40), got ${JSON.stringify(phone)}`)
+    const cmd = this.owner.queueCommand(this.mac, { type, channel: String(Number(channel)), phone, memo: req.memo })
+    return { vendor: { command: commandJson(cmd) } }
+  }
+}
+
+export const PHONE = /^[0-9*#+,]{1,40}$/

@@ -1,0 +1,170 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import multipart from '@fastify/multipart'
+import { ApiError } from '../../daemon/errors.js'
+import type { RoutePlugin } from '../../daemon/http.js'
+import type { BoxSource } from './box.js'
+import { commandWire, type PollWaiter } from './commands.js'
+import { VENDOR_PATHS } from './config.js'
+import { addFields, newFields, type Fields } from './fields.js'
+import type { BoxHub } from './hub.js'
+import { parseBoxStatus, StatusError } from './status.js'
+import { receiveUpload, uploadWithoutFile } from './upload.js'
+import { BOX_STATUS, fail, messages, ok, type BoxAnswer } from './vendor.js'
+
+/** A status post's `status` JSON, urlencoded bodies and the like: far below this. Uploads are multipart and not bound by it. */
+const FORM_LIMIT = 1 << 20
+
+/**
+ * The box endpoint on the ingest listener (seed 003 §2.1.10): the vendor's paths plus
+ * `boxes.paths`, POST only, fields from the query string, urlencoded, multipart or JSON. Everything
+ * is answered in the vendor's JSON shapes; the box reads `status`.
+ */
+export function boxEndpoint(hub: BoxHub): RoutePlugin {
+  return (app: FastifyInstance) => {
+    // an encapsulated context: the multipart and form parsers apply to the box paths only
+    app.register(async (sub) => {
+      if (!sub.hasRequestDecorator('parts')) await sub.register(multipart, { throwFileSizeLimit: true })
+      if (!sub.hasContentTypeParser('application/x-www-form-urlencoded')) {
+        sub.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_LIMIT }, (_req, body, done) => {
+          const out = newFields()
+          for (const [k, v] of new URLSearchParams(body as string)) out[k] = v
+          done(null, out)
+        })
+      }
+      // a body fastify cannot parse (bad JSON, too large, unknown type) still gets the vendor's shape
+      sub.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+        if (err instanceof ApiError) return reply.code(err.status).send(err.toJSON())
+        const status = err.statusCode ?? 500
+        const large = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413
+        if (status >= 500) req.log.error({ err, url: req.url }, 'box request failed')
+        else req.log.info({ url: req.url, code: err.code, remote: req.socket.remoteAddress }, `box request refused: ${err.message}`)
+        hub.requests.inc({ cmd: 'other', status: large ? String(BOX_STATUS.TOO_LARGE) : String(BOX_STATUS.BAD_FIELD) })
+        const a = large
+          ? fail(BOX_STATUS.TOO_LARGE, `request body larger than ${FORM_LIMIT} bytes (recordings go in a multipart file part)`, { http: 413, error: 'PAYLOAD_TOO_LARGE' })
+          : status < 500
+            ? fail(BOX_STATUS.BAD_FIELD, `unreadable request body: ${err.message}`, { http: 400, error: 'BAD_REQUEST' })
+            : fail(BOX_STATUS.BAD_FIELD, 'internal error', { http: 500, error: 'INTERNAL' })
+        return reply.code(a.http).send(a.body)
+      })
+      const paths = [...VENDOR_PATHS, ...hub.config.paths]
+      for (const url of paths) {
+        sub.post(url, { bodyLimit: FORM_LIMIT }, (req, reply) => handle(hub, req, reply))
+        sub.route({
+          method: ['GET', 'PUT', 'DELETE', 'PATCH'],
+          url,
+          handler: async (req) => {
+            throw new ApiError('METHOD_NOT_ALLOWED', `the 800hu box endpoint takes POST only (boxes never send ${req.method}); point the box's upload URL here`).with({ allow: 'POST' })
+          },
+        })
+      }
+    })
+  }
+}
+
+async function handle(hub: BoxHub, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const path = req.url.split('?')[0]
+  const query = req.query as Record<string, unknown>
+  if (path === '/voip/api/jsondata.html') {
+    const method = typeof query.method === 'string' ? query.method : undefined
+    if (method !== 'upload_record') {
+      // the vendor API's shape and codes: this listener serves the boxes only
+      return reply.code(200).send({ code: -5, message: `method ${JSON.stringify(method ?? '')} is not served on the box listener; only method=upload_record is (the local 800hu API is on the API listener)` })
+    }
+  }
+  let answer: BoxAnswer
+  let cmd = '?'
+  try {
+    if (req.isMultipart()) {
+      const r = await receiveUpload(hub, req, query)
+      cmd = r.cmd
+      answer = r.answer ?? (await dispatch(hub, r.fields, req, reply))
+    } else {
+      const fields = newFields()
+      addFields(fields, query)
+      addFields(fields, req.body)
+      cmd = fields.cmd ?? ''
+      answer = await dispatch(hub, fields, req, reply)
+    }
+  } catch (err) {
+    req.log.error({ err, url: req.url }, 'box request failed')
+    answer = fail(BOX_STATUS.BAD_FIELD, 'internal error', { http: 500, error: 'INTERNAL' })
+  }
+  hub.requests.inc({ cmd: countedCmd(cmd), status: String(answer.body.status ?? '') })
+  if (reply.sent) return reply
+  if (answer.http >= 400 && req.isMultipart()) reply.header('connection', 'close')
+  return reply.code(answer.http).send(answer.body)
+}
+
+const KNOWN_CMDS = new Set(['channelstatus', 'upload', 'getMessageList'])
+function countedCmd(cmd: string): string {
+  return KNOWN_CMDS.has(cmd) ? cmd : 'other'
+}
+
+/** One box request whose fields are all known (and, for uploads, whose file is already handled). */
+export async function dispatch(hub: BoxHub, fields: Fields, req: FastifyRequest, reply: FastifyReply): Promise<BoxAnswer> {
+  const box = hub.identify(fields, req.socket.remoteAddress)
+  if (!('mac' in box)) return box
+  switch (fields.cmd) {
+    case 'channelstatus':
+      return channelStatus(hub, box, fields)
+    case 'upload':
+      return uploadWithoutFile(hub, box, fields)
+    case 'getMessageList':
+      return longPoll(hub, box, reply)
+    default:
+      // the vendor: "其它命令默认返回 {time, status: 0}"
+      return ok()
+  }
+}
+
+function channelStatus(hub: BoxHub, box: BoxSource, fields: Fields): BoxAnswer {
+  const raw = fields.status
+  if (raw === undefined || raw === '') return fail(BOX_STATUS.MISSING, 'cmd=channelstatus needs the status field', { http: 400, error: 'BAD_REQUEST' })
+  let report
+  try {
+    report = parseBoxStatus(raw)
+  } catch (err) {
+    if (!(err instanceof StatusError)) throw err
+    // logged at warn: a box sending this keeps sending it, and its channels stay as they were
+    box.noteBadStatus(err.message)
+    hub.log.warn({ box: box.id, err: err.message, status: raw.slice(0, 200) }, 'channelstatus refused; the channel table is unchanged')
+    return fail(BOX_STATUS.BAD_FIELD, err.message, { http: 400, error: 'BAD_REQUEST' })
+  }
+  box.applyStatus(report)
+  return ok()
+}
+
+function longPoll(hub: BoxHub, box: BoxSource, reply: FastifyReply): Promise<BoxAnswer> {
+  return new Promise<BoxAnswer>((resolve) => {
+    let answered = false
+    const res = reply.raw
+    const waiter: PollWaiter = {
+      answer(cmds, onWritten) {
+        if (answered) return onWritten(false)
+        answered = true
+        if (cmds === null) {
+          resolve(fail(BOX_STATUS.NO_MESSAGE))
+          return onWritten(true)
+        }
+        if (res.destroyed) return onWritten(false)
+        let settled = false
+        const settle = (written: boolean): void => {
+          if (settled) return
+          settled = true
+          onWritten(written)
+        }
+        res.once('finish', () => settle(true))
+        res.once('close', () => settle(res.writableFinished))
+        resolve(messages(cmds.map(commandWire)))
+      },
+    }
+    const cancel = hub.queues.poll(box.mac, hub.config.longPollSeconds * 1000, waiter)
+    res.once('close', () => {
+      if (answered) return
+      // the box hung up on its poll: forget it (no answer to write)
+      answered = true
+      cancel()
+      resolve(fail(BOX_STATUS.NO_MESSAGE))
+    })
+  })
+}

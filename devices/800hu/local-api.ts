@@ -1,0 +1,266 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { RoutePlugin } from '../../daemon/http.js'
+import { parseTime, type RecordingFilters, type RecordingRecord } from '../../daemon/recordings/store.js'
+import type { ChannelEntry, ChannelState } from '../../daemon/table.js'
+import { PHONE } from './box.js'
+import { addFields, newFields, type Fields } from './fields.js'
+import type { BoxHub } from './hub.js'
+import { formatMac, normaliseMac, SOURCE_PREFIX } from './mac.js'
+
+/**
+ * The vendor's JSON API (seed 003 §1, §2.2.1, §2.2.2, §2.4.1, §2.5.1) at `/voip/api/jsondata.html`
+ * on the API listener, so an integration written for an 800hu server can point at telbridge: same
+ * path, `method=`, `sa_user` + `sa_password` (32-digit MD5 of the password), answers with `code`
+ * (0 ok, -2 auth, -3 method error, -5 no permission, -11 no such data, -12 over a limit).
+ */
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** skip the API's bearer check (daemon/api.ts) */
+    public?: boolean
+  }
+}
+
+const CODE = { OK: 0, AUTH: -2, METHOD: -3, FORBIDDEN: -5, MISSING: -11, LIMIT: -12 } as const
+const METHODS = ['sendTelCall', 'systemChannels', 'getChannelList', 'findDialrecord'] as const
+const STATE_CODE: Record<ChannelState, number> = { offline: 0, idle: 1, ringing: 2, dialing: 3, talking: 4, held: 4, unknown: -1 }
+const FIND_PAGE = 1000
+
+type Answer = Record<string, unknown> & { code: number }
+
+const err = (code: number, message: string): Answer => ({ code, message })
+
+export function localApiRoutes(hub: BoxHub): RoutePlugin {
+  const cfg = hub.config.localApi
+  // the MD5 the client must send, compared in constant time (case does not matter: the vendor's examples are upper case)
+  const want = cfg ? Buffer.from(createHash('md5').update(cfg.password, 'utf8').digest('hex')) : null
+  return (app: FastifyInstance) => {
+    app.register(async (sub) => {
+      if (!sub.hasContentTypeParser('application/x-www-form-urlencoded')) {
+        sub.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => {
+          const out = newFields()
+          for (const [k, v] of new URLSearchParams(body as string)) out[k] = v
+          done(null, out)
+        })
+      }
+      const handler = async (req: FastifyRequest): Promise<Answer> => {
+        const p = newFields()
+        addFields(p, req.query)
+        addFields(p, req.body)
+        if (!cfg || !want) return err(CODE.FORBIDDEN, 'the local 800hu API is off: set boxes.localApi {user, password} in the telbridge config')
+        const user = p.sa_user ?? ''
+        const given = Buffer.from((p.sa_password ?? '').toLowerCase())
+        const okUser = user === cfg.user
+        const okPass = given.length === want.length && timingSafeEqual(given, want)
+        if (!okUser || !okPass) {
+          hub.log.info({ remote: req.socket.remoteAddress, user: user.slice(0, 64), method: p.method }, 'local 800hu API: wrong sa_user or sa_password')
+          return err(CODE.AUTH, '验证错误: wrong sa_user or sa_password (sa_password is the 32-digit MD5 of the password)')
+        }
+        try {
+          switch (p.method) {
+            case 'sendTelCall':
+              return sendTelCall(hub, p)
+            case 'systemChannels':
+              return systemChannels(hub)
+            case 'getChannelList':
+              return getChannelList(hub, p)
+            case 'findDialrecord':
+              return findDialrecord(hub, p)
+            default:
+              return err(CODE.METHOD, `method ${JSON.stringify((p.method ?? '').slice(0, 40))} is not served by telbridge (it serves ${METHODS.join(', ')})`)
+          }
+        } catch (e) {
+          const ae = e as Error & { status?: number }
+          if (ae.status === 409) return err(CODE.LIMIT, ae.message)
+          hub.log.error({ err: e, method: p.method }, 'local 800hu API call failed')
+          return err(CODE.METHOD, 'internal error')
+        }
+      }
+      sub.get('/voip/api/jsondata.html', { config: { public: true } }, handler)
+      sub.post('/voip/api/jsondata.html', { config: { public: true } }, handler)
+    })
+  }
+}
+
+/** §2.5.1: mac, channel, phone → a dial command the box gets at its next getMessageList. */
+function sendTelCall(hub: BoxHub, p: Fields): Answer {
+  if (!p.mac) return err(CODE.MISSING, 'mac is required')
+  const box = hub.find(p.mac)
+  if (!box) return err(CODE.MISSING, `no box with mac ${p.mac.slice(0, 40)}`)
+  const channel = (p.channel ?? '').trim() || '1'
+  if (!/^\d{1,4}$/.test(channel) || Number(channel) < 1) return err(CODE.METHOD, 'channel must be the RJ11 port number (1, 2, 3…)')
+  const phone = (p.phone ?? '').trim()
+  if (!phone) return err(CODE.MISSING, 'phone is required')
+  if (!PHONE.test(phone)) return err(CODE.METHOD, 'phone: digits, * # + , (1–40)')
+  let memo: unknown
+  if (p.memo) {
+    try {
+      memo = JSON.parse(p.memo)
+    } catch {
+      memo = p.memo
+    }
+  }
+  const cmd = hub.queueCommand(box.mac, { type: 'dial', channel: String(Number(channel)), phone, ...(memo !== undefined ? { memo } : {}) })
+  return { code: CODE.OK, message: '', commandId: cmd.id }
+}
+
+function boxChannels(hub: BoxHub): ChannelEntry[] {
+  return hub.deps.table
+    .list()
+    .filter((e) => e.source.startsWith(SOURCE_PREFIX) && hub.boxes.has(e.source.slice(SOURCE_PREFIX.length)))
+    .sort((a, b) => (a.source === b.source ? Number(a.channel) - Number(b.channel) : a.source < b.source ? -1 : 1))
+}
+
+const BUSY = new Set<ChannelState>(['ringing', 'dialing', 'talking', 'held'])
+
+/** §2.2.1: the channel monitor. Every box port is a "normal channel"; boxes have no group-call channels. */
+function systemChannels(hub: BoxHub): Answer {
+  const chans = boxChannels(hub)
+  const rows = chans.map((e) => {
+    const v = (e.vendor ?? {}) as Record<string, unknown>
+    const box = hub.boxes.get(e.source.slice(SOURCE_PREFIX.length))
+    return {
+      channelName: e.id,
+      mac: box ? formatMac(box.mac) : null,
+      name: box?.name ?? null,
+      ch: e.channel,
+      state: STATE_CODE[e.state],
+      stateName: e.state,
+      phone: e.phone ?? '',
+      peer: e.direction === 'outbound' ? 1 : e.direction === 'inbound' ? 2 : 0,
+      timelen: v.timelen ?? null,
+      since: localTime(e.since),
+    }
+  })
+  const busy = chans.filter((e) => BUSY.has(e.state)).length
+  return { code: CODE.OK, message: '', channelviewinfo: rows, totalNum: chans.length, totalGroupCallNum: 0, useGroupCallNum: 0, useAgiCallNum: busy, channelNum: chans.length }
+}
+
+/** §2.2.2: queueSize 1 (default) → lines ringing (calls waiting to be answered); 0 → every line with a call. */
+function getChannelList(hub: BoxHub, p: Fields): Answer {
+  const q = (p.queueSize ?? '1').trim()
+  if (q !== '0' && q !== '1') return err(CODE.METHOD, 'queueSize must be 0 (all) or 1 (waiting)')
+  const rows = boxChannels(hub)
+    .filter((e) => (q === '1' ? e.state === 'ringing' : BUSY.has(e.state)))
+    .sort((a, b) => a.since - b.since)
+    .map((e, i) => ({ channelName: e.id, callinTel: e.phone ?? '', createTime: localTime(e.since), queueId: i + 1, state: e.state, direction: e.direction }))
+  return { code: CODE.OK, message: '', total: rows.length, rows }
+}
+
+/**
+ * §2.4.1 / §2.7.1: call records from the recording index. extension: box MACs or channel ids
+ * (`800hu-<mac>:<port>`), comma-separated; phoneNum; talktimeSql 0 (longer than) / 1 (shorter than)
+ * with talktime seconds; startTime (also the document's `statrTime`) / endTime as
+ * `yyyy-mm-dd hh:nn:ss`; cdrPeer 1 outbound / 2 inbound; scdrId; start / limit (default 20).
+ */
+function findDialrecord(hub: BoxHub, p: Fields): Answer {
+  const store = hub.deps.recordings
+  const f: RecordingFilters = {}
+  const start = intParam(p.start, 0, 1e9, 0)
+  const limit = intParam(p.limit, 1, 1000, 20)
+  if (start === null) return err(CODE.METHOD, 'start must be a whole number from 0')
+  if (limit === null) return err(CODE.METHOD, 'limit must be a whole number from 1 to 1000')
+  if (p.phoneNum) f.phone = p.phoneNum.trim().slice(0, 64)
+  if (p.cdrPeer) {
+    if (p.cdrPeer === '1') f.direction = 'outbound'
+    else if (p.cdrPeer === '2') f.direction = 'inbound'
+    else return err(CODE.METHOD, 'cdrPeer must be 1 (outbound) or 2 (inbound)')
+  }
+  if (p.scdrId) f.callid = p.scdrId.trim()
+  for (const [name, key] of [
+    ['startTime', 'from'],
+    ['statrTime', 'from'],
+    ['endTime', 'to'],
+  ] as const) {
+    const v = p[name]
+    if (!v) continue
+    const t = parseTime(v)
+    if (t === null) return err(CODE.METHOD, `${name} must be yyyy-mm-dd hh:nn:ss, got ${JSON.stringify(v.slice(0, 40))}`)
+    // endTime is a time of day to include: up to the end of that second
+    f[key] = key === 'to' ? t + 1000 : t
+  }
+  const exts: { box: string; channel?: number }[] = []
+  for (const item of (p.extension ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(?:800hu-)?([0-9A-Fa-f]{12}|[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5})(?::(\d{1,4}))?$/.exec(item)
+    const mac = m ? normaliseMac(m[1]!) : null
+    if (!mac) return err(CODE.METHOD, `extension ${JSON.stringify(item.slice(0, 40))}: expected a box MAC or a channel id 800hu-<mac>:<port>`)
+    exts.push(m![2] !== undefined ? { box: mac, channel: Number(m![2]) } : { box: mac })
+  }
+  let talk: ((r: RecordingRecord) => boolean) | null = null
+  if (p.talktime) {
+    const secs = intParam(p.talktime, 0, 1e8, 0)
+    if (secs === null) return err(CODE.METHOD, 'talktime must be a whole number of seconds')
+    const shorter = p.talktimeSql === '1'
+    talk = (r) => r.durationSeconds !== null && (shorter ? r.durationSeconds < secs : r.durationSeconds > secs)
+  }
+  if (exts.length === 1) Object.assign(f, exts[0])
+  let total: number
+  let rows: RecordingRecord[]
+  if (!talk && exts.length <= 1) {
+    const r = store.find({ ...f, offset: start, limit })
+    total = r.total
+    rows = r.recordings
+  } else {
+    // filters the index does not have: walk the matches a page at a time
+    const keep = (r: RecordingRecord) => (!talk || talk(r)) && (exts.length <= 1 || exts.some((x) => x.box === r.box && (x.channel === undefined || x.channel === r.channel)))
+    rows = []
+    total = 0
+    for (let offset = 0; ; offset += FIND_PAGE) {
+      const page = store.find({ ...f, offset, limit: FIND_PAGE })
+      for (const r of page.recordings) {
+        if (!keep(r)) continue
+        if (total >= start && rows.length < limit) rows.push(r)
+        total++
+      }
+      if (offset + FIND_PAGE >= page.total) break
+    }
+  }
+  return { code: CODE.OK, success: true, message: '', recordTotal: total, total, rows: rows.map((r) => cdrRow(hub, r)) }
+}
+
+function cdrRow(hub: BoxHub, r: RecordingRecord): Record<string, unknown> {
+  const box = hub.boxes.get(r.box)
+  const ms = (iso: string | null) => (iso === null ? '' : localTime(Date.parse(iso)))
+  return {
+    cdrId: r.id,
+    cdrCmmId: r.callid,
+    cdrStartTime: ms(r.startTime),
+    cdrHangupTime: ms(r.endTime),
+    cdrTalktime: r.durationSeconds ?? 0,
+    cdrChargingTimes: r.durationSeconds ? Math.ceil(r.durationSeconds / 60) : 0,
+    cdrPhoneNum: r.phone,
+    cdrLastPhoneNum: r.phone.replace(/^0+/, ''),
+    // the box's `unkown` (not answered) is counted with inbound: on an analog line a missed call rang in
+    cdrPeer: r.direction === 'outbound' ? 1 : r.direction === null ? 0 : 2,
+    cdrExtension: r.channel === null ? `${SOURCE_PREFIX}${r.box}` : `${SOURCE_PREFIX}${r.box}:${r.channel}`,
+    exteName: box?.name ?? formatMac(r.box),
+    cdrExtensionPort: r.channel ?? '',
+    cdrExtensionIp: box?.ip ?? '',
+    cdrRecordFile: r.file,
+    recordUrl: `/v1/recordings/${encodeURIComponent(r.id)}/audio`,
+    cdrCalledName: '',
+    cdrIVR: '',
+    cdrIVRKey: '',
+    cdrPhonePort: '',
+    cdrPhoneIp: '',
+    cdrTrunkRoute: '',
+    cdrHangupReasonCode: '',
+    cdrHangupReasonText: r.direction === 'missed' ? 'missed' : '',
+  }
+}
+
+function intParam(v: string | undefined, min: number, max: number, dflt: number): number | null {
+  if (v === undefined || v.trim() === '') return dflt
+  if (!/^\d{1,10}$/.test(v.trim())) return null
+  const n = Number(v.trim())
+  return n >= min && n <= max ? n : null
+}
+
+const pad = (n: number) => String(n).padStart(2, '0')
+
+/** `yyyy-mm-dd hh:nn:ss` in the host's time (as the recording queries read such times). */
+function localTime(ms: number): string {
+  const d = new Date(ms)
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+}

@@ -1,0 +1,215 @@
+import type { FastifyRequest } from 'fastify'
+import type { Readable } from 'node:stream'
+import {
+  audioExt,
+  checkCallid,
+  ChecksumMismatch,
+  InvalidRecording,
+  RecordingTooLarge,
+  StorageError,
+  UploadAborted,
+  type TempUpload,
+} from '../../daemon/recordings/store.js'
+import type { BoxSource } from './box.js'
+import { addFields, MAX_FIELDS, newFields, type Fields } from './fields.js'
+import type { BoxHub } from './hub.js'
+import { formatMac } from './mac.js'
+import { BOX_STATUS, fail, ok, type BoxAnswer } from './vendor.js'
+
+const FIELD_MAX = 256 * 1024
+/** After refusing an upload, the rest of the body is read (and dropped) for at most this long, so the box can read the answer. */
+const DRAIN_MS = 5000
+
+export interface UploadOutcome {
+  cmd: string
+  fields: Fields
+  /** set when the request is finished (cmd=upload, or refused while streaming); else dispatch the fields */
+  answer?: BoxAnswer
+}
+
+class UploadRefused extends Error {
+  constructor(readonly answer: BoxAnswer) {
+    super(String(answer.body.message))
+  }
+}
+
+/**
+ * A multipart box request. The file part is streamed into the recording store's temp file as it
+ * arrives (fields may come before or after it); only when the whole body is in and every field
+ * checks out is it committed, and only when the commit is durable is the box told `status: 0`.
+ * Every other way out discards the temp file.
+ */
+export async function receiveUpload(hub: BoxHub, req: FastifyRequest, query: Record<string, unknown>): Promise<UploadOutcome> {
+  const store = hub.deps.recordings
+  const maxBytes = hub.maxUploadBytes
+  const fields = newFields()
+  addFields(fields, query)
+  let tmp: TempUpload | null = null
+  let file: { filename: string; mimetype: string } | null = null
+  let current: Readable | null = null
+  let committed = false
+  const t0 = performance.now()
+  try {
+    try {
+      const parts = req.parts({
+        // one more byte than allowed, so an oversized file is seen as such and not cut to size
+        limits: { fileSize: maxBytes + 1, files: 1, fields: MAX_FIELDS, fieldSize: FIELD_MAX, parts: MAX_FIELDS + 1, headerPairs: 100, fieldNameSize: 200 },
+      })
+      for await (const part of parts) {
+        if (part.type === 'field') {
+          if (part.valueTruncated || part.fieldnameTruncated) throw refuse(BOX_STATUS.BAD_FIELD, `field ${part.fieldname.slice(0, 40)} is longer than ${FIELD_MAX} bytes`, 400, 'BAD_REQUEST')
+          addFields(fields, { [part.fieldname]: part.value })
+          continue
+        }
+        file = { filename: part.filename, mimetype: part.mimetype }
+        current = part.file
+        // refused whatever follows: read the file to nowhere rather than to disk
+        if ((fields.cmd !== undefined && fields.cmd !== 'upload') || hub.knownRefused(fields)) {
+          await drain(part.file)
+          continue
+        }
+        tmp = await store.receive(part.file, { maxBytes })
+        if (part.file.truncated || tmp.size > maxBytes) throw tooLarge(maxBytes)
+      }
+    } catch (err) {
+      const answer = err instanceof UploadRefused ? err.answer : uploadError(hub, err, maxBytes, fields, req)
+      // let the parser drop the rest of the file instead of buffering it for a reader that is gone
+      if (current && !current.destroyed) current.resume()
+      await drainRequest(req)
+      return { cmd: fields.cmd ?? '', fields, answer }
+    }
+    const cmd = fields.cmd ?? ''
+    if (cmd !== 'upload') return { cmd, fields }
+    const box = hub.identify(fields, req.socket.remoteAddress)
+    if (!('mac' in box)) return { cmd, fields, answer: box }
+    if (!tmp) return { cmd, fields, answer: uploadWithoutFile(hub, box, fields) }
+    const callid = fields.callid
+    if (!callid) return { cmd, fields, answer: fail(BOX_STATUS.MISSING, 'cmd=upload needs callid', { http: 400, error: 'BAD_REQUEST' }) }
+    const callidProblem = badCallid(callid)
+    if (callidProblem) {
+      hub.log.warn({ box: box.id, callid: callid.slice(0, 80) }, `upload refused: ${callidProblem}`)
+      return { cmd, fields, answer: fail(BOX_STATUS.BAD_FIELD, callidProblem, { http: 400, error: 'BAD_REQUEST' }) }
+    }
+    // the store checks fileMd5 against the bytes before anything becomes visible
+    const claimed = fields.fileMd5?.trim() || undefined
+    const ext = audioExt(file?.filename, file?.mimetype, tmp.head)
+    let result
+    try {
+      result = await store.commit(tmp, { callid, ext, box: box.mac, fields: { ...fields }, ...(claimed ? { fileMd5: claimed } : {}) })
+    } catch (err) {
+      return { cmd, fields, answer: uploadError(hub, err, maxBytes, fields, req) }
+    }
+    committed = true
+    box.uploads++
+    if (result.outcome !== 'duplicate') hub.uploadBytes.inc(undefined, tmp.size)
+    hub.log.info(
+      { box: box.id, mac: formatMac(box.mac), callid, channel: fields.channel, size: tmp.size, outcome: result.outcome, ms: Math.round(performance.now() - t0) },
+      result.outcome === 'duplicate' ? 'recording already stored (same content); acknowledged again' : 'recording stored',
+    )
+    return { cmd, fields, answer: ok({ callid }) }
+  } finally {
+    if (tmp && !committed) {
+      await store.discard(tmp).catch((err) => hub.log.error({ err, path: tmp?.path }, 'could not delete an upload temp file'))
+    }
+  }
+}
+
+/**
+ * cmd=upload without a file: a call record with `recorded=0` (no recording) is acknowledged and
+ * published as a `cdr` event; anything else lacks its file.
+ */
+export function uploadWithoutFile(hub: BoxHub, box: BoxSource, fields: Fields): BoxAnswer {
+  const callid = fields.callid
+  if (fields.recorded === '0') {
+    if (!callid) return fail(BOX_STATUS.MISSING, 'cmd=upload needs callid', { http: 400, error: 'BAD_REQUEST' })
+    const problem = badCallid(callid)
+    if (problem) return fail(BOX_STATUS.BAD_FIELD, problem, { http: 400, error: 'BAD_REQUEST' })
+    hub.deps.bus.publish('cdr', { source: box.id, mac: formatMac(box.mac), callid, recorded: false, fields: { ...fields } })
+    hub.log.info({ box: box.id, callid, channel: fields.channel }, 'call record without a recording (recorded=0) acknowledged')
+    return ok({ callid })
+  }
+  return fail(BOX_STATUS.MISSING, 'cmd=upload needs a multipart/form-data body with the recording in a file part (or recorded=0)', {
+    http: 400,
+    error: 'BAD_REQUEST',
+    ...(callid && !badCallid(callid) ? { callid } : {}),
+  })
+}
+
+function refuse(status: number, message: string, http: number, error: string): UploadRefused {
+  return new UploadRefused(fail(status, message, { http, error }))
+}
+
+function tooLarge(maxBytes: number): UploadRefused {
+  return refuse(BOX_STATUS.TOO_LARGE, `the recording is larger than recordings.maxBytes (${maxBytes} bytes)`, 413, 'PAYLOAD_TOO_LARGE')
+}
+
+/** Why a callid cannot name a file (the store's rule), or null. */
+function badCallid(callid: string): string | null {
+  try {
+    checkCallid(callid)
+    return null
+  } catch (err) {
+    return (err as Error).message
+  }
+}
+
+/**
+ * A failure while receiving or committing, as the vendor answer. The store has already logged its
+ * own refusals (reason and detail); this adds which box and call it was.
+ */
+function uploadError(hub: BoxHub, err: unknown, maxBytes: number, fields: Fields, req: FastifyRequest): BoxAnswer {
+  const e = err as Error & { code?: string; statusCode?: number }
+  const code = e?.code ?? ''
+  const callid = fields.callid && !badCallid(fields.callid) ? { callid: fields.callid } : {}
+  const ctx = { satellite: fields.satellite, callid: fields.callid, remote: req.socket.remoteAddress }
+  if (err instanceof UploadAborted || code === 'FST_MP_PREMATURE_CLOSE') {
+    hub.log.info({ ...ctx, err: e?.message }, 'upload cut off by the client; nothing kept')
+    return fail(BOX_STATUS.SAVE_FAILED, 'the upload was cut off', { http: 400, error: 'BAD_REQUEST', ...callid })
+  }
+  if (err instanceof RecordingTooLarge || code === 'FST_REQ_FILE_TOO_LARGE') {
+    hub.log.info({ ...ctx, maxBytes }, 'upload refused: larger than recordings.maxBytes; nothing kept')
+    return fail(BOX_STATUS.TOO_LARGE, `the recording is larger than recordings.maxBytes (${maxBytes} bytes)`, { http: 413, error: 'PAYLOAD_TOO_LARGE', ...callid })
+  }
+  if (err instanceof ChecksumMismatch) {
+    hub.log.info(ctx, 'upload refused: fileMd5 mismatch; nothing kept')
+    return fail(BOX_STATUS.SAVE_FAILED, e.message, { http: 400, error: 'BAD_REQUEST', ...callid })
+  }
+  if (err instanceof InvalidRecording) {
+    hub.log.info({ ...ctx, err: e.message }, 'upload refused: invalid field; nothing kept')
+    return fail(BOX_STATUS.BAD_FIELD, e.message, { http: 400, error: 'BAD_REQUEST', ...callid })
+  }
+  if (err instanceof StorageError) {
+    hub.log.error({ ...ctx, err: e.message, errno: err.errno }, 'upload NOT stored: the recordings directory cannot be written; the box will retry')
+    return fail(BOX_STATUS.SAVE_FAILED, `cannot store the recording: ${e.message}`, { http: 507, error: 'INSUFFICIENT_STORAGE', ...callid })
+  }
+  if (code.startsWith('FST_') || (e?.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)) {
+    hub.log.warn({ ...ctx, err: e.message, code }, 'upload refused: malformed multipart body')
+    return fail(BOX_STATUS.BAD_FIELD, `malformed multipart body: ${e.message}`, { http: 400, error: 'BAD_REQUEST', ...callid })
+  }
+  hub.log.error({ ...ctx, err }, 'upload NOT stored: unexpected error; the box will retry')
+  return fail(BOX_STATUS.SAVE_FAILED, 'cannot store the recording: internal error', { http: 500, error: 'INTERNAL', ...callid })
+}
+
+async function drain(s: Readable): Promise<void> {
+  for await (const _ of s) {
+    // dropped
+  }
+}
+
+/** Read what is left of a refused body so the answer reaches the client (bounded in time). */
+function drainRequest(req: FastifyRequest): Promise<void> {
+  const raw = req.raw
+  if (raw.readableEnded || raw.destroyed) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, DRAIN_MS)
+    function done(): void {
+      clearTimeout(timer)
+      raw.off('end', done)
+      raw.off('close', done)
+      resolve()
+    }
+    raw.on('end', done)
+    raw.on('close', done)
+    raw.resume()
+  })
+}
