@@ -112,3 +112,47 @@ export function finish(): void {
 export function mb(bytes: number): number {
   return bytes / 1e6
 }
+
+/** CPU time (user + system, ms) that `fn` took on this thread. */
+export function cpuMs(fn: () => void): number {
+  const c0 = process.cpuUsage()
+  fn()
+  const c = process.cpuUsage(c0)
+  return (c.user + c.system) / 1000
+}
+
+/** The p-th percentile (nearest rank) of unsorted samples. */
+export function pct(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
+}
+
+/**
+ * Control round trips, telbridge's overhead over a direct vendor call: each kind runs in blocks of
+ * `block` sequential calls, kinds interleaved so load drift hits all alike; the first round is a
+ * warm-up. Reports p50/p99 per kind and the difference to the kind named `direct`.
+ */
+export async function roundTrips(bench: string, label: string, kinds: Record<string, () => Promise<void>>, opts: { block?: number; blocks?: number } = {}): Promise<void> {
+  const block = opts.block ?? 100
+  const blocks = opts.blocks ?? 10
+  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(kinds).map((k) => [k, []]))
+  for (let b = -1; b < blocks; b++) {
+    for (const [name, fn] of Object.entries(kinds)) {
+      for (let i = 0; i < block; i++) {
+        const t0 = performance.now()
+        await fn()
+        if (b >= 0) samples[name]!.push(performance.now() - t0)
+      }
+      // let the poll each control schedules finish before the next block
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+  const base50 = pct(samples.direct!, 50)
+  const base99 = pct(samples.direct!, 99)
+  for (const [name, xs] of Object.entries(samples)) {
+    const p50 = pct(xs, 50)
+    const p99 = pct(xs, 99)
+    report({ bench, metric: `${label} ${name} p50`, value: p50, unit: 'ms', note: name === 'direct' ? `${xs.length} sequential calls` : `+${fixed(p50 - base50, 3)} ms over direct` })
+    report({ bench, metric: `${label} ${name} p99`, value: p99, unit: 'ms', note: name === 'direct' ? '' : `+${fixed(p99 - base99, 3)} ms over direct` })
+  }
+}

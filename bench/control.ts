@@ -17,17 +17,10 @@ import { Daemon } from '../daemon/daemon.js'
 import { YantongSimulator } from '../daemon/simulate/yantong.js'
 import type { YantongSource } from '../daemon/sources/yantong.js'
 import { YantongClient } from '../protocols/yantong/index.js'
-import { finish, fixed, load, report, say } from './common.js'
+import { finish, load, roundTrips, say } from './common.js'
 
 const BENCH = 'control'
-const BLOCK = 100
-const BLOCKS = 10
 
-function pct(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  if (!s.length) return NaN
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!
-}
 
 say(`control bench: ${load()} at the start`)
 const sim = new YantongSimulator({ port: 0, staff: ['8001'], stateless: true })
@@ -55,27 +48,7 @@ const kinds: Record<string, () => Promise<void>> = {
     if (r.status !== 202) throw new Error(`POST /v1/calls: ${r.status}`)
   },
 }
-const samples: Record<string, number[]> = Object.fromEntries(Object.keys(kinds).map((k) => [k, []]))
-for (let b = -1; b < BLOCKS; b++) {
-  for (const [name, fn] of Object.entries(kinds)) {
-    for (let i = 0; i < BLOCK; i++) {
-      const t0 = performance.now()
-      await fn()
-      const ms = performance.now() - t0
-      if (b >= 0) samples[name]!.push(ms)
-    }
-    // let the poll each control schedules finish before the next block
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-const base50 = pct(samples.direct!, 50)
-const base99 = pct(samples.direct!, 99)
-for (const [name, xs] of Object.entries(samples)) {
-  const p50 = pct(xs, 50)
-  const p99 = pct(xs, 99)
-  report({ bench: BENCH, metric: `yantong dial ${name} p50`, value: p50, unit: 'ms', note: name === 'direct' ? `${xs.length} sequential dials` : `+${fixed(p50 - base50, 3)} ms over direct` })
-  report({ bench: BENCH, metric: `yantong dial ${name} p99`, value: p99, unit: 'ms', note: name === 'direct' ? '' : `+${fixed(p99 - base99, 3)} ms over direct` })
-}
+await roundTrips(BENCH, 'yantong dial', kinds)
 say(`  simulator requests: SendDial ${sim.sent('SendDial').length}, ExtenStatus ${sim.sent('ExtenStatus').length} (from the polls controls schedule)`)
 await daemon.stop()
 await sim.stop()

@@ -19,7 +19,7 @@ import { Daemon } from '../daemon/daemon.js'
 import { GuoxinSimulator } from '../daemon/simulate/guoxin.js'
 import type { GuoxinSource } from '../daemon/sources/guoxin.js'
 import { GuoxinClient, parseExtStates, parsePush } from '../protocols/guoxin/index.js'
-import { finish, fixed, load, report, say } from './common.js'
+import { cpuMs, finish, load, report, roundTrips, say } from './common.js'
 
 const N = 1000
 const WARM = 10
@@ -67,17 +67,7 @@ function bodies(kind: 'steady' | 'all'): Buffer[] {
   return out
 }
 
-function cpuMs(fn: () => void): number {
-  const c0 = process.cpuUsage()
-  fn()
-  const c = process.cpuUsage(c0)
-  return (c.user + c.system) / 1000
-}
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
-}
 
 const idleConfig = parseConfig({ api: { port: 0 }, timeZone: 'Asia/Shanghai', sources: [{ id: 'gx', type: 'guoxin', url: 'http://127.0.0.1:9', pollMs: 3_600_000 }] })
 
@@ -150,28 +140,7 @@ async function controlRoundTrip(): Promise<void> {
       if (r.status !== 202) throw new Error(`presence: ${r.status}`)
     },
   }
-  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(kinds).map((k) => [k, []]))
-  const BLOCK = 100
-  const BLOCKS = 10
-  for (let b = -1; b < BLOCKS; b++) {
-    for (const [name, fn] of Object.entries(kinds)) {
-      for (let i = 0; i < BLOCK; i++) {
-        const t0 = performance.now()
-        await fn()
-        if (b >= 0) samples[name]!.push(performance.now() - t0)
-      }
-      // let the poll each control schedules finish before the next block
-      await new Promise((r) => setTimeout(r, 20))
-    }
-  }
-  const base50 = pct(samples.direct!, 50)
-  const base99 = pct(samples.direct!, 99)
-  for (const [name, xs] of Object.entries(samples)) {
-    const p50 = pct(xs, 50)
-    const p99 = pct(xs, 99)
-    report({ bench: 'guoxin', metric: `presence round trip ${name} p50`, value: p50, unit: 'ms', note: name === 'direct' ? `${xs.length} sequential requests` : `+${fixed(p50 - base50, 3)} ms over direct` })
-    report({ bench: 'guoxin', metric: `presence round trip ${name} p99`, value: p99, unit: 'ms', note: name === 'direct' ? '' : `+${fixed(p99 - base99, 3)} ms over direct` })
-  }
+  await roundTrips('guoxin', 'presence round trip', kinds)
   await daemon.stop()
   await sim.stop()
 }

@@ -21,7 +21,7 @@ import { Daemon } from '../daemon/daemon.js'
 import { LqVackSimulator, chStatusXml, type SimChannel } from '../daemon/simulate/lq-vack.js'
 import type { LqVackSource } from '../daemon/sources/lq-vack.js'
 import { ChStatusReader, decodeAnswerText, decodeVackXml, parseChStatus, VackClient } from '../protocols/lq-vack/index.js'
-import { finish, fixed, load, report, say } from './common.js'
+import { cpuMs, finish, load, report, roundTrips, say } from './common.js'
 
 const N = 1000
 const WARM = 10
@@ -89,17 +89,7 @@ function bodies(kind: 'steady' | 'all'): Buffer[] {
   return out
 }
 
-function cpuMs(fn: () => void): number {
-  const c0 = process.cpuUsage()
-  fn()
-  const c = process.cpuUsage(c0)
-  return (c.user + c.system) / 1000
-}
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
-}
 
 async function pollCost(): Promise<void> {
   const config = parseConfig({ api: { port: 0 }, sources: [{ id: 'lqv', type: 'lq-vack', url: 'http://127.0.0.1:9/v/vack', pollMs: 3_600_000 }] })
@@ -161,29 +151,7 @@ async function controlRoundTrip(): Promise<void> {
       if (r.status !== 202) throw new Error(`POST /v1/calls: ${r.status}`)
     },
   }
-  const samples: Record<string, number[]> = { direct: [], 'source.control()': [], 'POST /v1/calls': [] }
-  const BLOCK = 100
-  const BLOCKS = 10
-  for (let b = -1; b < BLOCKS; b++) {
-    for (const [name, fn] of Object.entries(kinds)) {
-      for (let i = 0; i < BLOCK; i++) {
-        const t0 = performance.now()
-        await fn()
-        const ms = performance.now() - t0
-        if (b >= 0) samples[name]!.push(ms)
-      }
-      // let the poll each control schedules finish before the next block
-      await new Promise((r) => setTimeout(r, 20))
-    }
-  }
-  const base50 = pct(samples.direct!, 50)
-  const base99 = pct(samples.direct!, 99)
-  for (const [name, xs] of Object.entries(samples)) {
-    const p50 = pct(xs, 50)
-    const p99 = pct(xs, 99)
-    report({ bench: 'vack', metric: `dial round trip ${name} p50`, value: p50, unit: 'ms', note: name === 'direct' ? `${xs.length} sequential dials` : `+${fixed(p50 - base50, 3)} ms over direct` })
-    report({ bench: 'vack', metric: `dial round trip ${name} p99`, value: p99, unit: 'ms', note: name === 'direct' ? '' : `+${fixed(p99 - base99, 3)} ms over direct` })
-  }
+  await roundTrips('vack', 'dial round trip', kinds)
   say(`  simulator requests: ${sim.requests.length} (callauto ${sim.requestsFor('callauto').length}, getChStatus ${sim.requestsFor('getChStatus').length} from the polls controls schedule)`)
   await daemon.stop()
   await sim.stop()

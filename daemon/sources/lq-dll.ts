@@ -2,11 +2,10 @@ import { resolve as resolvePath } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import iconv from 'iconv-lite'
 import { LClient, LClientError, LibraryCheckError, RCV_CODES, RCV_NOTHING, defaultCallingConvention, type LibraryInfo } from '../../native/lclient/index.js'
-import { backoff, type ReconnectStrategy } from '../reconnect.js'
+import { backoff, FailureLog, type ReconnectStrategy } from '../reconnect.js'
 import { BaseSource, type SourceContext } from './source.js'
 import type { LqDllConfig } from './lq-dll-config.js'
 
-const SUMMARY_EVERY_MS = 60_000
 
 /**
  * Which agent logins are taken in this process. Each lq-dll source hosts its own copy of the DLL
@@ -40,9 +39,7 @@ export class LqDllSource extends BaseSource {
   private popsIn = 0
   private polls = 0
   private lastCode: number | null = null
-  private failingSince: number | null = null
-  private lastSummary = 0
-  private failuresSinceSummary = 0
+  private readonly failureLog: FailureLog
 
   constructor(
     readonly cfg: LqDllConfig,
@@ -50,6 +47,7 @@ export class LqDllSource extends BaseSource {
     opts: { strategy?: ReconnectStrategy } = {},
   ) {
     super(cfg.id, ctx)
+    this.failureLog = new FailureLog(ctx.log, { lost: 'LClient link lost', failed: 'LClient start failed', still: 'LClient still failing' })
     this.strategy = opts.strategy ?? backoff({ capMs: cfg.reconnectSeconds * 1000 })
     this.popOpts = { timeZone: cfg.timeZone ?? ctx.timeZone, popStateSeconds: cfg.popStateSeconds }
     this.convention = cfg.callingConvention ?? defaultCallingConvention()
@@ -207,9 +205,9 @@ export class LqDllSource extends BaseSource {
     }
     this.started = true
     this.connectedAt = Date.now()
-    if (this.failingSince !== null) ctx.log.info({ failures: this.failures }, 'LClient started after failures')
+    if (this.failureLog.failing) ctx.log.info({ failures: this.failures }, 'LClient started after failures')
     else ctx.log.info({ host: cfg.host, port: cfg.port, oper: cfg.oper }, 'LClient started')
-    this.failingSince = null
+    this.failureLog.recovered()
     this.setStatus('connected', undefined)
     // the link worked once LClientRcv answered normally (a pop or -100); then the backoff restarts
     let worked = false
@@ -271,27 +269,8 @@ export class LqDllSource extends BaseSource {
   }
 
   private noteFailure(err: Error, worked: boolean): void {
-    const msg = err.message
-    const now = Date.now()
-    if (worked || this.failingSince === null) {
-      this.ctx.log.warn({ err: msg }, worked ? 'LClient link lost' : 'LClient start failed')
-      if (!worked) {
-        this.failingSince = now
-        this.lastSummary = now
-        this.failuresSinceSummary = 0
-      }
-    } else {
-      this.failuresSinceSummary++
-      if (now - this.lastSummary >= SUMMARY_EVERY_MS) {
-        this.ctx.log.warn(
-          { failures: this.failuresSinceSummary, since: new Date(this.failingSince).toISOString(), lastError: msg },
-          `LClient still failing: ${this.failuresSinceSummary} more failed attempts`,
-        )
-        this.lastSummary = now
-        this.failuresSinceSummary = 0
-      }
-    }
-    this.lastError = msg
+    this.failureLog.note(err, worked)
+    this.lastError = err.message
   }
 }
 

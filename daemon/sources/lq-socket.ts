@@ -1,11 +1,10 @@
 import { connect, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LqConnectDecoder, encodeRegistration, encodeTryRep, type FrameError } from '../../protocols/lq-connect/index.js'
-import { backoff, type ReconnectStrategy } from '../reconnect.js'
+import { backoff, FailureLog, type ReconnectStrategy } from '../reconnect.js'
 import { BaseSource, type SourceContext } from './source.js'
 import type { LqSocketConfig } from './lq-socket-config.js'
 
-const SUMMARY_EVERY_MS = 60_000
 
 /**
  * 小灵呼 LQ-Connect raw socket client ("模式五"): connect, register, answer TRY_REQ with TRY_REP,
@@ -21,9 +20,7 @@ export class LqSocketSource extends BaseSource {
   private connectedAt: number | null = null
   private bytesIn = 0
   private framesIn = 0
-  private failingSince: number | null = null
-  private lastSummary = 0
-  private failuresSinceSummary = 0
+  private readonly failureLog: FailureLog
   /** the same for every pop of this source */
   private readonly popOpts: { timeZone?: string; popStateSeconds: number }
 
@@ -33,6 +30,7 @@ export class LqSocketSource extends BaseSource {
     opts: { strategy?: ReconnectStrategy } = {},
   ) {
     super(cfg.id, ctx)
+    this.failureLog = new FailureLog(ctx.log, { lost: 'LQ link lost', failed: 'LQ connection failed', still: 'LQ server still unreachable' })
     this.strategy = opts.strategy ?? backoff({ capMs: cfg.reconnectSeconds * 1000 })
     this.popOpts = { timeZone: cfg.timeZone ?? ctx.timeZone, popStateSeconds: cfg.popStateSeconds }
   }
@@ -52,7 +50,7 @@ export class LqSocketSource extends BaseSource {
   start(): void {
     if (this.loop) return
     this.setStatus('connecting')
-    this.loop = this.run().catch((err) => this.ctx.log.error({ err, source: this.id }, 'source loop ended unexpectedly'))
+    this.loop = this.run().catch((err) => this.ctx.log.error({ err }, 'source loop ended unexpectedly'))
   }
 
   async stop(): Promise<void> {
@@ -95,28 +93,8 @@ export class LqSocketSource extends BaseSource {
   }
 
   private noteFailure(err: Error, worked: boolean): void {
-    const msg = err.message
-    const now = Date.now()
-    if (worked || this.failingSince === null) {
-      // first failure of a run: one line at warn
-      this.ctx.log.warn({ source: this.id, err: msg }, worked ? 'LQ link lost' : 'LQ connection failed')
-      if (!worked) {
-        this.failingSince = now
-        this.lastSummary = now
-        this.failuresSinceSummary = 0
-      }
-    } else {
-      this.failuresSinceSummary++
-      if (now - this.lastSummary >= SUMMARY_EVERY_MS) {
-        this.ctx.log.warn(
-          { source: this.id, failures: this.failuresSinceSummary, since: new Date(this.failingSince).toISOString(), lastError: msg },
-          `LQ server still unreachable: ${this.failuresSinceSummary} more failed attempts`,
-        )
-        this.lastSummary = now
-        this.failuresSinceSummary = 0
-      }
-    }
-    this.lastError = msg
+    this.failureLog.note(err, worked)
+    this.lastError = err.message
   }
 
   /**
@@ -149,7 +127,7 @@ export class LqSocketSource extends BaseSource {
 
       const onFrameError = (e: FrameError) => {
         ctx.metrics.framesInvalid.inc({ source: this.id, code: e.code }, e.bytes.length)
-        ctx.log.debug({ source: this.id, code: e.code, skipped: e.bytes.length, offset: e.offset }, 'skipped bytes that are no LQ frame')
+        ctx.log.debug({ code: e.code, skipped: e.bytes.length, offset: e.offset }, 'skipped bytes that are no LQ frame')
       }
 
       socket.once('connect', () => {
@@ -159,10 +137,10 @@ export class LqSocketSource extends BaseSource {
         if (cfg.registration.framing !== 'none') {
           socket.write(encodeRegistration({ template: cfg.registration.template, framing: cfg.registration.framing, oper: cfg.oper, ch: cfg.ch }))
         }
-        if (this.failingSince !== null) {
-          ctx.log.info({ source: this.id, failures: this.failures }, 'LQ connection established after failures')
-        } else ctx.log.info({ source: this.id, host: cfg.host, port: cfg.port }, 'LQ connection established')
-        this.failingSince = null
+        if (this.failureLog.failing) {
+          ctx.log.info({ failures: this.failures }, 'LQ connection established after failures')
+        } else ctx.log.info({ host: cfg.host, port: cfg.port }, 'LQ connection established')
+        this.failureLog.recovered()
         this.setStatus('connected', undefined)
       })
       socket.on('data', (chunk) => {
@@ -184,7 +162,7 @@ export class LqSocketSource extends BaseSource {
           )
         } catch (err) {
           // contain a bug in a handler to this connection: log it, drop the link, reconnect
-          ctx.log.error({ err, source: this.id }, 'error while handling LQ data; reconnecting')
+          ctx.log.error({ err }, 'error while handling LQ data; reconnecting')
           finish(err as Error)
         }
       })
