@@ -1,6 +1,9 @@
+import { request as httpRequestRaw, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+
 /**
- * The one HTTP client the vendor adapters use (LQ vack, Guoxin, Yantong): global fetch with a
- * per-request timeout, typed failures, and a retry helper meant for queries only. Control actions
+ * The one HTTP client the vendor adapters and webhooks use (LQ vack, Guoxin, Yantong): node:http
+ * with a per-request timeout, typed failures, and a retry helper meant for queries only. Control actions
  * must never go through `retrying`: a dial that timed out may still have been placed.
  */
 
@@ -53,38 +56,99 @@ export function withQuery(url: string, query?: HttpRequest['query']): string {
   return u.toString()
 }
 
+export interface OpenOptions {
+  method?: string
+  headers?: Record<string, string>
+  body?: string | Uint8Array
+  timeoutMs: number
+  signal?: AbortSignal
+}
+
+function abortError(): Error {
+  return Object.assign(new Error('aborted'), { name: 'AbortError' })
+}
+
+/**
+ * One request over node:http(s), sent exactly once. Not fetch: undici silently repeats a request
+ * answered 421 (Guoxin uses 421 for "需付费开通", and a proxy may send it), and a control call must go
+ * out exactly once; fetch also cannot report a 1xx as an answer. Resolves when the answer's headers
+ * are in; `timeoutMs` covers connecting and waiting for them. The body is the caller's to read.
+ */
+export function openRequest(url: string, o: OpenOptions): Promise<IncomingMessage> {
+  const u = new URL(url)
+  const send = u.protocol === 'https:' ? httpsRequest : httpRequestRaw
+  const body = typeof o.body === 'string' ? Buffer.from(o.body) : o.body
+  const headers: Record<string, string> = { accept: '*/*', ...o.headers }
+  if (body) headers['content-length'] = String(body.byteLength)
+  return new Promise((resolve, reject) => {
+    let done = false
+    const finish = (err: Error | null, res?: IncomingMessage) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      o.signal?.removeEventListener('abort', onAbort)
+      if (err) {
+        req.destroy()
+        reject(err)
+      } else resolve(res!)
+    }
+    const onAbort = () => finish(abortError())
+    const req = send(u, { method: o.method ?? (body === undefined ? 'GET' : 'POST'), headers }, (res) => finish(null, res))
+    const timer = setTimeout(() => finish(new HttpTimeoutError(url, o.timeoutMs)), o.timeoutMs)
+    if (o.signal?.aborted) return finish(abortError())
+    o.signal?.addEventListener('abort', onAbort, { once: true })
+    req.on('error', (err: NodeJS.ErrnoException) => finish(new HttpUnreachableError(url, err.code ?? err.message)))
+    req.end(body)
+  })
+}
+
+export interface RawResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  body: Buffer
+}
+
+/** The whole answer within `timeoutMs` (headers and body), at most MAX_RESPONSE_BYTES. */
+export async function requestRaw(url: string, o: OpenOptions): Promise<RawResponse> {
+  const t0 = performance.now()
+  const res = await openRequest(url, o)
+  const left = Math.max(1, o.timeoutMs - (performance.now() - t0))
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let n = 0
+    let done = false
+    const finish = (err: Error | null) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      o.signal?.removeEventListener('abort', onAbort)
+      if (err) {
+        res.destroy()
+        reject(err)
+      } else resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, n) })
+    }
+    const onAbort = () => finish(abortError())
+    o.signal?.addEventListener('abort', onAbort, { once: true })
+    const timer = setTimeout(() => finish(new HttpTimeoutError(url, o.timeoutMs)), left)
+    res.on('data', (c: Buffer) => {
+      n += c.length
+      if (n > MAX_RESPONSE_BYTES) return finish(new HttpUnreachableError(url, `answer larger than ${MAX_RESPONSE_BYTES} bytes`))
+      chunks.push(c)
+    })
+    res.on('end', () => finish(null))
+    res.on('error', (err: NodeJS.ErrnoException) => finish(new HttpUnreachableError(url, err.code ?? err.message)))
+    res.on('aborted', () => finish(new HttpUnreachableError(url, 'answer cut off')))
+  })
+}
+
 export async function httpRequest(url: string, req: HttpRequest): Promise<HttpResponse> {
-  const full = withQuery(url, req.query)
-  const timeout = AbortSignal.timeout(req.timeoutMs)
-  const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout
-  let res: Response
-  try {
-    res = await fetch(full, { method: req.method ?? (req.body === undefined ? 'GET' : 'POST'), body: req.body, headers: req.headers, signal, redirect: 'manual' })
-    const body = await readCapped(res, full)
-    return { status: res.status, headers: res.headers, body }
-  } catch (err) {
-    throw mapFetchError(err, full, req.timeoutMs, timeout)
+  const raw = await requestRaw(withQuery(url, req.query), req)
+  const headers = new Headers()
+  for (const [k, v] of Object.entries(raw.headers)) {
+    if (v === undefined) continue
+    for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one)
   }
-}
-
-async function readCapped(res: Response, url: string): Promise<Buffer> {
-  if (!res.body) return Buffer.alloc(0)
-  const chunks: Buffer[] = []
-  let n = 0
-  for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
-    n += c.byteLength
-    if (n > MAX_RESPONSE_BYTES) throw new HttpUnreachableError(url, `answer larger than ${MAX_RESPONSE_BYTES} bytes`)
-    chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength))
-  }
-  return Buffer.concat(chunks, n)
-}
-
-function mapFetchError(err: unknown, url: string, timeoutMs: number, timeout: AbortSignal): Error {
-  if (err instanceof HttpUnreachableError || err instanceof HttpTimeoutError) return err
-  const e = err as Error & { cause?: { code?: string; message?: string } }
-  if (timeout.aborted || e.name === 'TimeoutError') return new HttpTimeoutError(url, timeoutMs)
-  if (e.name === 'AbortError') return e
-  return new HttpUnreachableError(url, e.cause?.code ?? e.cause?.message ?? e.message)
+  return { status: raw.status, headers, body: raw.body }
 }
 
 /**
