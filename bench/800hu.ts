@@ -22,12 +22,12 @@ import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { request, Agent } from 'node:http'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { makeWavOfSize } from '../devices/800hu/wav.js'
+import { children, freePort } from './children.js'
 import { finish, fixed, int, load, mb, report, say } from './common.js'
 
 const BENCH = '800hu'
@@ -52,29 +52,6 @@ interface AcResult {
 }
 type Autocannon = (opts: Record<string, unknown>) => Promise<AcResult>
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
-
-const children = new Set<ChildProcess>()
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL')
-})
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    for (const c of children) c.kill('SIGKILL')
-    process.exit(130)
-  })
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      const port = a && typeof a === 'object' ? a.port : 0
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 function track(c: ChildProcess): ChildProcess {
   children.add(c)

@@ -21,7 +21,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { get, type ClientRequest, type IncomingMessage } from 'node:http'
-import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -29,6 +28,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { formatPop, type PopFormat } from '../protocols/lq-pop/index.js'
 import { LqSimulator } from '../daemon/simulate/lq.js'
+import { children, freePort } from './children.js'
 import { finish, fixed, int, load, report, say } from './common.js'
 
 const BENCH = 'e2e'
@@ -47,30 +47,6 @@ try {
   clkTckKnown = true
 } catch {
   // keep 100 (Linux's usual value); said in the output
-}
-
-// children this process started: never leave one running
-const children = new Set<ChildProcess>()
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL')
-})
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    for (const c of children) c.kill('SIGKILL')
-    process.exit(130)
-  })
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      const port = a && typeof a === 'object' ? a.port : 0
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 function getJson(url: string): Promise<unknown> {

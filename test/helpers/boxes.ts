@@ -1,3 +1,4 @@
+import { wavHeader } from '../../devices/800hu/wav.js'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -117,19 +118,6 @@ export function wav(ms = 100, seed = 1): Buffer {
     x = (x * 1103515245 + 12345) >>> 0
     data.writeInt16LE(((x >>> 16) & 0x7fff) - 16384, i * 2)
   }
-  const h = Buffer.alloc(44)
-  h.write('RIFF', 0, 'latin1')
-  h.writeUInt32LE(36 + data.length, 4)
-  h.write('WAVE', 8, 'latin1')
-  h.write('fmt ', 12, 'latin1')
-  h.writeUInt32LE(16, 16)
-  h.writeUInt16LE(1, 20)
-  h.writeUInt16LE(1, 22)
-  h.writeUInt32LE(8000, 24)
-  h.writeUInt32LE(16000, 28)
-  h.writeUInt16LE(2, 32)
-  h.writeUInt16LE(16, 34)
-  h.write('data', 36, 'latin1')
-  h.writeUInt32LE(data.length, 40)
+  const h = wavHeader(data.length)
   return Buffer.concat([h, data])
 }

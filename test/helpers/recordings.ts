@@ -1,3 +1,4 @@
+import { wavHeader } from '../../devices/800hu/wav.js'
 import type { Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, rm, chmod } from 'node:fs/promises'
@@ -71,19 +72,7 @@ export async function storeRig(t: Test, opts: { dataDir?: string; recordings?: R
 /** A WAV file: 44-byte PCM header (8 kHz, 16-bit mono) and random samples. */
 export function wav(bytes: number, seed?: Buffer): Buffer {
   const dataLen = Math.max(0, bytes - 44)
-  const h = Buffer.alloc(44)
-  h.write('RIFF', 0, 'latin1')
-  h.writeUInt32LE(36 + dataLen, 4)
-  h.write('WAVEfmt ', 8, 'latin1')
-  h.writeUInt32LE(16, 16)
-  h.writeUInt16LE(1, 20)
-  h.writeUInt16LE(1, 22)
-  h.writeUInt32LE(8000, 24)
-  h.writeUInt32LE(16000, 28)
-  h.writeUInt16LE(2, 32)
-  h.writeUInt16LE(16, 34)
-  h.write('data', 36, 'latin1')
-  h.writeUInt32LE(dataLen, 40)
+  const h = wavHeader(dataLen)
   return Buffer.concat([h, seed ?? randomBytes(dataLen)]).subarray(0, Math.max(44, bytes))
 }
 

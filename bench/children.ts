@@ -1,0 +1,27 @@
+import type { ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+
+/** Child processes a bench started: killed when the bench exits or is interrupted, never left running. */
+export const children = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL')
+})
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    for (const c of children) c.kill('SIGKILL')
+    process.exit(130)
+  })
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a child that must be told its port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address()
+      const port = a && typeof a === 'object' ? a.port : 0
+      s.close(() => resolve(port))
+    })
+  })
+}
