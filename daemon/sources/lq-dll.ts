@@ -2,8 +2,9 @@ import { resolve as resolvePath } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import iconv from 'iconv-lite'
 import { LClient, LClientError, LibraryCheckError, RCV_CODES, RCV_NOTHING, defaultCallingConvention, type LibraryInfo } from '../../native/lclient/index.js'
-import { backoff, FailureLog, type ReconnectStrategy } from '../reconnect.js'
-import { BaseSource, type SourceContext } from './source.js'
+import type { ReconnectStrategy } from '../reconnect.js'
+import { LinkSource } from './link.js'
+import type { SourceContext } from './source.js'
 import type { LqDllConfig } from './lq-dll-config.js'
 
 
@@ -23,11 +24,8 @@ class Permanent extends Error {}
  * means the link is broken: LClientStop, back off, start again. The DLL runs in a host process
  * (native/lclient), so a slow or crashing DLL never blocks or kills the daemon.
  */
-export class LqDllSource extends BaseSource {
+export class LqDllSource extends LinkSource {
   readonly type = 'lq-dll'
-  private readonly abort = new AbortController()
-  private loop: Promise<void> | null = null
-  private readonly strategy: ReconnectStrategy
   private readonly popOpts: { timeZone?: string; popStateSeconds: number }
   private readonly claimKey: string
   private readonly convention: 'stdcall' | 'cdecl'
@@ -35,20 +33,21 @@ export class LqDllSource extends BaseSource {
   /** LClientStart succeeded and LClientStop has not been called since */
   private started = false
   private library: LibraryInfo | null = null
-  private connectedAt: number | null = null
   private popsIn = 0
   private polls = 0
   private lastCode: number | null = null
-  private readonly failureLog: FailureLog
 
   constructor(
     readonly cfg: LqDllConfig,
     ctx: SourceContext,
     opts: { strategy?: ReconnectStrategy } = {},
   ) {
-    super(cfg.id, ctx)
-    this.failureLog = new FailureLog(ctx.log, { lost: 'LClient link lost', failed: 'LClient start failed', still: 'LClient still failing' })
-    this.strategy = opts.strategy ?? backoff({ capMs: cfg.reconnectSeconds * 1000 })
+    super(cfg.id, ctx, {
+      reconnectSeconds: cfg.reconnectSeconds,
+      failAfter: cfg.failAfter,
+      strategy: opts.strategy,
+      words: { lost: 'LClient link lost', failed: 'LClient start failed', still: 'LClient still failing' },
+    })
     this.popOpts = { timeZone: cfg.timeZone ?? ctx.timeZone, popStateSeconds: cfg.popStateSeconds }
     this.convention = cfg.callingConvention ?? defaultCallingConvention()
     let lib = resolvePath(cfg.library)
@@ -89,7 +88,7 @@ export class LqDllSource extends BaseSource {
     }
     claimed.set(this.claimKey, this.id)
     this.setStatus('connecting')
-    this.loop = this.run().catch((err) => this.ctx.log.error({ err }, 'source loop ended unexpectedly'))
+    this.runLoop()
   }
 
   async stop(): Promise<void> {
@@ -113,44 +112,16 @@ export class LqDllSource extends BaseSource {
     this.setStatus('stopped')
   }
 
-  private async run(): Promise<void> {
-    const signal = this.abort.signal
-    let attempt = 0
-    while (!signal.aborted) {
-      let worked = false
-      let cause: Error = new Error('closed')
-      try {
-        await this.session()
-      } catch (err) {
-        if (signal.aborted) break
-        cause = err as Error
-        if (err instanceof Permanent) {
-          this.ctx.log.error({ err: cause.message }, 'LClient library cannot be used; not retrying')
-          this.setStatus('failed', cause.message)
-          await this.dropClient()
-          return
-        }
-        worked = (err as { worked?: boolean }).worked === true
-        this.ctx.metrics.reconnects.inc({ source: this.id })
-        this.noteFailure(cause, worked)
-      }
-      if (signal.aborted) break
-      this.connectedAt = null
-      attempt = worked ? 0 : attempt + 1
-      if (!worked) this.failures++
-      this.setStatus(this.failures >= this.cfg.failAfter ? 'failed' : 'reconnecting')
-      const wait = this.strategy(attempt, cause)
-      if (wait === false) {
-        this.setStatus('failed')
-        await this.dropClient()
-        return
-      }
-      try {
-        await sleep(wait, undefined, { signal })
-      } catch {
-        break
-      }
-    }
+  protected override async permanent(err: Error): Promise<boolean> {
+    if (!(err instanceof Permanent)) return false
+    this.ctx.log.error({ err: err.message }, 'LClient library cannot be used; not retrying')
+    this.setStatus('failed', err.message)
+    await this.dropClient()
+    return true
+  }
+
+  protected override gaveUp(): Promise<void> {
+    return this.dropClient()
   }
 
   /** A host process for the DLL: the one we have if it is still alive, else a new one. */
@@ -190,7 +161,7 @@ export class LqDllSource extends BaseSource {
   }
 
   /** One LClientStart … LClientStop. Returns when stopping; throws (with `worked`) when the link broke. */
-  private async session(): Promise<void> {
+  protected async session(): Promise<void> {
     const { cfg, ctx } = this
     const signal = this.abort.signal
     for (const [k, v] of [['oper', cfg.oper], ['host', cfg.host]] as const) {
@@ -204,11 +175,9 @@ export class LqDllSource extends BaseSource {
       throw Object.assign(new Error(`${cfg.demo ? 'LClientStartDemo' : 'LClientStart'} returned ${rc}${e !== null ? ` (LClientGetError ${e})` : ''}`), { worked: false })
     }
     this.started = true
-    this.connectedAt = Date.now()
-    if (this.failureLog.failing) ctx.log.info({ failures: this.failures }, 'LClient started after failures')
+    if (this.failing) ctx.log.info({ failures: this.failures }, 'LClient started after failures')
     else ctx.log.info({ host: cfg.host, port: cfg.port, oper: cfg.oper }, 'LClient started')
-    this.failureLog.recovered()
-    this.setStatus('connected', undefined)
+    this.linkUp()
     // the link worked once LClientRcv answered normally (a pop or -100); then the backoff restarts
     let worked = false
     while (!signal.aborted) {
@@ -266,11 +235,6 @@ export class LqDllSource extends BaseSource {
     this.client = null
     this.started = false
     await c?.close(this.cfg.stopTimeoutSeconds * 1000)
-  }
-
-  private noteFailure(err: Error, worked: boolean): void {
-    this.failureLog.note(err, worked)
-    this.lastError = err.message
   }
 }
 

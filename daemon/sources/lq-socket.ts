@@ -1,8 +1,8 @@
 import { connect, type Socket } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { LqConnectDecoder, encodeRegistration, encodeTryRep, type FrameError } from '../../protocols/lq-connect/index.js'
-import { backoff, FailureLog, type ReconnectStrategy } from '../reconnect.js'
-import { BaseSource, type SourceContext } from './source.js'
+import type { ReconnectStrategy } from '../reconnect.js'
+import { LinkSource } from './link.js'
+import type { SourceContext } from './source.js'
 import type { LqSocketConfig } from './lq-socket-config.js'
 
 
@@ -11,16 +11,11 @@ import type { LqSocketConfig } from './lq-socket-config.js'
  * feed pop frames to the hub. Silence for expireSeconds means the link is dead; reconnects back off
  * exponentially up to reconnectSeconds. Everything that goes wrong stays inside this source.
  */
-export class LqSocketSource extends BaseSource {
+export class LqSocketSource extends LinkSource {
   readonly type = 'lq-socket'
   private socket: Socket | null = null
-  private readonly abort = new AbortController()
-  private loop: Promise<void> | null = null
-  private readonly strategy: ReconnectStrategy
-  private connectedAt: number | null = null
   private bytesIn = 0
   private framesIn = 0
-  private readonly failureLog: FailureLog
   /** the same for every pop of this source */
   private readonly popOpts: { timeZone?: string; popStateSeconds: number }
 
@@ -29,9 +24,12 @@ export class LqSocketSource extends BaseSource {
     ctx: SourceContext,
     opts: { strategy?: ReconnectStrategy } = {},
   ) {
-    super(cfg.id, ctx)
-    this.failureLog = new FailureLog(ctx.log, { lost: 'LQ link lost', failed: 'LQ connection failed', still: 'LQ server still unreachable' })
-    this.strategy = opts.strategy ?? backoff({ capMs: cfg.reconnectSeconds * 1000 })
+    super(cfg.id, ctx, {
+      reconnectSeconds: cfg.reconnectSeconds,
+      failAfter: cfg.failAfter,
+      strategy: opts.strategy,
+      words: { lost: 'LQ link lost', failed: 'LQ connection failed', still: 'LQ server still unreachable' },
+    })
     this.popOpts = { timeZone: cfg.timeZone ?? ctx.timeZone, popStateSeconds: cfg.popStateSeconds }
   }
 
@@ -50,7 +48,7 @@ export class LqSocketSource extends BaseSource {
   start(): void {
     if (this.loop) return
     this.setStatus('connecting')
-    this.loop = this.run().catch((err) => this.ctx.log.error({ err }, 'source loop ended unexpectedly'))
+    this.runLoop()
   }
 
   async stop(): Promise<void> {
@@ -60,48 +58,11 @@ export class LqSocketSource extends BaseSource {
     this.setStatus('stopped')
   }
 
-  private async run(): Promise<void> {
-    const signal = this.abort.signal
-    let attempt = 0
-    while (!signal.aborted) {
-      let worked = false
-      try {
-        worked = await this.session()
-      } catch (err) {
-        if (signal.aborted) break
-        const e = err as Error
-        worked = (e as { worked?: boolean }).worked === true
-        this.ctx.metrics.reconnects.inc({ source: this.id })
-        this.noteFailure(e, worked)
-      }
-      if (signal.aborted) break
-      // The backoff restarts after a connection that worked (it delivered at least one frame).
-      attempt = worked ? 0 : attempt + 1
-      if (!worked) this.failures++
-      this.setStatus(this.failures >= this.cfg.failAfter ? 'failed' : 'reconnecting')
-      const delay = this.strategy(attempt, new Error(this.lastError ?? 'closed'))
-      if (delay === false) {
-        this.setStatus('failed')
-        return
-      }
-      try {
-        await sleep(delay, undefined, { signal })
-      } catch {
-        break
-      }
-    }
-  }
-
-  private noteFailure(err: Error, worked: boolean): void {
-    this.failureLog.note(err, worked)
-    this.lastError = err.message
-  }
-
   /**
    * One connection, from connect to close. Resolves true if it worked and then closed cleanly,
    * rejects (with `worked` set) when it failed or died.
    */
-  private session(): Promise<boolean> {
+  protected session(): Promise<boolean> {
     const { cfg, ctx } = this
     return new Promise<boolean>((resolve, reject) => {
       let worked = false
@@ -133,15 +94,13 @@ export class LqSocketSource extends BaseSource {
       socket.once('connect', () => {
         clearTimeout(connectTimer)
         silence.refresh()
-        this.connectedAt = Date.now()
         if (cfg.registration.framing !== 'none') {
           socket.write(encodeRegistration({ template: cfg.registration.template, framing: cfg.registration.framing, oper: cfg.oper, ch: cfg.ch }))
         }
-        if (this.failureLog.failing) {
+        if (this.failing) {
           ctx.log.info({ failures: this.failures }, 'LQ connection established after failures')
         } else ctx.log.info({ host: cfg.host, port: cfg.port }, 'LQ connection established')
-        this.failureLog.recovered()
-        this.setStatus('connected', undefined)
+        this.linkUp()
       })
       socket.on('data', (chunk) => {
         try {
