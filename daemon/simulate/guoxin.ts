@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
 import iconv from 'iconv-lite'
 import { OPTS, decodeQuery, encodeQuery, type GuoxinEncoding, type GuoxinOpt, type PushState } from '../../protocols/guoxin/index.js'
 import type { Logger } from '../log.js'
@@ -179,7 +178,6 @@ export class GuoxinSimulator {
   /** stop answering: requests are held open, never answered (tests of `down` / `unknown`) */
   silent = false
   private server: Server | null = null
-  private readonly sockets = new Set<Socket>()
   private readonly forced = new Map<string, number[]>()
   private seq = 0
   private logSeq = 0
@@ -213,10 +211,6 @@ export class GuoxinSimulator {
 
   async start(): Promise<number> {
     const server = createServer((req, res) => this.handle(req, res))
-    server.on('connection', (s) => {
-      this.sockets.add(s)
-      s.on('close', () => this.sockets.delete(s))
-    })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(this.opts.port, this.opts.host, () => resolve())
@@ -232,7 +226,7 @@ export class GuoxinSimulator {
     if (this.randomTimer) clearInterval(this.randomTimer)
     for (const e of this.exts.values()) if (e.call) for (const t of e.call.timers) clearTimeout(t)
     for (const r of this.held) r.destroy()
-    for (const s of this.sockets) s.destroy()
+    this.server?.closeAllConnections()
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
     this.server = null
     await this.pushChain

@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
 import iconv from 'iconv-lite'
 import { decodeForm, encodeForm, IN_USE_NAMES, type FormCharset } from '../../protocols/lq-vack/index.js'
 import { formatLqTime, isValidTimeZone } from '../../protocols/lq-pop/index.js'
@@ -214,7 +213,6 @@ export class LqVackSimulator {
   /** hang every request without an answer (tests of a vendor that stopped answering) */
   silent = false
   private server: Server | null = null
-  private readonly sockets = new Set<Socket>()
   private readonly hung = new Set<ServerResponse>()
   private readonly calls = new Set<SimCall>()
   private seq = 0
@@ -262,10 +260,6 @@ export class LqVackSimulator {
         if (!res.headersSent) res.writeHead(500).end()
       })
     })
-    server.on('connection', (s) => {
-      this.sockets.add(s)
-      s.on('close', () => this.sockets.delete(s))
-    })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(this.opts.port, this.opts.host, () => resolve())
@@ -286,7 +280,7 @@ export class LqVackSimulator {
     this.calls.clear()
     for (const r of this.hung) r.destroy()
     this.hung.clear()
-    for (const s of this.sockets) s.destroy()
+    this.server?.closeAllConnections()
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
     this.server = null
   }
