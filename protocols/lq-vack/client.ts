@@ -384,40 +384,14 @@ export class VackClient {
 
   /** fastSMS: at most 89 receivers, text at most 140 bytes (GBK) */
   fastSMS(f: { receivers: readonly string[]; text: string; at?: { date: string; time: string }; retries?: number }, opts?: CallOptions) {
-    if (f.receivers.length === 0 || f.receivers.length >= 90) throw new RangeError(`fastSMS takes 1 to 89 receivers, got ${f.receivers.length}`)
     const bytes = encodeText(f.text, 'gbk').length
     if (bytes > 140) throw new RangeError(`fastSMS text is at most 140 bytes (GBK), got ${bytes}`)
-    return this.control(
-      'fastSMS',
-      {
-        receiver: f.receivers.join(';'),
-        memo: f.text,
-        time_type: f.at ? 2 : 1,
-        date_schedule: f.at?.date,
-        time_schedule: f.at?.time,
-        retry_cnt: f.retries,
-        repType: 'rep2xml',
-      },
-      opts,
-    )
+    return this.control('fastSMS', { ...batchFields('fastSMS', f), memo: f.text }, opts)
   }
 
   /** fastFax: `filename` is a file the server can reach (the vendor's example page uploads it separately) */
   fastFax(f: { receivers: readonly string[]; filename: string; at?: { date: string; time: string }; retries?: number }, opts?: CallOptions) {
-    if (f.receivers.length === 0 || f.receivers.length >= 90) throw new RangeError(`fastFax takes 1 to 89 receivers, got ${f.receivers.length}`)
-    return this.control(
-      'fastFax',
-      {
-        receiver: f.receivers.join(';'),
-        filename: f.filename,
-        time_type: f.at ? 2 : 1,
-        date_schedule: f.at?.date,
-        time_schedule: f.at?.time,
-        retry_cnt: f.retries,
-        repType: 'rep2xml',
-      },
-      opts,
-    )
+    return this.control('fastFax', { ...batchFields('fastFax', f), filename: f.filename }, opts)
   }
 
   agentLogout(f: { oper: string }, opts?: CallOptions) {
@@ -440,5 +414,18 @@ export class VackClient {
       if (!/^custcall_\d{1,2}_\d{1,2}$/.test(k)) throw new RangeError(`popModifyCustCall extra fields are custcall_N_M, got ${k}`)
     }
     return this.control('popModifyCustCall', { startTime: f.startTime, phone_cust: f.phone, memo: f.memo, code_reason: f.reason ?? '1', ...f.extra }, opts)
+  }
+}
+
+/** fastSMS / fastFax: 1 to 89 receivers, sent now (time_type 1) or at a scheduled date and time (2). */
+function batchFields(vo: string, f: { receivers: readonly string[]; at?: { date: string; time: string }; retries?: number }) {
+  if (f.receivers.length === 0 || f.receivers.length >= 90) throw new RangeError(`${vo} takes 1 to 89 receivers, got ${f.receivers.length}`)
+  return {
+    receiver: f.receivers.join(';'),
+    time_type: f.at ? 2 : 1,
+    date_schedule: f.at?.date,
+    time_schedule: f.at?.time,
+    retry_cnt: f.retries,
+    repType: 'rep2xml',
   }
 }
