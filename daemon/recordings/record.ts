@@ -1,4 +1,5 @@
 import { InvalidRecording } from './errors.js'
+import { normaliseMac } from '../../devices/800hu/mac.js'
 
 /** A stored recording as the API, the event stream and the sidecar show it. */
 export type RecordingRecord = {
@@ -127,11 +128,7 @@ export function checkCallid(callid: unknown): string {
 
 /** A MAC in any common spelling (`00:0A:..`, `00-0a-..`, `000a..`) as 12 lowercase hex digits, or null. */
 export function normalizeMac(mac: unknown): string | null {
-  if (typeof mac !== 'string') return null
-  const s = mac.trim().toLowerCase()
-  if (/^[0-9a-f]{12}$/.test(s)) return s
-  if (/^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/.test(s)) return s.replace(/[:-]/g, '')
-  return null
+  return typeof mac === 'string' ? normaliseMac(mac) : null
 }
 
 // Plausible call times: after 2000-01-01, and not more than two days ahead of the receive time
