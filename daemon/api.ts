@@ -14,6 +14,13 @@ import type { Source } from './sources/source.js'
 import { SseClient } from './sse.js'
 import { CHANNEL_STATES, entryJson, type ChannelState, type ChannelTable } from './table.js'
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** a route registered with `config: { public: true }` skips the bearer check */
+    public?: boolean
+  }
+}
+
 export interface ApiDeps {
   config: ApiConfig
   log: Logger
@@ -87,7 +94,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   app.addHook('onRequest', async (req) => {
     if (!token || req.url === '/v1/health' || req.url.startsWith('/v1/health?')) return
-    if ((req.routeOptions.config as { public?: boolean } | undefined)?.public) return
+    if (req.routeOptions.config?.public) return
     if (!bearerOk(req, token)) throw new ApiError('UNAUTHORIZED')
   })
 

@@ -15,13 +15,6 @@ import { formatMac, normaliseMac, SOURCE_PREFIX } from './mac.js'
  * (0 ok, -2 auth, -3 method error, -5 no permission, -11 no such data, -12 over a limit).
  */
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** skip the API's bearer check (daemon/api.ts) */
-    public?: boolean
-  }
-}
-
 const CODE = { OK: 0, AUTH: -2, METHOD: -3, FORBIDDEN: -5, MISSING: -11, LIMIT: -12 } as const
 const METHODS = ['sendTelCall', 'systemChannels', 'getChannelList', 'findDialrecord'] as const
 const STATE_CODE: Record<ChannelState, number> = { offline: 0, idle: 1, ringing: 2, dialing: 3, talking: 4, held: 4, unknown: -1 }
