@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { UnsupportedAction, VendorRefused, VendorTimeout, type CallAction, type CallRequest, type CallResult } from './control.js'
+import { CALL_ACTIONS, UnsupportedAction, VendorRefused, VendorTimeout, type CallAction, type CallRequest, type CallResult } from './control.js'
 import { ApiError } from './errors.js'
 import type { EventBus } from './events.js'
 import { controlError, type RoutePlugin } from './http.js'
 import type { Logger } from './log.js'
-import type { Source, SourceStatus } from './sources/source.js'
+import type { Source, SourceInfo, SourceStatus } from './sources/source.js'
 
 /**
  * One control API over every adapter: `POST /v1/calls` (dial) and `/v1/calls/<action>`,
@@ -128,8 +128,8 @@ function outcomeOf(err: unknown): Outcome {
   return 'failed'
 }
 
-function sourceTimeout(s: Source): number {
-  const t = (s.info().detail as { timeoutMs?: unknown }).timeoutMs
+function sourceTimeout(info: SourceInfo): number {
+  const t = (info.detail as { timeoutMs?: unknown }).timeoutMs
   return typeof t === 'number' && t > 0 ? t : DEFAULT_TIMEOUT_MS
 }
 
@@ -143,7 +143,7 @@ export async function routeCall(deps: CallDeps, req: CallRequest): Promise<CallR
   if (DOWN.includes(s.status)) {
     throw new ApiError('SOURCE_DOWN', `source ${s.id} is ${s.status}${info.lastError ? ` (${info.lastError})` : ''}; nothing was sent`).with({ source: s.id, status: s.status })
   }
-  const limit = sourceTimeout(s) + TIMEOUT_MARGIN_MS
+  const limit = sourceTimeout(info) + TIMEOUT_MARGIN_MS
   let timer: NodeJS.Timeout | undefined
   const work = s.control(req)
   const guard = new Promise<never>((_, reject) => {
@@ -163,7 +163,7 @@ export async function routeCall(deps: CallDeps, req: CallRequest): Promise<CallR
   }
 }
 
-const CONTROL_NAMES = new Set<string>(['dial', 'hangup', 'transfer', 'hold', 'resume', 'dtmf', 'monitor', 'barge', 'force-hangup', 'conference', 'presence'])
+const CONTROL_NAMES = new Set<string>(CALL_ACTIONS)
 
 export function callRoutes(deps: CallDeps): RoutePlugin {
   const { log, bus } = deps
