@@ -8,7 +8,7 @@ import { SOURCE_SCHEMAS, type SourceConfig } from './sources/schemas.js'
 
 export { ConfigError }
 
-export interface ApiConfig {
+export interface ApiConfig extends HttpLimits {
   host: string
   port: number
   token?: string
@@ -18,6 +18,24 @@ export interface ApiConfig {
   sseMaxBacklogBytes: number
   /** seconds between SSE keep-alive comments */
   sseHeartbeatSeconds: number
+  /** event-stream clients at once; the next one gets 503 with Retry-After */
+  maxSseClients: number
+  /** Host names answered besides loopback names/addresses and `host` itself (DNS-rebinding guard) */
+  allowedHosts: readonly string[]
+  /** browser origins allowed to call the API (CORS, Private Network Access); any other Origin gets 403 */
+  cors: { origins: readonly string[] }
+  /** failed logins to the local 800hu JSON API per address and window before 429 */
+  loginRateLimit: { max: number; windowSeconds: number }
+}
+
+/** Timeouts both listeners share. */
+export interface HttpLimits {
+  /** a request whose body sends no byte for this long is answered 408 and closed */
+  bodyIdleSeconds: number
+  /** the request line and headers must arrive within this */
+  headersTimeoutSeconds: number
+  /** a request that is no upload and no long poll must arrive whole within this */
+  requestTimeoutSeconds: number
 }
 
 export interface LqServerConfig {
@@ -35,9 +53,11 @@ export interface LqServerConfig {
 export type { SourceConfig }
 
 /** The device-facing HTTP listener: 800hu boxes and vendor callbacks (LQ custURL/popCRURL, Guoxin push). */
-export interface IngestConfig {
+export interface IngestConfig extends HttpLimits {
   host: string
   port: number
+  /** TCP connections at once (boxes, vendor callbacks); more wait in the kernel's backlog or are refused */
+  maxConnections: number
 }
 
 export interface Config {
@@ -60,6 +80,17 @@ export interface Config {
 
 const sourceSchema: Schema = { type: 'union', tag: 'type', variants: SOURCE_SCHEMAS }
 
+/** A DNS name or IPv4 address, or an IPv6 address in brackets; lower case compared. */
+const HOSTNAME_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])$/
+/** What a browser sends as Origin: scheme, host, optional port, nothing else. */
+const ORIGIN_PATTERN = /^[a-z][a-z0-9+.-]*:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
+
+const HTTP_LIMITS: Record<keyof HttpLimits, Schema> = {
+  bodyIdleSeconds: { type: 'number', default: 30, min: 0.05, max: 3600 },
+  headersTimeoutSeconds: { type: 'number', default: 15, min: 0.05, max: 3600 },
+  requestTimeoutSeconds: { type: 'number', default: 60, min: 0.05, max: 86400 },
+}
+
 export const configSchema: Schema = {
   type: 'object',
   properties: {
@@ -72,6 +103,22 @@ export const configSchema: Schema = {
         eventBuffer: { type: 'integer', default: 10000, min: 100, max: 1_000_000 },
         sseMaxBacklogBytes: { type: 'integer', default: 1 << 20, min: 4096, max: 1 << 30 },
         sseHeartbeatSeconds: { type: 'number', default: 15, min: 0.01, max: 3600 },
+        maxSseClients: { type: 'integer', default: 500, min: 1, max: 100_000 },
+        allowedHosts: { type: 'array', default: [], maxItems: 100, items: { type: 'string', pattern: HOSTNAME_PATTERN, patternText: 'a host name or address without port, e.g. "telbridge.lan"' } },
+        cors: {
+          type: 'object',
+          properties: {
+            origins: { type: 'array', default: [], maxItems: 100, items: { type: 'string', pattern: ORIGIN_PATTERN, patternText: 'an origin: scheme://host[:port] with no path, e.g. "https://crm.example.com"' } },
+          },
+        },
+        loginRateLimit: {
+          type: 'object',
+          properties: {
+            max: { type: 'integer', default: 10, min: 1, max: 1_000_000 },
+            windowSeconds: { type: 'number', default: 60, min: 0.1, max: 86400 },
+          },
+        },
+        ...HTTP_LIMITS,
       },
     },
     log: { type: 'object', properties: { level: { type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] } } },
@@ -96,6 +143,8 @@ export const configSchema: Schema = {
       properties: {
         host: { type: 'string', default: '0.0.0.0', minLength: 1 },
         port: { type: 'port', default: 7701 },
+        maxConnections: { type: 'integer', default: 1024, min: 1, max: 1_000_000 },
+        ...HTTP_LIMITS,
       },
     },
     dataDir: { type: 'string', default: './data', minLength: 1 },

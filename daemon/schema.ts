@@ -86,7 +86,7 @@ function check(s: Schema, v: unknown, path: string): unknown {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(path, 'an object', v)
       const out: Record<string, unknown> = {}
       for (const key of Object.keys(v)) {
-        if (!(key in s.properties)) {
+        if (!Object.hasOwn(s.properties, key)) {
           const known = Object.keys(s.properties).join(', ')
           throw new ConfigError(join(path, key), `no such key (known here: ${known})`, (v as Record<string, unknown>)[key])
         }
@@ -100,7 +100,11 @@ function check(s: Schema, v: unknown, path: string): unknown {
     case 'record': {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(path, 'an object', v)
       const out: Record<string, unknown> = {}
-      for (const [k, x] of Object.entries(v)) out[k] = check(s.values, x, join(path, k))
+      for (const [k, x] of Object.entries(v)) {
+        // a key such as "__proto__" is data here, never the object's prototype
+        if (k === '__proto__' || k === 'constructor' || k === 'prototype') throw new ConfigError(join(path, k), 'a key that is not __proto__, constructor or prototype', k)
+        out[k] = check(s.values, x, join(path, k))
+      }
       return out
     }
     case 'array': {
@@ -112,7 +116,7 @@ function check(s: Schema, v: unknown, path: string): unknown {
     case 'union': {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(path, 'an object', v)
       const tag = (v as Record<string, unknown>)[s.tag]
-      const variant = typeof tag === 'string' ? s.variants[tag] : undefined
+      const variant = typeof tag === 'string' && Object.hasOwn(s.variants, tag) ? s.variants[tag] : undefined
       if (!variant) throw new ConfigError(join(path, s.tag), `one of ${Object.keys(s.variants).map((k) => JSON.stringify(k)).join(', ')}`, tag)
       return check(variant, v, path)
     }

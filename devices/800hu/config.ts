@@ -19,6 +19,8 @@ export interface BoxesConfig {
   commandTtlSeconds: number
   /** commands waiting for one box, at most */
   maxQueuedCommands: number
+  /** concurrent uploads from one address; the next one gets 503 in the vendor's shape */
+  maxUploadsPerIp: number
   /** more paths for the box endpoint on the ingest listener, besides the vendor's four */
   paths: readonly string[]
   /** the local 800hu JSON API (`/voip/api/jsondata.html` on the API listener); absent: it answers -5 */
@@ -40,6 +42,7 @@ export const boxesSchema: Schema = {
     longPollSeconds: { type: 'number', default: 25, min: 0.1, max: 300 },
     commandTtlSeconds: { type: 'number', default: 60, min: 0.1, max: 86400 },
     maxQueuedCommands: { type: 'integer', default: 100, min: 1, max: 10_000 },
+    maxUploadsPerIp: { type: 'integer', default: 8, min: 1, max: 10_000 },
     paths: {
       type: 'array',
       default: [],
