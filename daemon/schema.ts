@@ -23,19 +23,55 @@ function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`
 }
 
-export type Schema =
-  | { type: 'string'; default?: string; optional?: boolean; enum?: readonly string[]; pattern?: RegExp; patternText?: string; minLength?: number; maxLength?: number; check?: (v: string) => string | null }
-  | { type: 'integer'; default?: number; optional?: boolean; min?: number; max?: number }
-  | { type: 'number'; default?: number; optional?: boolean; min?: number; max?: number }
-  | { type: 'boolean'; default?: boolean; optional?: boolean }
-  | { type: 'port'; default?: number; optional?: boolean }
-  | { type: 'object'; properties: Record<string, Schema>; optional?: boolean; default?: Record<string, unknown> }
-  | { type: 'array'; items: Schema; optional?: boolean; default?: unknown[]; minItems?: number; maxItems?: number }
-  | { type: 'record'; values: Schema; optional?: boolean; default?: Record<string, unknown> }
-  /** a tagged union: the value of `tag` picks the object schema */
-  | { type: 'union'; tag: string; variants: Record<string, Schema & { type: 'object' }>; optional?: boolean }
-  /** string or integer, kept as string (vendor fields like port "7628" or ch -1) */
-  | { type: 'stringish'; default?: string; optional?: boolean; pattern?: RegExp; patternText?: string }
+/** Every schema node may carry `doc`: one line for the configuration reference (docs/configuration.md). */
+interface Doc {
+  doc?: string
+}
+
+export type StringSchema = Doc & { type: 'string'; default?: string; optional?: boolean; enum?: readonly string[]; pattern?: RegExp; patternText?: string; minLength?: number; maxLength?: number; check?: (v: string) => string | null }
+export type NumberSchema = Doc & { type: 'integer' | 'number'; default?: number; optional?: boolean; min?: number; max?: number }
+export type BooleanSchema = Doc & { type: 'boolean'; default?: boolean; optional?: boolean }
+export type PortSchema = Doc & { type: 'port'; default?: number; optional?: boolean }
+export type ObjectSchema = Doc & { type: 'object'; properties: Readonly<Record<string, Schema>>; optional?: boolean; default?: Readonly<Record<string, unknown>> }
+export type ArraySchema = Doc & { type: 'array'; items: Schema; optional?: boolean; default?: readonly unknown[]; minItems?: number; maxItems?: number }
+export type RecordSchema = Doc & { type: 'record'; values: Schema; optional?: boolean; default?: Readonly<Record<string, unknown>> }
+/** a tagged union: the value of `tag` picks the object schema */
+export type UnionSchema = Doc & { type: 'union'; tag: string; variants: Readonly<Record<string, ObjectSchema>>; optional?: boolean }
+/** string or integer, kept as string (vendor fields like port "7628" or ch -1) */
+export type StringishSchema = Doc & { type: 'stringish'; default?: string; optional?: boolean; pattern?: RegExp; patternText?: string }
+
+export type Schema = StringSchema | NumberSchema | BooleanSchema | PortSchema | ObjectSchema | ArraySchema | RecordSchema | UnionSchema | StringishSchema
+
+/**
+ * The validated value's type, from a schema declared `as const satisfies Schema`: so each config
+ * shape is written once. A key is optional in the type when its schema is `optional` without a
+ * `default`; validated values are deeply frozen, hence readonly.
+ */
+export type Infer<S> = S extends { type: 'string'; enum: readonly (infer E)[] }
+  ? E
+  : S extends { type: 'string' | 'stringish' }
+    ? string
+    : S extends { type: 'integer' | 'number' | 'port' }
+      ? number
+      : S extends { type: 'boolean' }
+        ? boolean
+        : S extends { type: 'array'; items: infer I }
+          ? readonly Infer<I>[]
+          : S extends { type: 'record'; values: infer V }
+            ? Readonly<Record<string, Infer<V>>>
+            : S extends { type: 'union'; variants: infer V }
+              ? { [K in keyof V]: Infer<V[K]> }[keyof V]
+              : S extends { type: 'object'; properties: infer P }
+                ? InferObject<P>
+                : never
+
+type OptionalKey<S> = S extends { optional: true } ? (S extends { default: unknown } ? false : true) : false
+type InferObject<P> = Simplify<
+  { readonly [K in keyof P as OptionalKey<P[K]> extends true ? never : K]: Infer<P[K]> } & {
+    readonly [K in keyof P as OptionalKey<P[K]> extends true ? K : never]?: Infer<P[K]>
+  }
+>
+type Simplify<T> = { [K in keyof T]: T[K] } & {}
 
 /** Returns a new, validated, defaulted and deeply frozen value; throws ConfigError naming the path. */
 export function validate(schema: Schema, value: unknown, path = ''): unknown {
