@@ -5,6 +5,7 @@ import { boxesSchema, checkBoxesConfig, type BoxesConfig } from '../devices/800h
 import { recordingsSchema, type RecordingsConfig } from './recordings/config.js'
 import { checkWebhooks, webhooksSchema, type WebhookConfig } from './webhooks/config.js'
 import { SOURCE_SCHEMAS, type SourceConfig } from './sources/schemas.js'
+import { DEFAULT_MAX_QUEUED_BYTES } from './peer-writer.js'
 
 export { ConfigError }
 
@@ -48,6 +49,8 @@ export interface LqServerConfig {
   checkSeconds: number
   expireSeconds: number
   maxClients: number
+  /** bytes queued for a client that does not read (pops, TRY_REQ) before it is dropped */
+  maxQueuedBytes: number
 }
 
 export type { SourceConfig }
@@ -135,6 +138,7 @@ export const configSchema: Schema = {
         checkSeconds: { type: 'number', default: 5, min: 0.01, max: 3600 },
         expireSeconds: { type: 'number', default: 30, min: 0.05, max: 86400 },
         maxClients: { type: 'integer', default: 200, min: 1, max: 10000 },
+        maxQueuedBytes: { type: 'integer', default: DEFAULT_MAX_QUEUED_BYTES, min: 1024, max: 64 * 1024 * 1024 },
       },
     },
     ingest: {

@@ -5,12 +5,15 @@ import type { LqServerConfig } from './config.js'
 import type { EventBus } from './events.js'
 import type { Logger } from './log.js'
 import type { Metrics } from './metrics.js'
+import { PeerWriter, peerCutCounter } from './peer-writer.js'
 import type { PopHub, PopRecord } from './pops.js'
 
 /**
  * telbridge as an LQ-Connect server for legacy desktop clients: one LQ link (or any pop source)
  * feeds many desktops. It sends TRY_REQ every checkSeconds, drops a client silent for expireSeconds,
  * and forwards each pop's original bytes, to all clients or to the agent a client registered as.
+ * Every write goes through a PeerWriter: a client that does not read is paused, then dropped past
+ * maxQueuedBytes (or after expireSeconds in which it took none of our bytes).
  */
 
 /** Registration text → agent id. Accepts `oper=801`, `op=801`, or a bare leading `801` (`801,-1`). */
@@ -32,6 +35,7 @@ const RAW_REGISTRATION_MS = 300
 
 interface Client {
   socket: Socket
+  writer: PeerWriter
   remote: string
   agent: string | null
   registered: boolean
@@ -45,6 +49,7 @@ export class LqServer {
   private checkTimer: NodeJS.Timeout | null = null
   private unsubscribe: (() => void) | null = null
   private forwarded = 0
+  private readonly cuts: ReturnType<typeof peerCutCounter>
 
   constructor(
     private readonly cfg: LqServerConfig,
@@ -55,6 +60,7 @@ export class LqServer {
   ) {
     metrics.gauge('telbridge_lqserver_clients', 'Legacy LQ-Connect clients connected to telbridge', () => [[undefined, this.clients.size]])
     metrics.gauge('telbridge_lqserver_pops_forwarded_total', 'Pop frames forwarded to legacy LQ-Connect clients', () => [[undefined, this.forwarded]])
+    this.cuts = peerCutCounter(metrics)
   }
 
   get port(): number {
@@ -86,12 +92,23 @@ export class LqServer {
 
   private accept(socket: Socket): void {
     socket.setNoDelay(true)
-    const client: Client = { socket, remote: `${socket.remoteAddress}:${socket.remotePort}`, agent: null, registered: false, lastSeen: Date.now(), connectedAt: Date.now() }
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`
+    const log = this.log.child({ client: remote })
+    const writer = new PeerWriter(socket, {
+      component: 'lq-server',
+      peer: remote,
+      log,
+      cuts: this.cuts,
+      maxQueuedBytes: this.cfg.maxQueuedBytes,
+      stallSeconds: this.cfg.expireSeconds,
+      // what the client sent while we did not read says nothing about its silence
+      onResume: () => (client.lastSeen = Date.now()),
+    })
+    const client: Client = { socket, writer, remote, agent: null, registered: false, lastSeen: Date.now(), connectedAt: Date.now() }
     this.clients.add(client)
     const decoder = new LqConnectDecoder({ handshake: 'TRY_REP', plausible: plausibleRegistration })
-    const log = this.log.child({ client: client.remote })
     log.info('legacy LQ client connected')
-    socket.write(encodeTryReq())
+    writer.write(encodeTryReq())
     const register = (text: string, framing: 'length' | 'raw') => {
       client.registered = true
       client.agent = registrationAgent(text)
@@ -147,23 +164,20 @@ export class LqServer {
     payload.copy(frame, 1)
     for (const c of this.clients) {
       if (this.cfg.forward === 'agent' && c.agent !== null && record.pop.agent !== null && record.pop.agent !== c.agent) continue
-      // a client that does not read is dropped rather than buffered without bound
-      if (c.socket.writableLength > 1 << 20) {
-        c.socket.destroy()
-        continue
-      }
-      c.socket.write(frame)
-      this.forwarded++
+      // a client that does not read is paused, then dropped at the bound (the writer logs and counts it)
+      c.writer.write(frame)
+      if (!c.writer.cut) this.forwarded++
     }
   }
 
   private check(): void {
     const deadline = Date.now() - this.cfg.expireSeconds * 1000
     for (const c of this.clients) {
-      if (c.lastSeen < deadline) {
+      // while the writer holds reading paused, it judges the client (stallSeconds) instead
+      if (!c.writer.paused && c.lastSeen < deadline) {
         this.log.warn({ client: c.remote, agent: c.agent }, `legacy LQ client silent for ${this.cfg.expireSeconds}s (no TRY_REP); closing`)
         c.socket.destroy()
-      } else c.socket.write(encodeTryReq())
+      } else c.writer.write(encodeTryReq())
     }
   }
 

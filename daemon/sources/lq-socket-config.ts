@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_QUEUED_BYTES } from '../peer-writer.js'
 import { checkTimeZone, idSchema, type Schema } from '../schema.js'
 
 export interface LqSocketConfig {
@@ -21,6 +22,8 @@ export interface LqSocketConfig {
   timeZone?: string
   /** a pop-only source cannot see hang-ups: after this many seconds without news a ringing/dialing channel becomes `unknown` (0 = never) */
   popStateSeconds: number
+  /** bytes queued for a server that does not read (our TRY_REPs) before the link is cut and reconnected */
+  maxQueuedBytes: number
 }
 
 export const lqSocketSchema: Schema & { type: 'object' } = {
@@ -45,5 +48,6 @@ export const lqSocketSchema: Schema & { type: 'object' } = {
     },
     timeZone: { type: 'string', optional: true, check: checkTimeZone },
     popStateSeconds: { type: 'number', default: 120, min: 0, max: 86400 },
+    maxQueuedBytes: { type: 'integer', default: DEFAULT_MAX_QUEUED_BYTES, min: 1024, max: 64 * 1024 * 1024 },
   },
 }

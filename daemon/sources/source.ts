@@ -5,6 +5,7 @@ import type { EventBus } from '../events.js'
 import type { ChannelTable } from '../table.js'
 import type { PopHub } from '../pops.js'
 import type { Metrics } from '../metrics.js'
+import { peerCutCounter } from '../peer-writer.js'
 
 /**
  * A source's link status. `failed`: several attempts in a row failed; it keeps retrying. `down`: a
@@ -28,12 +29,15 @@ export interface SourceContext {
 export interface SourceMetrics {
   reconnects: { inc(labels: { source: string }): void }
   framesInvalid: { inc(labels: { source: string; code: string }, n?: number): void }
+  /** telbridge_peer_cut_total, shared with every other PeerWriter of the daemon */
+  peerCuts: { inc(labels: { component: string; reason: string }): void }
 }
 
 export function sourceMetrics(m: Metrics): SourceMetrics {
   return {
     reconnects: m.counter('telbridge_source_connect_failures_total', 'Connection attempts that failed or links that were lost, by source'),
     framesInvalid: m.counter('telbridge_frames_invalid_total', 'Bytes skipped by a protocol decoder while resynchronising, by source and error code'),
+    peerCuts: peerCutCounter(m),
   }
 }
 
