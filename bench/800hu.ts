@@ -79,7 +79,8 @@ async function startDaemon(dir: string): Promise<{ child: ChildProcess; ingest: 
       ingest: { host: '127.0.0.1', port: ingestPort },
       dataDir: join(dir, 'data'),
       log: { level: 'warn' },
-      boxes: { allow: MACS },
+      // every upload comes from 127.0.0.1 here; the default boxes.maxUploadsPerIp (8) would refuse most
+      boxes: { allow: MACS, maxUploadsPerIp: Math.max(8, UPLOADS) },
     }),
   )
   const child = track(spawn(process.execPath, [CLI, 'run', '--config', cfg], { stdio: ['ignore', 'ignore', 'inherit'] }))

@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { ApiConfig } from './config.js'
 import { ApiError } from './errors.js'
 import { installJsonErrors, type RoutePlugin } from './http.js'
+import { httpLimitOptions, installHttpLimits } from './http-limits.js'
 import type { EventBus } from './events.js'
 import type { Logger } from './log.js'
 import type { Metrics } from './metrics.js'
@@ -79,7 +80,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     bodyLimit: 1 << 20,
     return503OnClosing: true,
     forceCloseConnections: true,
+    ...httpLimitOptions(config),
   })
+  // first, so that a body is timed whatever the later hooks decide
+  installHttpLimits(app, config)
   const page = readFileSync(PAGE_PATH, 'utf8')
   const token = config.token ? Buffer.from(config.token) : null
   let sseDrops = 0

@@ -59,8 +59,10 @@ export type { SourceConfig }
 export interface IngestConfig extends HttpLimits {
   host: string
   port: number
-  /** TCP connections at once (boxes, vendor callbacks); more wait in the kernel's backlog or are refused */
+  /** TCP connections at once (boxes, vendor callbacks); more are dropped by Node as they arrive */
   maxConnections: number
+  /** an upload bringing fewer bytes per second than this over a bodyIdleSeconds window is answered 408; 0: no minimum */
+  minUploadBytesPerSecond: number
 }
 
 export interface Config {
@@ -148,6 +150,7 @@ export const configSchema: Schema = {
         host: { type: 'string', default: '0.0.0.0', minLength: 1 },
         port: { type: 'port', default: 7701 },
         maxConnections: { type: 'integer', default: 1024, min: 1, max: 1_000_000 },
+        minUploadBytesPerSecond: { type: 'integer', default: 1024, min: 0, max: 1 << 30 },
         ...HTTP_LIMITS,
       },
     },

@@ -48,7 +48,8 @@ function fields(callid: string, extra: Record<string, string> = {}): Record<stri
 }
 
 t.test('uploads through the box endpoint', async (t) => {
-  const rig = await boxRig({}, { recordings: { maxBytes: 64 * 1024 } })
+  // 50 concurrent uploads from one address below: above the default boxes.maxUploadsPerIp (8)
+  const rig = await boxRig({ maxUploadsPerIp: 50 }, { recordings: { maxBytes: 64 * 1024 } })
   t.teardown(() => rig.stop())
   const sse = await SseReader.open(`${rig.api}/v1/events`)
   t.teardown(() => sse.close())

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import multipart from '@fastify/multipart'
 import { ApiError } from '../../daemon/errors.js'
 import type { RoutePlugin } from '../../daemon/http.js'
+import { timedOut } from '../../daemon/http-limits.js'
 import type { BoxSource } from './box.js'
 import { commandWire, type PollWaiter } from './commands.js'
 import { VENDOR_PATHS } from './config.js'
@@ -20,6 +21,8 @@ const FORM_LIMIT = 1 << 20
  * is answered in the vendor's JSON shapes; the box reads `status`.
  */
 export function boxEndpoint(hub: BoxHub): RoutePlugin {
+  // multipart requests in progress by remote address (boxes.maxUploadsPerIp)
+  const uploading = new Map<string, number>()
   return (app: FastifyInstance) => {
     // an encapsulated context: the multipart and form parsers apply to the box paths only
     app.register(async (sub) => {
@@ -33,6 +36,12 @@ export function boxEndpoint(hub: BoxHub): RoutePlugin {
       }
       // a body fastify cannot parse (bad JSON, too large, unknown type) still gets the vendor's shape
       sub.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+        const late = timedOut(req.raw)
+        if (late) {
+          hub.requests.inc({ cmd: 'other', status: String(BOX_STATUS.BAD_FIELD) })
+          const a = fail(BOX_STATUS.BAD_FIELD, `request timed out: ${late}`, { http: 408, error: 'REQUEST_TIMEOUT' })
+          return reply.code(a.http).header('connection', 'close').send(a.body)
+        }
         if (err instanceof ApiError) return reply.code(err.status).send(err.toJSON())
         const status = err.statusCode ?? 500
         const large = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413
@@ -48,7 +57,8 @@ export function boxEndpoint(hub: BoxHub): RoutePlugin {
       })
       const paths = [...VENDOR_PATHS, ...hub.config.paths]
       for (const url of paths) {
-        sub.post(url, { bodyLimit: FORM_LIMIT }, (req, reply) => handle(hub, req, reply))
+        // uploads: bound by body idleness and the minimum rate, not by requestTimeoutSeconds (http-limits.ts)
+        sub.post(url, { bodyLimit: FORM_LIMIT, config: { uploads: true } }, (req, reply) => handle(hub, uploading, req, reply))
         sub.route({
           method: ['GET', 'PUT', 'DELETE', 'PATCH'],
           url,
@@ -61,7 +71,7 @@ export function boxEndpoint(hub: BoxHub): RoutePlugin {
   }
 }
 
-async function handle(hub: BoxHub, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+async function handle(hub: BoxHub, uploading: Map<string, number>, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const path = req.url.split('?')[0]
   const query = req.query as Record<string, unknown>
   if (path === '/voip/api/jsondata.html') {
@@ -75,6 +85,21 @@ async function handle(hub: BoxHub, req: FastifyRequest, reply: FastifyReply): Pr
   let cmd = '?'
   try {
     if (req.isMultipart()) {
+      const ip = req.socket.remoteAddress ?? ''
+      const n = uploading.get(ip) ?? 0
+      if (n >= hub.config.maxUploadsPerIp) {
+        // answered at once, body unread: a box gets its answer, and a stranger holding its own share frees nothing by waiting
+        hub.requests.inc({ cmd: 'upload', status: String(BOX_STATUS.SAVE_FAILED) })
+        hub.log.warn({ remote: ip, uploads: n }, 'upload refused: too many uploads at once from this address (boxes.maxUploadsPerIp)')
+        const a = fail(BOX_STATUS.SAVE_FAILED, `too many uploads at once from ${ip} (boxes.maxUploadsPerIp is ${hub.config.maxUploadsPerIp}); try again later`, { http: 503, error: 'TOO_MANY_CLIENTS' })
+        return reply.code(a.http).header('connection', 'close').header('retry-after', '5').send(a.body)
+      }
+      uploading.set(ip, n + 1)
+      reply.raw.once('close', () => {
+        const left = (uploading.get(ip) ?? 1) - 1
+        if (left > 0) uploading.set(ip, left)
+        else uploading.delete(ip)
+      })
       const r = await receiveUpload(hub, req, query)
       cmd = r.cmd
       answer = r.answer ?? (await dispatch(hub, r.fields, req, reply))
@@ -91,7 +116,7 @@ async function handle(hub: BoxHub, req: FastifyRequest, reply: FastifyReply): Pr
   }
   hub.requests.inc({ cmd: countedCmd(cmd), status: String(answer.body.status ?? '') })
   if (reply.sent) return reply
-  if (answer.http >= 400 && req.isMultipart()) reply.header('connection', 'close')
+  if (answer.http >= 400 && (req.isMultipart() || answer.http === 408)) reply.header('connection', 'close')
   return reply.code(answer.http).send(answer.body)
 }
 

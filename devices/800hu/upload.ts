@@ -10,6 +10,7 @@ import {
   UploadAborted,
   type TempUpload,
 } from '../../daemon/recordings/store.js'
+import { timedOut } from '../../daemon/http-limits.js'
 import type { BoxSource } from './box.js'
 import { addFields, MAX_FIELDS, newFields, type Fields } from './fields.js'
 import type { BoxHub } from './hub.js'
@@ -162,6 +163,11 @@ function uploadError(hub: BoxHub, err: unknown, maxBytes: number, fields: Fields
   const code = e?.code ?? ''
   const callid = fields.callid && !badCallid(fields.callid) ? { callid: fields.callid } : {}
   const ctx = { satellite: fields.satellite, callid: fields.callid, remote: req.socket.remoteAddress }
+  const late = timedOut(req.raw)
+  if (late) {
+    hub.log.info({ ...ctx, why: late }, 'upload timed out; nothing kept')
+    return fail(BOX_STATUS.SAVE_FAILED, `the upload timed out: ${late}`, { http: 408, error: 'REQUEST_TIMEOUT', ...callid })
+  }
   if (err instanceof UploadAborted || code === 'FST_MP_PREMATURE_CLOSE') {
     hub.log.info({ ...ctx, err: e?.message }, 'upload cut off by the client; nothing kept')
     return fail(BOX_STATUS.SAVE_FAILED, 'the upload was cut off', { http: 400, error: 'BAD_REQUEST', ...callid })
@@ -199,7 +205,8 @@ async function drain(s: Readable): Promise<void> {
 /** Read what is left of a refused body so the answer reaches the client (bounded in time). */
 function drainRequest(req: FastifyRequest): Promise<void> {
   const raw = req.raw
-  if (raw.readableEnded || raw.destroyed) return Promise.resolve()
+  // a timed-out body is not waited for: its connection is closed after the answer
+  if (raw.readableEnded || raw.destroyed || timedOut(raw)) return Promise.resolve()
   return new Promise((resolve) => {
     const timer = setTimeout(done, DRAIN_MS)
     function done(): void {

@@ -18,7 +18,11 @@ export const BOX_STATUS = {
   MISSING: -11,
   /** 超过最大值错误: the file is larger than recordings.maxBytes */
   TOO_LARGE: -12,
-  /** 文件保存失败: not stored (disk full, unwritable, MD5 mismatch) */
+  /**
+   * 文件保存失败: not stored (disk full, unwritable, MD5 mismatch), and also not stored *for now*:
+   * the upload timed out (HTTP 408) or its address already has boxes.maxUploadsPerIp uploads in
+   * progress (HTTP 503 with Retry-After). A box retries a -13, which is what each of these needs.
+   */
   SAVE_FAILED: -13,
 } as const
 

@@ -24,7 +24,7 @@ export async function boxRig(boxes: Record<string, unknown> = {}, extra: Record<
   const config = parseConfig({
     ...extra,
     api: { port: 0, ...(extra.api as object) },
-    ingest: { host: '127.0.0.1', port: 0 },
+    ingest: { host: '127.0.0.1', port: 0, ...(extra.ingest as object) },
     dataDir: dir,
     boxes: { allow: [MAC], ...boxes },
   })
