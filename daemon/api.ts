@@ -8,6 +8,7 @@ import { installJsonErrors, type RoutePlugin } from './http.js'
 import type { EventBus } from './events.js'
 import type { Logger } from './log.js'
 import type { Metrics } from './metrics.js'
+import { installOriginGuard } from './origin-guard.js'
 import { ROOT } from './paths.js'
 import type { PopHub } from './pops.js'
 import type { Source } from './sources/source.js'
@@ -91,6 +92,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   deps.metrics.gauge('telbridge_sse_clients', 'Connected event-stream clients', () => [[undefined, bus.subscriberCount]])
   deps.metrics.gauge('telbridge_sse_dropped_total', 'Event-stream clients cut off for a full backlog', () => [[undefined, sseDrops]])
+
+  // Host, Origin and CORS first: a rebound or cross-site request is refused before anything else
+  installOriginGuard(app, { host: config.host, allowedHosts: config.allowedHosts, origins: config.cors.origins })
 
   app.addHook('onRequest', async (req) => {
     if (!token || req.url === '/v1/health' || req.url.startsWith('/v1/health?')) return
