@@ -8,7 +8,9 @@ import { installJsonErrors, type RoutePlugin } from './http.js'
 import { httpLimitOptions, installHttpLimits } from './http-limits.js'
 import type { EventBus } from './events.js'
 import type { Logger } from './log.js'
+import { LoginLimiter } from './login-limit.js'
 import type { Metrics } from './metrics.js'
+import { installOriginGuard } from './origin-guard.js'
 import { ROOT } from './paths.js'
 import type { PopHub } from './pops.js'
 import type { Source } from './sources/source.js'
@@ -40,7 +42,8 @@ export interface ApiDeps {
 // The page is a static file next to the sources (no build step); read once at start.
 const PAGE_PATH = join(ROOT, 'daemon', 'page', 'index.html')
 
-function bearerOk(req: FastifyRequest, token: Buffer): boolean {
+/** 'missing' when the request carries no token at all (not counted as a failed login). */
+function bearerOk(req: FastifyRequest, token: Buffer): boolean | 'missing' {
   const h = req.headers.authorization
   let given: string | undefined
   if (typeof h === 'string' && h.startsWith('Bearer ')) given = h.slice(7).trim()
@@ -51,7 +54,7 @@ function bearerOk(req: FastifyRequest, token: Buffer): boolean {
     const v = q?.access_token ?? q?.token
     if (typeof v === 'string') given = v
   }
-  if (given === undefined) return false
+  if (given === undefined) return 'missing'
   const g = Buffer.from(given)
   return g.length === token.length && timingSafeEqual(g, token)
 }
@@ -96,10 +99,28 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   deps.metrics.gauge('telbridge_sse_clients', 'Connected event-stream clients', () => [[undefined, bus.subscriberCount]])
   deps.metrics.gauge('telbridge_sse_dropped_total', 'Event-stream clients cut off for a full backlog', () => [[undefined, sseDrops]])
 
-  app.addHook('onRequest', async (req) => {
+  // Host, Origin and CORS first: a rebound or cross-site request is refused before anything else
+  installOriginGuard(app, { host: config.host, allowedHosts: config.allowedHosts, origins: config.cors.origins })
+
+  // wrong bearer tokens and wrong local-800hu-API passwords count against one budget per address
+  const limiter = new LoginLimiter({ max: config.loginRateLimit.max, windowSeconds: config.loginRateLimit.windowSeconds, log: app.log as unknown as Logger })
+  app.decorate('loginLimiter', limiter)
+
+  app.addHook('onRequest', async (req, reply) => {
     if (!token || req.url === '/v1/health' || req.url.startsWith('/v1/health?')) return
     if (req.routeOptions.config?.public) return
-    if (!bearerOk(req, token)) throw new ApiError('UNAUTHORIZED')
+    const ok = bearerOk(req, token)
+    if (ok === 'missing') throw new ApiError('UNAUTHORIZED') // no guess: neither counted nor limited
+    // an address over the limit gets 429 even for the right token: no answer tells a guess apart
+    const wait = limiter.refused(req.socket.remoteAddress, 'bearer token')
+    if (wait) {
+      // answered here, not thrown: the limiter logs once per window, the error handler would log each
+      const e = new ApiError('TOO_MANY_REQUESTS', `too many failed logins from this address; try again in ${wait} s`)
+      return reply.code(e.status).header('retry-after', String(wait)).send(e.toJSON())
+    }
+    if (ok) return
+    limiter.fail(req.socket.remoteAddress)
+    throw new ApiError('UNAUTHORIZED')
   })
 
   installJsonErrors(app)

@@ -65,7 +65,7 @@ t.test('a slow client is cut off; the daemon and other clients carry on', async 
   const url = new URL(r.url)
   const slow = connect(Number(url.port), url.hostname)
   await new Promise<void>((res) => slow.once('connect', () => res()))
-  slow.write(`GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n`)
+  slow.write(`GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n`)
   slow.pause()
   let closed = false
   slow.on('close', () => (closed = true))
@@ -149,7 +149,7 @@ t.test('many clients that never read cost no more than one batch each, and stop 
     Array.from({ length: 30 }, async () => {
       const s = connect(Number(url.port), url.hostname)
       await new Promise<void>((res) => s.once('connect', () => res()))
-      s.write(`GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n`)
+      s.write(`GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n`)
       s.pause()
       s.on('error', () => {})
       return s

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RoutePlugin } from '../../daemon/http.js'
 import { parseTime, type RecordingFilters, type RecordingRecord } from '../../daemon/recordings/store.js'
 import type { ChannelEntry, ChannelState } from '../../daemon/table.js'
@@ -37,16 +37,26 @@ export function localApiRoutes(hub: BoxHub): RoutePlugin {
           done(null, out)
         })
       }
-      const handler = async (req: FastifyRequest): Promise<Answer> => {
+      const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<Answer> => {
         const p = newFields()
         addFields(p, req.query)
         addFields(p, req.body)
         if (!cfg || !want) return err(CODE.FORBIDDEN, 'the local 800hu API is off: set boxes.localApi {user, password} in the telbridge config')
+        // brute force: an address over api.loginRateLimit gets 429 before its password is looked at
+        // (a right one too, or the answers would still tell the guesses apart)
+        const limiter = req.server.loginLimiter
+        const wait = limiter?.refused(req.socket.remoteAddress, 'local 800hu API') ?? 0
+        if (wait) {
+          reply.code(429).header('retry-after', String(wait))
+          return err(CODE.LIMIT, `too many failed logins from this address; try again in ${wait} s (api.loginRateLimit)`)
+        }
         const user = p.sa_user ?? ''
         const given = Buffer.from((p.sa_password ?? '').toLowerCase())
         const okUser = user === cfg.user
         const okPass = given.length === want.length && timingSafeEqual(given, want)
         if (!okUser || !okPass) {
+          // no credentials at all is no guess (as a missing bearer token): not counted
+          if (p.sa_user !== undefined || p.sa_password !== undefined) limiter?.fail(req.socket.remoteAddress)
           hub.log.info({ remote: req.socket.remoteAddress, user: user.slice(0, 64), method: p.method }, 'local 800hu API: wrong sa_user or sa_password')
           return err(CODE.AUTH, '验证错误: wrong sa_user or sa_password (sa_password is the 32-digit MD5 of the password)')
         }
