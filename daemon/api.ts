@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { ApiConfig } from './config.js'
 import { ApiError } from './errors.js'
+import { clientErrorHandler, installEdges } from './edges.js'
 import { installJsonErrors, type RoutePlugin } from './http.js'
 import type { EventBus } from './events.js'
 import type { Logger } from './log.js'
@@ -79,7 +80,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     bodyLimit: 1 << 20,
     return503OnClosing: true,
     forceCloseConnections: true,
+    clientErrorHandler,
   })
+  installEdges(app)
   const page = readFileSync(PAGE_PATH, 'utf8')
   const token = config.token ? Buffer.from(config.token) : null
   let sseDrops = 0
