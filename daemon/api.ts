@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { ApiConfig } from './config.js'
 import { ApiError } from './errors.js'
-import { clientErrorHandler, installEdges } from './edges.js'
+import { EDGE_OPTIONS, installEdges } from './edges.js'
 import { installJsonErrors, type RoutePlugin } from './http.js'
 import type { EventBus } from './events.js'
 import type { Logger } from './log.js'
@@ -83,7 +83,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     bodyLimit: 1 << 20,
     return503OnClosing: true,
     forceCloseConnections: true,
-    clientErrorHandler,
+    ...EDGE_OPTIONS,
   })
   installEdges(app)
   const page = readFileSync(PAGE_PATH, 'utf8')

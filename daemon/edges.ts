@@ -14,6 +14,16 @@ import { JsonTooDeep, tooDeep } from './json-depth.js'
 export const MAX_URL_BYTES = 8 * 1024
 
 /**
+ * Spread into both listeners' `Fastify({…})` options: our answers for the parser's refusals, and a
+ * path parameter as long as the URL may be, so every valid id routes (a 128-character callid was
+ * over fastify's default 100 and got fastify's own 414) and the URL bound is the only length bound.
+ */
+export const EDGE_OPTIONS = {
+  clientErrorHandler,
+  routerOptions: { maxParamLength: MAX_URL_BYTES },
+}
+
+/**
  * Call right after `Fastify(…)`, before other hooks and routes: the URL check is the first
  * onRequest hook (before the bearer check), and the JSON parser is inherited by every plugin.
  */

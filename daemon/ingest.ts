@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { IngestConfig } from './config.js'
-import { clientErrorHandler, installEdges } from './edges.js'
+import { EDGE_OPTIONS, installEdges } from './edges.js'
 import { installJsonErrors, type RoutePlugin } from './http.js'
 import type { Logger } from './log.js'
 
@@ -16,7 +16,7 @@ export function buildIngest(_cfg: IngestConfig, log: Logger, routes: readonly Ro
     bodyLimit: 1 << 20,
     return503OnClosing: true,
     forceCloseConnections: true,
-    clientErrorHandler,
+    ...EDGE_OPTIONS,
   })
   installEdges(app)
   installJsonErrors(app)

@@ -175,6 +175,14 @@ t.test('hostile bodies, URLs and headers', async (t) => {
     }
   })
 
+  await t.test('a long path parameter routes (a 128-character callid); the URL bound is the only length bound', async (t) => {
+    for (const n of [101, 128, 2000]) {
+      const r = await fetch(`${d.api}/v1/recordings/${'a'.repeat(n)}`)
+      t.equal(r.status, 404, `${n} characters`)
+      t.equal((await r.json()).error.code, 'NOT_FOUND', `${n}: the route ran, in our shape`)
+    }
+  })
+
   await t.test('over the parser limit (16 KiB): 414 for a URL, 431 for headers, written whole in our shape', async (t) => {
     for (const base of [d.api, d.ingest]) {
       const u = parseResponse(await raw(base, `GET /v1/health?x=${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`))
