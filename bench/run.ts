@@ -19,6 +19,7 @@ const BENCHES: { name: string; flags: string[] }[] = [
   { name: 'vack', flags: [] },
   { name: 'guoxin', flags: [] },
   { name: '800hu', flags: [] },
+  { name: 'sse-clients', flags: [] },
 ]
 
 const wanted = process.argv.slice(2)

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { ApiConfig } from './config.js'
 import { ApiError } from './errors.js'
+import { EDGE_OPTIONS, installEdges } from './edges.js'
 import { installJsonErrors, type RoutePlugin } from './http.js'
 import { httpLimitOptions, installHttpLimits } from './http-limits.js'
 import type { EventBus } from './events.js'
@@ -38,6 +39,9 @@ export interface ApiDeps {
   /** more routes (devices, recordings, calls); a route with `config: { public: true }` skips the bearer check */
   routes?: readonly RoutePlugin[]
 }
+
+/** Retry-After on a refused event stream: EventSource retries on its own anyway; this paces other clients. */
+const SSE_RETRY_AFTER_SECONDS = 5
 
 // The page is a static file next to the sources (no build step); read once at start.
 const PAGE_PATH = join(ROOT, 'daemon', 'page', 'index.html')
@@ -84,12 +88,16 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: true,
     ...httpLimitOptions(config),
+    ...EDGE_OPTIONS,
   })
-  // first, so that a body is timed whatever the later hooks decide
+  // first: the URL bound and the JSON depth check apply before any other hook
+  installEdges(app)
+  // next, so that a body is timed whatever the later hooks decide
   installHttpLimits(app, config)
   const page = readFileSync(PAGE_PATH, 'utf8')
   const token = config.token ? Buffer.from(config.token) : null
   let sseDrops = 0
+  let sseRefused = 0
   const streams = new Set<SseClient>()
   // end open event streams cleanly before the server closes, so clients see a finished response
   app.addHook('preClose', async () => {
@@ -98,6 +106,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   deps.metrics.gauge('telbridge_sse_clients', 'Connected event-stream clients', () => [[undefined, bus.subscriberCount]])
   deps.metrics.gauge('telbridge_sse_dropped_total', 'Event-stream clients cut off for a full backlog', () => [[undefined, sseDrops]])
+  deps.metrics.gauge('telbridge_sse_refused_total', 'Event-stream clients refused with 503 because api.maxSseClients were connected', () => [[undefined, sseRefused]])
 
   // Host, Origin and CORS first: a rebound or cross-site request is refused before anything else
   installOriginGuard(app, { host: config.host, allowedHosts: config.allowedHosts, origins: config.cors.origins })
@@ -167,7 +176,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return { pops: pops.list({ limit, source: strQuery(q, 'source') }) }
   })
 
-  app.get('/v1/events', (req: FastifyRequest, reply: FastifyReply) => {
+  app.get('/v1/events', (req: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
     const q = req.query as Record<string, unknown>
     const header = req.headers['last-event-id']
     let since: number | null = null
@@ -175,6 +184,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (raw !== undefined) {
       if (!/^\d{1,16}$/.test(raw)) throw new ApiError('BAD_QUERY', typeof header === 'string' ? 'Last-Event-ID' : 'since', 'expected an event id (a whole number)')
       since = Number(raw)
+    }
+    if (streams.size >= config.maxSseClients) {
+      sseRefused++
+      // each client holds a socket and its buffers (README: event stream); a full house is a 503, not a slow OOM
+      const e = new ApiError('TOO_MANY_CLIENTS', `${streams.size} event-stream clients are connected (api.maxSseClients); retry later`).with({ limit: config.maxSseClients })
+      return reply.code(e.status).header('retry-after', String(SSE_RETRY_AFTER_SECONDS)).send(e.toJSON())
     }
     reply.hijack()
     const client = new SseClient(reply.raw, bus, since, {

@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { IngestConfig } from './config.js'
+import { EDGE_OPTIONS, installEdges } from './edges.js'
 import { installJsonErrors, type RoutePlugin } from './http.js'
 import { httpLimitOptions, installHttpLimits } from './http-limits.js'
 import type { Logger } from './log.js'
@@ -18,7 +19,10 @@ export function buildIngest(cfg: IngestConfig, log: Logger, routes: readonly Rou
     return503OnClosing: true,
     forceCloseConnections: true,
     ...httpLimitOptions(cfg),
+    ...EDGE_OPTIONS,
   })
+  // first: the URL bound and the JSON depth check apply before any other hook
+  installEdges(app)
   // more connections than this are dropped by Node as they arrive (the server's 'drop' event)
   app.server.maxConnections = cfg.maxConnections
   installHttpLimits(app, cfg)

@@ -137,8 +137,9 @@ function check(s: Schema, v: unknown, path: string): unknown {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(path, 'an object', v)
       const out: Record<string, unknown> = {}
       for (const [k, x] of Object.entries(v)) {
-        // a key such as "__proto__" is data here, never the object's prototype
-        if (k === '__proto__' || k === 'constructor' || k === 'prototype') throw new ConfigError(join(path, k), 'a key that is not __proto__, constructor or prototype', k)
+        // a key such as "__proto__" would set the prototype, and "toString" shadow a method some code calls:
+        // every name Object.prototype has is refused, like "prototype"
+        if (k in Object.prototype || k === 'prototype') throw new ConfigError(join(path, k), 'a key that is not a name of Object.prototype (__proto__, constructor, toString, hasOwnProperty…) or prototype', k)
         out[k] = check(s.values, x, join(path, k))
       }
       return out

@@ -56,3 +56,33 @@ t.test('loadConfig names the file problem', async (t) => {
   writeFileSync(join(dir, 'x.json'), '{"sources":[{"id":"a","type":"lq-socket","host":"h","oper":"1","reconnectSeconds":-1}]}')
   await t.rejects(loadConfig(join(dir, 'x.json')), /sources\[0\]\.reconnectSeconds: expected a number from 0\.01 to 3600, got number -1/)
 })
+
+t.test('prototype names are unknown keys, never lookups on Object.prototype', async (t) => {
+  const src = minimal.sources[0]!
+  for (const key of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+    // JSON.parse, as loadConfig does: "__proto__" is then an own key, as in a file
+    const cases: [string, string, RegExp][] = [
+      ['top level', `{"${key}": {}}`, new RegExp(`^${key}: expected no such key \\(known here: api, log`)],
+      ['in api', `{"api": {"${key}": 1}}`, new RegExp(`^api\\.${key}: expected no such key \\(known here: host, port`)],
+      ['in a source', `{"sources": [${JSON.stringify({ ...src, [key]: 'x' })}]}`, new RegExp(`^sources\\[0\\]\\.${key}: expected no such key`)],
+      ['in a nested source object', `{"sources": [${JSON.stringify({ ...src, registration: { [key]: 'x' } })}]}`, new RegExp(`^sources\\[0\\]\\.registration\\.${key}: expected no such key`)],
+      ['as a union tag', `{"sources": [${JSON.stringify({ ...src, type: key })}]}`, /^sources\[0\]\.type: expected one of "lq-socket"/],
+      ['as a boxes.names key', `{"boxes": {"names": {"${key}": "front desk"}}}`, new RegExp(`^boxes\\.names\\.${key}: expected a (key that is not a name of Object.prototype|MAC address as the key)`)],
+      ['as a webhook header', `{"webhooks": [{"url": "http://127.0.0.1:9/h", "headers": {"${key}": "v"}}]}`, new RegExp(`^webhooks\\[0\\]\\.headers\\.${key}: expected a key that is not a name of Object\\.prototype`)],
+    ]
+    for (const [where, text, re] of cases) {
+      let err: unknown
+      try {
+        parseConfig(JSON.parse(text))
+      } catch (e) {
+        err = e
+      }
+      t.type(err, ConfigError, `${key} ${where}`)
+      t.match((err as Error)?.message, re, `${key} ${where}`)
+    }
+  }
+  t.ok(parseConfig({ webhooks: [{ url: 'http://127.0.0.1:9/h', headers: { 'X-Token': 'v' } }] }), 'an ordinary header name is fine')
+  // and nothing leaked onto the prototype chain
+  t.equal(({} as Record<string, unknown>).polluted, undefined)
+  t.equal(typeof Object.prototype.toString, 'function')
+})

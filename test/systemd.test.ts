@@ -11,7 +11,7 @@ const UNIT = join(ROOT, 'systemd', 'telbridge.service')
 const INSTALL = join(ROOT, 'systemd', 'install.sh')
 const ANALYZE = '/usr/bin/systemd-analyze'
 const haveAnalyze = existsSync(ANALYZE)
-const analyzeSkip = haveAnalyze ? false : `${ANALYZE} is missing (.ci/run installs the systemd package)`
+const analyzeSkip = haveAnalyze ? false : `${ANALYZE} is missing: run bash test/prepare.sh as root (apt-get install systemd)`
 
 /** A scratch directory whose path has only plain characters (install.sh refuses others) and others can enter. */
 function scratch(t: { teardown(fn: () => void): void }): string {

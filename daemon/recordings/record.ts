@@ -126,6 +126,25 @@ export function checkCallid(callid: unknown): string {
   return callid
 }
 
+/** Names Windows keeps for devices, with any extension (`con.txt` is CON), any case; COM0/LPT0 too. */
+const WINDOWS_DEVICE = /^(?:CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(?:\.|$)/i
+const pct = (c: string) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')
+
+/**
+ * The audio file's name without its extension for a recording id (`callid` or `callid~N`): the id
+ * itself, except a callid Windows cannot use as a file name: a device name (`CON`, `com1.x`…) gets
+ * its first character percent-encoded (`%43ON`), one ending in a dot its last (`abc%2E`; a space
+ * cannot be in a callid). `%` is not a callid character, so an encoded name never equals another
+ * callid's, and every other callid keeps the name it always had. The sidecar holds the real callid.
+ */
+export function fileStem(id: string): string {
+  const m = /^(.*?)(~[1-9]\d{0,5})?$/.exec(id)!
+  let callid = m[1]!
+  if (WINDOWS_DEVICE.test(callid)) callid = pct(callid[0]!) + callid.slice(1)
+  if (callid.endsWith('.') || callid.endsWith(' ')) callid = callid.slice(0, -1) + pct(callid.slice(-1))
+  return callid + (m[2] ?? '')
+}
+
 /** A MAC in any common spelling (`00:0A:..`, `00-0a-..`, `000a..`) as 12 lowercase hex digits, or null. */
 export function normalizeMac(mac: unknown): string | null {
   return typeof mac === 'string' ? normaliseMac(mac) : null

@@ -12,7 +12,7 @@ import { Catalog, type Entry, type FindResult, type RecordingFilters } from './c
 import type { RecordingsConfig } from './config.js'
 import { ChecksumMismatch, InvalidRecording, RecordingError, RecordingTooLarge, StorageError, UploadAborted, isFsError } from './errors.js'
 import { exists, fsOp, fsyncDir, fsyncFile, mkdirp, placeNoClobber, writeAtomic } from './files.js'
-import { AUDIO_TYPES, SIDECAR_FORMAT, buildRecord, checkCallid, normalizeMac, readSidecar, sniffExt, vendorTime, type RecordingRecord } from './record.js'
+import { AUDIO_TYPES, SIDECAR_FORMAT, buildRecord, checkCallid, fileStem, normalizeMac, readSidecar, sniffExt, vendorTime, type RecordingRecord } from './record.js'
 import { recordingRoutes } from './routes.js'
 
 export { ChecksumMismatch, InvalidRecording, RecordingError, RecordingTooLarge, StorageError, UploadAborted } from './errors.js'
@@ -69,8 +69,8 @@ export interface RecordingStoreDeps {
 
 const DAY_MS = 86400_000
 const PART = /^[0-9a-f-]{36}\.part$/
-/** `<callid>.<ext>` or `<callid>~N.<ext>` */
-const OURS = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}(~[1-9]\d{0,5})?\.[a-z0-9]{1,5}$/
+/** `<callid>.<ext>` or `<callid>~N.<ext>`, the callid as fileStem writes it (`%43ON`, `abc%2E`) */
+const OURS = /^(?:[A-Za-z0-9_-]|%[0-9A-F]{2})(?:[A-Za-z0-9._-]|%[0-9A-F]{2}){0,127}(~[1-9]\d{0,5})?\.[a-z0-9]{1,5}$/
 /** ids of removed recordings listed in one `recording.expired` event; the count is always whole */
 const EXPIRED_IDS_IN_EVENT = 1000
 
@@ -78,7 +78,8 @@ const pad = (n: number) => String(n).padStart(2, '0')
 
 /**
  * Where recordings live: `<dataDir>/recordings/YYYY/MM/DD/<callid>.<ext>` beside a sidecar
- * `<callid>.<ext>.json` that is the only source of the index. The audio is fsynced and in place before
+ * `<callid>.<ext>.json` that is the only source of the index (a callid Windows reserves, such as
+ * `CON`, is written as fileStem names it, `%43ON`; the sidecar keeps the real one). The audio is fsynced and in place before
  * its sidecar is written, and the sidecar is written whole or not at all, so after a crash a sidecar
  * always has its audio and a recording is acknowledged only once both are durable.
  */
@@ -221,7 +222,9 @@ export class RecordingStore {
     const where = `${rel}/${name}`
     try {
       const core = readSidecar(JSON.parse(await readFile(join(dir, name), 'utf8')), `${rel}/${audioName}`)
-      if (audioName !== `${core.id}.${core.ext}`) throw new Error(`sidecar names ${core.id}.${core.ext}, not ${audioName}`)
+      // a store written before fileStem existed named every file after its id: still indexed
+      const named = `${fileStem(core.id)}.${core.ext}`
+      if (audioName !== named && audioName !== `${core.id}.${core.ext}`) throw new Error(`sidecar names ${named}, not ${audioName}`)
       if (!files.has(audioName)) throw new Error('its audio file is missing')
       const st = await stat(join(dir, audioName))
       if (st.size !== core.size) throw new Error(`its audio file has ${st.size} bytes, the sidecar says ${core.size}`)
@@ -380,10 +383,10 @@ export class RecordingStore {
       const created = await fsOp('creating', dir, () => mkdirp(dir))
       let id = ''
       for (let n = versions.length ? 2 : 1; ; n++) {
-        if (n > 10_000) throw new StorageError('naming', `${dir}/${callid}~N.${ext}`, new Error('no free name'))
+        if (n > 10_000) throw new StorageError('naming', `${dir}/${fileStem(callid)}~N.${ext}`, new Error('no free name'))
         id = n === 1 ? callid : `${callid}~${n}`
         if (this.catalog.has(id)) continue
-        const candidate = join(dir, `${id}.${ext}`)
+        const candidate = join(dir, `${fileStem(id)}.${ext}`)
         // a sidecar we could not index (damaged by hand?) keeps its name too
         if (await fsOp('checking', candidate, () => exists(`${candidate}.json`))) continue
         if (await fsOp('moving into place', candidate, () => placeNoClobber(tmp.path, candidate))) {
@@ -392,7 +395,7 @@ export class RecordingStore {
         }
       }
       this.temps.delete(tmp.path)
-      const { record, timeMs } = buildRecord({ id, callid, box, ext, size: tmp.size, md5: tmp.md5, sha256: tmp.sha256, receivedMs, file: `${relDir}/${id}.${ext}`, fields })
+      const { record, timeMs } = buildRecord({ id, callid, box, ext, size: tmp.size, md5: tmp.md5, sha256: tmp.sha256, receivedMs, file: `${relDir}/${fileStem(id)}.${ext}`, fields })
       const sc = `${audioPath}.json`
       await fsOp('writing', sc, () => writeAtomic(sc, JSON.stringify({ format: SIDECAR_FORMAT, ...record }, null, 2) + '\n'))
       sidecarPath = sc

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { ApiError } from '../../daemon/errors.js'
+import { MAX_JSON_DEPTH, tooDeep } from '../../daemon/json-depth.js'
 import type { RoutePlugin } from '../../daemon/http.js'
 import type { BoxSource } from './box.js'
 import { PHONE } from './box.js'
@@ -65,6 +66,7 @@ export function parseCommand(body: unknown): { type: CommandType; channel: strin
   const memo = o.memo
   if (memo !== undefined && memo !== null) {
     if (typeof memo !== 'string' && (typeof memo !== 'object' || Array.isArray(memo))) throw new ApiError('BAD_REQUEST', 'memo must be an object or a string')
+    if (tooDeep(memo)) throw new ApiError('BAD_REQUEST', `memo nests deeper than ${MAX_JSON_DEPTH} levels`)
     if (JSON.stringify(memo).length > MEMO_MAX) throw new ApiError('BAD_REQUEST', `memo is longer than ${MEMO_MAX} characters as JSON`)
   }
   return { type: type as CommandType, channel: String(Number(channel)), phone, ...(memo !== undefined && memo !== null ? { memo } : {}) }

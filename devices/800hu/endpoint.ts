@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import multipart from '@fastify/multipart'
 import { ApiError } from '../../daemon/errors.js'
+import { JsonTooDeep } from '../../daemon/json-depth.js'
 import type { RoutePlugin } from '../../daemon/http.js'
 import { timedOut } from '../../daemon/http-limits.js'
 import type { BoxSource } from './box.js'
@@ -111,8 +112,13 @@ async function handle(hub: BoxHub, uploading: Map<string, number>, req: FastifyR
       answer = await dispatch(hub, fields, req, reply)
     }
   } catch (err) {
-    req.log.error({ err, url: req.url }, 'box request failed')
-    answer = fail(BOX_STATUS.BAD_FIELD, 'internal error', { http: 500, error: 'INTERNAL' })
+    if (err instanceof JsonTooDeep) {
+      req.log.info({ url: req.url, remote: req.socket.remoteAddress }, `box request refused: ${err.message}`)
+      answer = fail(BOX_STATUS.BAD_FIELD, err.message, { http: 400, error: 'BAD_REQUEST' })
+    } else {
+      req.log.error({ err, url: req.url }, 'box request failed')
+      answer = fail(BOX_STATUS.BAD_FIELD, 'internal error', { http: 500, error: 'INTERNAL' })
+    }
   }
   hub.requests.inc({ cmd: countedCmd(cmd), status: String(answer.body.status ?? '') })
   if (reply.sent) return reply

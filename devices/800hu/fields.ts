@@ -1,3 +1,5 @@
+import { clientJson } from '../../daemon/json-depth.js'
+
 /**
  * Box request fields: the vendor lets them come in the query string, a urlencoded or multipart
  * form, or a JSON body. All become strings (the upload sidecar keeps them as sent); a field sent
@@ -9,6 +11,7 @@ export type Fields = Record<string, string>
 /** At most this many fields are kept from one request. */
 export const MAX_FIELDS = 200
 
+/** Throws JsonTooDeep (statusCode 400) for a value nested deeper than MAX_JSON_DEPTH. */
 export function addFields(into: Fields, src: unknown): void {
   if (typeof src !== 'object' || src === null || Array.isArray(src) || Buffer.isBuffer(src)) return
   let n = Object.keys(into).length
@@ -29,8 +32,9 @@ function fieldText(v: unknown): string | null {
   if (typeof v === 'number' || typeof v === 'boolean') return String(v)
   // a query key sent twice: the last one
   if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v.length ? (v[v.length - 1] as string) : null
-  // a JSON body may carry `status` as an object rather than a JSON string
-  return JSON.stringify(v)
+  // a JSON body may carry `status` as an object rather than a JSON string; depth-checked first, so a
+  // deeply nested value is a JsonTooDeep (400), never a RangeError
+  return clientJson(v, 'a field value')
 }
 
 /** A fresh field map; `Object.create(null)` so a field named `__proto__` is just a field. */

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RoutePlugin } from '../../daemon/http.js'
+import { MAX_JSON_DEPTH, tooDeep } from '../../daemon/json-depth.js'
 import { parseTime, type RecordingFilters, type RecordingRecord } from '../../daemon/recordings/store.js'
 import type { ChannelEntry, ChannelState } from '../../daemon/table.js'
 import { PHONE } from './box.js'
@@ -104,6 +105,8 @@ function sendTelCall(hub: BoxHub, p: Fields): Answer {
       memo = p.memo
     }
   }
+  // carried to the box as JSON at its next poll: a value JSON.stringify cannot write is refused now
+  if (tooDeep(memo)) return err(CODE.METHOD, `memo nests deeper than ${MAX_JSON_DEPTH} levels`)
   const cmd = hub.queueCommand(box.mac, { type: 'dial', channel: String(Number(channel)), phone, ...(memo !== undefined ? { memo } : {}) })
   return { code: CODE.OK, message: '', commandId: cmd.id }
 }

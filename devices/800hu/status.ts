@@ -1,3 +1,4 @@
+import { MAX_JSON_DEPTH, tooDeep } from '../../daemon/json-depth.js'
 import type { ChannelState, Direction } from '../../daemon/table.js'
 
 /**
@@ -58,6 +59,8 @@ export function parseBoxStatus(raw: unknown): BoxStatusReport {
       throw new StatusError(`status is not valid JSON (${(err as Error).message})`)
     }
   }
+  // walked below (and shown in messages with JSON.stringify): refused before it can throw a RangeError
+  if (tooDeep(v)) throw new StatusError(`status nests deeper than ${MAX_JSON_DEPTH} levels`)
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new StatusError('status must be a JSON object')
   const o = v as Record<string, unknown>
   const usage = text(o.diskUsagePercent, 'diskUsagePercent', 32)

@@ -28,6 +28,28 @@ export interface UploadOutcome {
   answer?: BoxAnswer
 }
 
+/** The multipart parser (busboy) refused the body: no or an empty boundary, the boundary never seen, a broken part header. */
+class MalformedMultipart extends Error {
+  constructor(override readonly cause: unknown) {
+    super((cause as Error)?.message ?? String(cause))
+  }
+}
+
+/**
+ * The next part, or null at the end. What the parser throws is the client's malformed body (a 400),
+ * except the plugin's own limit errors (FST_…), which uploadError maps one by one.
+ */
+async function nextPart<T>(it: AsyncIterator<T>): Promise<T | null> {
+  try {
+    const r = await it.next()
+    return r.done ? null : r.value
+  } catch (err) {
+    const code = (err as { code?: unknown })?.code
+    if (typeof code === 'string' && code.startsWith('FST_')) throw err
+    throw new MalformedMultipart(err)
+  }
+}
+
 class UploadRefused extends Error {
   constructor(readonly answer: BoxAnswer) {
     super(String(answer.body.message))
@@ -56,7 +78,10 @@ export async function receiveUpload(hub: BoxHub, req: FastifyRequest, query: Rec
         // one more byte than allowed, so an oversized file is seen as such and not cut to size
         limits: { fileSize: maxBytes + 1, files: 1, fields: MAX_FIELDS, fieldSize: FIELD_MAX, parts: MAX_FIELDS + 1, headerPairs: 100, fieldNameSize: 200 },
       })
-      for await (const part of parts) {
+      const it = parts[Symbol.asyncIterator]()
+      for (;;) {
+        const part = await nextPart(it)
+        if (!part) break
         if (part.type === 'field') {
           if (part.valueTruncated || part.fieldnameTruncated) throw refuse(BOX_STATUS.BAD_FIELD, `field ${part.fieldname.slice(0, 40)} is longer than ${FIELD_MAX} bytes`, 400, 'BAD_REQUEST')
           addFields(fields, { [part.fieldname]: part.value })
@@ -188,7 +213,7 @@ function uploadError(hub: BoxHub, err: unknown, maxBytes: number, fields: Fields
     hub.log.error({ ...ctx, err: e.message, errno: err.errno }, 'upload NOT stored: the recordings directory cannot be written; the box will retry')
     return fail(BOX_STATUS.SAVE_FAILED, `cannot store the recording: ${e.message}`, { http: 507, error: 'INSUFFICIENT_STORAGE', ...callid })
   }
-  if (code.startsWith('FST_') || (e?.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)) {
+  if (err instanceof MalformedMultipart || code.startsWith('FST_') || (e?.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)) {
     hub.log.warn({ ...ctx, err: e.message, code }, 'upload refused: malformed multipart body')
     return fail(BOX_STATUS.BAD_FIELD, `malformed multipart body: ${e.message}`, { http: 400, error: 'BAD_REQUEST', ...callid })
   }

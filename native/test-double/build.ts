@@ -13,6 +13,11 @@ export const DOUBLE_SOURCE = join(ROOT, 'native', 'test-double', 'lclient_double
  * Compile the LClient test double into `dir` with the system C compiler ($CC, else cc) and return
  * the library's path. A missing compiler is an error that says what to install.
  */
+/** No C compiler or no C library headers here: tests that need the double skip (test/prepare.sh installs gcc, libc6-dev). */
+export class NoToolchain extends Error {
+  override name = 'NoToolchain'
+}
+
 export async function buildDouble(dir: string, opts: { name?: string; defines?: string[] } = {}): Promise<string> {
   const out = join(dir, opts.name ?? 'liblclient_double.so')
   const cc = process.env.CC || 'cc'
@@ -21,9 +26,10 @@ export async function buildDouble(dir: string, opts: { name?: string; defines?: 
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string }
     if (e.code === 'ENOENT') {
-      throw new Error(`no C compiler: "${cc}" was not found. The lq-dll tests compile a test double of LClient.dll; install one (Debian/Ubuntu: apt-get install gcc libc6-dev)`)
+      throw new NoToolchain(`no C compiler: "${cc}" was not found. The lq-dll tests compile a test double of LClient.dll; install one (Debian/Ubuntu: apt-get install gcc libc6-dev)`)
     }
     const hint = /No such file|stdio\.h|cannot find -lc/.test(e.stderr ?? '') ? ' (the C library headers are missing: Debian/Ubuntu apt-get install libc6-dev)' : ''
+    if (hint) throw new NoToolchain(`compiling the LClient test double with ${cc} failed${hint}: ${e.stderr || e.message}`)
     throw new Error(`compiling the LClient test double with ${cc} failed${hint}: ${e.stderr || e.message}`)
   }
   return out
