@@ -1,12 +1,10 @@
 import { timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ApiConfig } from './config.js'
 import { ApiError } from './errors.js'
-import { EDGE_OPTIONS, installEdges } from './edges.js'
-import { installJsonErrors, type RoutePlugin } from './http.js'
-import { httpLimitOptions, installHttpLimits } from './http-limits.js'
+import { createListener, installJsonErrors, type RoutePlugin } from './http.js'
 import type { EventBus } from './events.js'
 import type { Logger } from './log.js'
 import { LoginLimiter } from './login-limit.js'
@@ -81,19 +79,7 @@ function strQuery(q: Record<string, unknown>, name: string): string | undefined 
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { config, table, bus, pops, sources } = deps
-  const app = Fastify({
-    loggerInstance: deps.log.child({ component: 'api' }) as unknown as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: 1 << 20,
-    return503OnClosing: true,
-    forceCloseConnections: true,
-    ...httpLimitOptions(config),
-    ...EDGE_OPTIONS,
-  })
-  // first: the URL bound and the JSON depth check apply before any other hook
-  installEdges(app)
-  // next, so that a body is timed whatever the later hooks decide
-  installHttpLimits(app, config)
+  const app = createListener(deps.log, 'api', config)
   const page = readFileSync(PAGE_PATH, 'utf8')
   const token = config.token ? Buffer.from(config.token) : null
   let sseDrops = 0

@@ -1,6 +1,29 @@
-import type { FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { UnsupportedAction, VendorRefused, VendorTimeout } from './control.js'
+import { EDGE_OPTIONS, installEdges } from './edges.js'
 import { ApiError } from './errors.js'
+import { httpLimitOptions, installHttpLimits, type HttpLimitOptions } from './http-limits.js'
+import type { Logger } from './log.js'
+
+/**
+ * A fastify instance as both listeners (local API, ingest) start: JSON error shape, the edge checks
+ * first (URL bound, JSON depth, the parser's own refusals), then the body timers, so a body is timed
+ * whatever the later hooks decide. Routes and other hooks come after.
+ */
+export function createListener(log: Logger, component: string, limits: HttpLimitOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: log.child({ component }) as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1 << 20,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+    ...httpLimitOptions(limits),
+    ...EDGE_OPTIONS,
+  })
+  installEdges(app)
+  installHttpLimits(app, limits)
+  return app
+}
 
 /** Adapter failures (control.ts) as API errors: 422 / 502 with the vendor's code and message / 504. */
 export function controlError(err: unknown): ApiError | null {

@@ -1,8 +1,6 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { IngestConfig } from './config.js'
-import { EDGE_OPTIONS, installEdges } from './edges.js'
-import { installJsonErrors, type RoutePlugin } from './http.js'
-import { httpLimitOptions, installHttpLimits } from './http-limits.js'
+import { createListener, installJsonErrors, type RoutePlugin } from './http.js'
 import type { Logger } from './log.js'
 
 /**
@@ -12,20 +10,9 @@ import type { Logger } from './log.js'
  * are timed (http-limits.ts) and connections capped at `maxConnections`.
  */
 export function buildIngest(cfg: IngestConfig, log: Logger, routes: readonly RoutePlugin[]): FastifyInstance {
-  const app = Fastify({
-    loggerInstance: log.child({ component: 'ingest' }) as unknown as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: 1 << 20,
-    return503OnClosing: true,
-    forceCloseConnections: true,
-    ...httpLimitOptions(cfg),
-    ...EDGE_OPTIONS,
-  })
-  // first: the URL bound and the JSON depth check apply before any other hook
-  installEdges(app)
+  const app = createListener(log, 'ingest', cfg)
   // more connections than this are dropped by Node as they arrive (the server's 'drop' event)
   app.server.maxConnections = cfg.maxConnections
-  installHttpLimits(app, cfg)
   installJsonErrors(app)
   for (const r of routes) r(app)
   return app
