@@ -27,7 +27,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { makeWavOfSize } from '../devices/800hu/wav.js'
-import { children, freePort } from './children.js'
+import { freePort, stopChild, track } from './children.js'
 import { finish, fixed, int, load, mb, report, say } from './common.js'
 
 const BENCH = '800hu'
@@ -52,21 +52,6 @@ interface AcResult {
 }
 type Autocannon = (opts: Record<string, unknown>) => Promise<AcResult>
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
-
-function track(c: ChildProcess): ChildProcess {
-  children.add(c)
-  c.once('exit', () => children.delete(c))
-  return c
-}
-
-async function stopChild(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return
-  const done = new Promise<void>((r) => c.once('exit', () => r()))
-  c.kill('SIGTERM')
-  const t = setTimeout(() => c.kill('SIGKILL'), 5000)
-  await done
-  clearTimeout(t)
-}
 
 /** `telbridge run` on a temp config; resolves once the ingest listener answers. */
 async function startDaemon(dir: string): Promise<{ child: ChildProcess; ingest: string; api: string }> {

@@ -13,6 +13,23 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   })
 }
 
+/** Remember a child so it is killed with the bench (and forgotten when it exits). */
+export function track(c: ChildProcess): ChildProcess {
+  children.add(c)
+  c.once('exit', () => children.delete(c))
+  return c
+}
+
+/** SIGTERM, then SIGKILL after 5 s; resolves when the child has exited. */
+export async function stopChild(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return
+  const done = new Promise<void>((r) => c.once('exit', () => r()))
+  c.kill('SIGTERM')
+  const t = setTimeout(() => c.kill('SIGKILL'), 5000)
+  await done
+  clearTimeout(t)
+}
+
 /** A TCP port free on 127.0.0.1 right now (for a child that must be told its port). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { children, freePort } from './children.js'
+import { freePort, stopChild, track } from './children.js'
 import { finish, fixed, int, load, mb, report, say } from './common.js'
 
 const BENCH = 'sse-clients'
@@ -54,9 +54,7 @@ async function startDaemon(dir: string, name: string): Promise<{ child: ChildPro
       boxes: { allow: [MAC] },
     }),
   )
-  const child = spawn(process.execPath, [CLI, 'run', '--config', cfg], { stdio: ['ignore', 'ignore', 'inherit'] })
-  children.add(child)
-  child.once('exit', () => children.delete(child))
+  const child = track(spawn(process.execPath, [CLI, 'run', '--config', cfg], { stdio: ['ignore', 'ignore', 'inherit'] }))
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}`)
     try {
@@ -68,15 +66,6 @@ async function startDaemon(dir: string, name: string): Promise<{ child: ChildPro
     }
   }
   return { child, port, ingest: `http://127.0.0.1:${ingestPort}` }
-}
-
-async function stopChild(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return
-  const done = new Promise<void>((r) => c.once('exit', () => r()))
-  c.kill('SIGTERM')
-  const t = setTimeout(() => c.kill('SIGKILL'), 5000)
-  await done
-  clearTimeout(t)
 }
 
 interface Conn {

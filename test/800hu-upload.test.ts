@@ -1,33 +1,17 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { getJson, SseReader } from './helpers/sse.js'
 import { boxPost, boxRig, boxUpload, MAC, wav, type BoxRig } from './helpers/boxes.js'
+import { listFiles } from './helpers/recordings.js'
 
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex')
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
-/** Every file under dir (relative paths), recursively. */
-async function walk(dir: string, base = dir): Promise<string[]> {
-  let out: string[] = []
-  let list
-  try {
-    list = await readdir(dir, { withFileTypes: true })
-  } catch {
-    return out
-  }
-  for (const d of list) {
-    const p = join(dir, d.name)
-    if (d.isDirectory()) out = out.concat(await walk(p, base))
-    else out.push(relative(base, p))
-  }
-  return out.sort()
-}
-
-const audioFiles = async (rig: BoxRig) => (await walk(join(rig.dir, 'recordings'))).filter((f) => !f.startsWith('.tmp') && !f.endsWith('.json'))
-const tempFiles = async (rig: BoxRig) => (await walk(join(rig.dir, 'recordings'))).filter((f) => f.startsWith('.tmp'))
+const audioFiles = async (rig: BoxRig) => (await listFiles(join(rig.dir, 'recordings'))).filter((f) => !f.startsWith('.tmp') && !f.endsWith('.json'))
+const tempFiles = async (rig: BoxRig) => (await listFiles(join(rig.dir, 'recordings'))).filter((f) => f.startsWith('.tmp'))
 
 function fields(callid: string, extra: Record<string, string> = {}): Record<string, string> {
   const now = Math.floor(Date.now() / 1000)
@@ -93,11 +77,11 @@ t.test('uploads through the box endpoint', async (t) => {
     const files = await audioFiles(rig)
     t.ok(files.some((f) => /^\d{4}\/\d{2}\/\d{2}\/1002\.wav$/.test(f)))
     t.notOk(files.some((f) => f.includes('evil')))
-    t.notOk((await walk(rig.dir)).some((f) => f.includes('evil')))
+    t.notOk((await listFiles(rig.dir)).some((f) => f.includes('evil')))
     const bad = await boxUpload(`${rig.ingest}/upload_record`, fields('../../1003'), { data })
     t.equal(bad.status, 400)
     t.equal(bad.body.status, -3, 'a callid that is not a plain id is refused')
-    t.notOk((await walk(rig.dir)).some((f) => f.includes('1003')))
+    t.notOk((await listFiles(rig.dir)).some((f) => f.includes('1003')))
   })
 
   await t.test('an unknown extension falls back on the bytes, never on the name', async (t) => {

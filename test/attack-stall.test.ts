@@ -3,29 +3,21 @@
 import t from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
 import { boxPost, boxRig, MAC, wav } from './helpers/boxes.js'
+import { listFiles } from './helpers/recordings.js'
 
 const BOUNDARY = 'tbstallboundary'
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
-async function walk(dir: string, base = dir): Promise<string[]> {
-  let out: string[] = []
-  for (const d of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const p = join(dir, d.name)
-    if (d.isDirectory()) out = out.concat(await walk(p, base))
-    else out.push(relative(base, p))
-  }
-  return out.sort()
-}
-const partFiles = async (dataDir: string) => (await walk(join(dataDir, 'recordings'))).filter((f) => f.endsWith('.part'))
+const partFiles = async (dataDir: string) => (await listFiles(join(dataDir, 'recordings'))).filter((f) => f.endsWith('.part'))
 
 let callSeq = 0
 function uploadFields(callid = `stall${++callSeq}`): Record<string, string> {

@@ -7,20 +7,13 @@ import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
 import { LqSimulator } from '../daemon/simulate/lq.js'
-import { buildDouble, NoToolchain, writeScript } from '../native/test-double/build.js'
+import { buildDoubleOrSkip, writeScript } from '../native/test-double/build.js'
 import { SseReader, getJson, until } from './helpers/sse.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'tb-lqdll-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
 // no compiler here: every test that needs the double skips, saying why (test/prepare.sh installs gcc, libc6-dev)
-const built = await buildDouble(dir).then(
-  (lib) => ({ lib, noCompiler: false as const }),
-  (err: unknown) => {
-    if (err instanceof NoToolchain) return { lib: '', noCompiler: err.message }
-    throw err
-  },
-)
-const { lib, noCompiler } = built
+const { lib, noCompiler } = await buildDoubleOrSkip(dir)
 let n = 0
 
 interface Script {

@@ -5,19 +5,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import iconv from 'iconv-lite'
 import { LClient, LClientError, defaultCallingConvention } from '../native/lclient/index.js'
-import { buildDouble, NoToolchain, writeScript } from '../native/test-double/build.js'
+import { buildDouble, buildDoubleOrSkip, writeScript } from '../native/test-double/build.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'tb-native-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
 // no compiler here: every test that needs the double skips, saying why (test/prepare.sh installs gcc, libc6-dev)
-const built = await buildDouble(dir).then(
-  (lib) => ({ lib, noCompiler: false as const }),
-  (err: unknown) => {
-    if (err instanceof NoToolchain) return { lib: '', noCompiler: err.message }
-    throw err
-  },
-)
-const { lib, noCompiler } = built
+const { lib, noCompiler } = await buildDoubleOrSkip(dir)
 let n = 0
 
 /** a script plus the path of the call log the double writes */

@@ -1,14 +1,15 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
 import { fileStem } from '../daemon/recordings/record.js'
 import { boxUpload, MAC, wav } from './helpers/boxes.js'
 import { getJson } from './helpers/sse.js'
+import { listFiles } from './helpers/recordings.js'
 
 /** Issue 9 item 5: callids Windows cannot use as file names are stored under safe names; the API keeps the real callid. */
 
@@ -42,16 +43,6 @@ t.test('fileStem: device names and a final dot are percent-encoded, everything e
   for (const [id] of cases) if (fileStem(id) !== id) t.notOk(cases.some(([other]) => other === fileStem(id)), `${id}: its name is no callid`)
 })
 
-async function walk(dir: string, base = dir): Promise<string[]> {
-  let out: string[] = []
-  for (const d of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const p = join(dir, d.name)
-    if (d.isDirectory()) out = out.concat(await walk(p, base))
-    else out.push(relative(base, p))
-  }
-  return out.sort()
-}
-
 async function daemonOn(dir: string): Promise<{ daemon: Daemon; api: string; ingest: string }> {
   const config = parseConfig({ api: { port: 0 }, ingest: { host: '127.0.0.1', port: 0 }, dataDir: dir, boxes: { allow: [MAC] } })
   const daemon = new Daemon(config, { log: pino({ level: process.env.TB_TEST_LOG ?? 'silent' }) })
@@ -78,7 +69,7 @@ t.test('Windows device names through the box endpoint: safe names on disk, real 
   const second = wav(300, 99)
   t.equal((await boxUpload(`${d.ingest}/upload_record`, { cmd: 'upload', satellite: MAC, callid: 'CON', start_time_secs: String(now - 30) }, { data: second })).status, 200)
 
-  const names = (await walk(join(dir, 'recordings'))).filter((f) => !f.startsWith('.tmp')).map((f) => f.split('/').pop()!)
+  const names = (await listFiles(join(dir, 'recordings'))).filter((f) => !f.startsWith('.tmp')).map((f) => f.split('/').pop()!)
   const expected = ['%43ON.wav', '%43ON~2.wav', '%63on.txt.wav', '%43om1.wav.wav', '%6Eul.wav', '%4CPT1.wav', '%61ux%2E.wav', 'abc%2E.wav', '_CON.wav', 'ordinary-1.wav']
   t.same(names.filter((n) => !n.endsWith('.json')).sort(), [...expected].sort(), 'audio files under safe names')
   t.same(names.filter((n) => n.endsWith('.json')).sort(), expected.map((n) => `${n}.json`).sort(), 'each with its sidecar')
@@ -103,7 +94,7 @@ t.test('Windows device names through the box endpoint: safe names on disk, real 
     t.same(list.body.recordings.map((r: { id: string }) => r.id).sort(), ['CON', 'CON~2'], `${label}: both CON recordings by callid`)
   }
   await check('stored')
-  const sidecar = JSON.parse(await readFile(join(dir, 'recordings', (await walk(join(dir, 'recordings'))).find((f) => f.endsWith('/%43ON.wav.json'))!), 'utf8'))
+  const sidecar = JSON.parse(await readFile(join(dir, 'recordings', (await listFiles(join(dir, 'recordings'))).find((f) => f.endsWith('/%43ON.wav.json'))!), 'utf8'))
   t.equal(sidecar.callid, 'CON', 'the sidecar holds the real callid')
 
   await d.daemon.stop()
@@ -143,5 +134,5 @@ t.test('a store written before safe names (CON.wav on Linux) still indexes', asy
   t.equal(r.body.file, '2024/05/01/CON.wav', 'indexed under the name it has')
   const a = await fetch(`${d.api}/v1/recordings/CON/audio`)
   t.equal(sha256(new Uint8Array(await a.arrayBuffer())), sha256(audio))
-  t.same(await walk(join(dir, 'recordings', 'orphans')), ['2024/05/01/%4EUL.wav'], 'encoded orphan recognised')
+  t.same(await listFiles(join(dir, 'recordings', 'orphans')), ['2024/05/01/%4EUL.wav'], 'encoded orphan recognised')
 })

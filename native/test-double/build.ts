@@ -35,6 +35,19 @@ export async function buildDouble(dir: string, opts: { name?: string; defines?: 
   return out
 }
 
+/**
+ * The double built in `dir`, or why it cannot be built here: `noCompiler` is false when `lib` is
+ * usable, else the reason for the tests that need it to skip with (other build failures throw).
+ */
+export async function buildDoubleOrSkip(dir: string): Promise<{ lib: string; noCompiler: false } | { lib: ''; noCompiler: string }> {
+  try {
+    return { lib: await buildDouble(dir), noCompiler: false }
+  } catch (err) {
+    if (err instanceof NoToolchain) return { lib: '', noCompiler: err.message }
+    throw err
+  }
+}
+
 /** Write a double's script: one step per line, text encoded as GBK (the DLL's encoding). */
 export async function writeScript(file: string, lines: readonly (string | Buffer)[]): Promise<string> {
   const parts = lines.map((l) => Buffer.concat([typeof l === 'string' ? iconv.encode(l, 'gbk') : l, Buffer.from('\n')]))
