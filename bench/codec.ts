@@ -14,7 +14,7 @@
  */
 import { LqConnectDecoder, encodePop, encodeTryReq, TRY_REQ, type Frame, type FrameError } from '../protocols/lq-connect/index.js'
 import { decodePop, formatPop, tryParsePop, type PopFormat } from '../protocols/lq-pop/index.js'
-import { LqSimulator } from '../daemon/simulate/lq.js'
+import { LqSimulator } from '../daemon/vendors/lq-socket/simulator.js'
 import { finish, fixed, int, load, median, report, say } from './common.js'
 
 const BENCH = 'codec+parser'

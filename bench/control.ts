@@ -14,8 +14,8 @@
 import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
-import { YantongSimulator } from '../daemon/simulate/yantong.js'
-import type { YantongSource } from '../daemon/sources/yantong.js'
+import { YantongSimulator } from '../daemon/vendors/yantong/simulator.js'
+import type { YantongSource } from '../daemon/vendors/yantong/source.js'
 import { YantongClient } from '../protocols/yantong/index.js'
 import { finish, load, roundTrips, say } from './common.js'
 

@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { formatPop, type PopFormat } from '../protocols/lq-pop/index.js'
-import { LqSimulator } from '../daemon/simulate/lq.js'
+import { LqSimulator } from '../daemon/vendors/lq-socket/simulator.js'
 import { children, freePort } from './children.js'
 import { finish, fixed, int, load, report, say } from './common.js'
 

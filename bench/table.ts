@@ -23,8 +23,8 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
-import { createLogger } from '../daemon/log.js'
-import { ChannelTable, type ChannelPatch, type ChannelState } from '../daemon/table.js'
+import { createLogger } from '../daemon/core/log.js'
+import { ChannelTable, type ChannelPatch, type ChannelState } from '../daemon/core/table.js'
 import { finish, fixed, int, load, mb, median, report, say } from './common.js'
 
 /** what a fresh process measures for one table flavour (see memChild) */

@@ -18,8 +18,8 @@
 import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
-import { LqVackSimulator, chStatusXml, type SimChannel } from '../daemon/simulate/lq-vack.js'
-import type { LqVackSource } from '../daemon/sources/lq-vack.js'
+import { LqVackSimulator, chStatusXml, type SimChannel } from '../daemon/vendors/lq-vack/simulator.js'
+import type { LqVackSource } from '../daemon/vendors/lq-vack/source.js'
 import { ChStatusReader, decodeAnswerText, decodeVackXml, parseChStatus, VackClient } from '../protocols/lq-vack/index.js'
 import { cpuMs, finish, load, report, roundTrips, say } from './common.js'
 

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { CALL_ACTIONS, UnsupportedAction, VendorRefused, VendorTimeout, type CallAction, type CallRequest, type CallResult } from './control.js'
-import { ApiError } from './errors.js'
-import type { EventBus } from './events.js'
-import { controlError, type RoutePlugin } from './http.js'
-import type { Logger } from './log.js'
-import type { Source, SourceInfo, SourceStatus } from './sources/source.js'
+import { CALL_ACTIONS, UnsupportedAction, VendorRefused, VendorTimeout, type CallAction, type CallRequest, type CallResult } from './core/control.js'
+import { ApiError } from './core/errors.js'
+import type { EventBus } from './core/events.js'
+import { controlError, type RoutePlugin } from './core/http.js'
+import type { Logger } from './core/log.js'
+import type { Source, SourceInfo, SourceStatus } from './core/source.js'
 
 /**
  * One control API over every adapter: `POST /v1/calls` (dial) and `/v1/calls/<action>`,

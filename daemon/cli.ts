@@ -1,14 +1,13 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import { boxCommands } from './commands/boxes.js'
-import { untilSignal, usageError, type Cmd } from './commands/cmd.js'
+import { untilSignal, usageError, type Cmd } from './core/cmd.js'
 import { serviceCommands } from './commands/service.js'
-import { vendorCommands } from './commands/vendors.js'
 import { ConfigError, loadConfig } from './config.js'
 import type { Daemon } from './daemon.js'
-import { VERSION } from './version.js'
-import { createLogger } from './log.js'
-import { UsageError, numberArg } from './usage.js'
+import { VERSION } from './core/version.js'
+import { createLogger } from './core/log.js'
+import { UsageError, numberArg } from './core/usage.js'
+import { MODULES } from './registry.js'
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
 const USAGE = `telbridge ${VERSION} — local bridge from call-center vendor protocols to one API
@@ -51,7 +50,8 @@ Validates FILE. Prints "ok" and a summary, or the key that is wrong and what was
       const file = pos[0]
       if (!file) return usageError('check-config needs a FILE')
       const config = await loadConfig(file)
-      process.stdout.write(`ok: ${file}: API on ${config.api.host}:${config.api.port}, ${config.sources.length} source(s)` + (config.lqServer ? `, LQ server on port ${config.lqServer.port}` : '') + '\n')
+      const lqServer = config.lqServer as { port: number } | undefined
+      process.stdout.write(`ok: ${file}: API on ${config.api.host}:${config.api.port}, ${config.sources.length} source(s)` + (lqServer ? `, LQ server on port ${lqServer.port}` : '') + '\n')
       return 0
     },
   },
@@ -64,32 +64,6 @@ KIND is one of: %SIMULATORS% (telbridge simulate KIND --help)`,
       return usageError(`simulate needs a kind: ${simulatorKinds().join(', ')}`)
     },
   },
-  'simulate lq': {
-    usage: `Usage: telbridge simulate lq [--host 127.0.0.1] [--port 7628] [--pop-ver t1v5] [--rate 2]
-                           [--channels 8] [--agents 801,802,803] [--try-seconds 5] [--time-zone Asia/Shanghai]
-
-An LQ-Connect server: accepts registrations, sends TRY_REQ every --try-seconds, and sends
-realistic GBK pops (Chinese da values included) at --rate pops per second, in --pop-ver format
-(t1v1, t1v2, t1v3, t1v4, t1v5 or mixed).`,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '7628' },
-      'pop-ver': { type: 'string', default: 't1v5' },
-      rate: { type: 'string', default: '2' },
-      channels: { type: 'string', default: '8' },
-      agents: { type: 'string', default: '801,802,803,804' },
-      'try-seconds': { type: 'string', default: '5' },
-      'time-zone': { type: 'string' },
-    },
-    async run(v) {
-      const { LqSimulator, parseLqSimOptions } = await import('./simulate/lq.js')
-      const sim = new LqSimulator(parseLqSimOptions(v), createLogger('info'))
-      const port = await sim.start()
-      process.stderr.write(`LQ simulator listening on ${String(v.host)}:${port}\n`)
-      await untilSignal(sim)
-      return 0
-    },
-  },
   demo: {
     usage: `Usage: telbridge demo [--port 7700] [--lq-port 0]
 
@@ -98,7 +72,7 @@ and a Yantong call center, two 800hu recording boxes) and the daemon wired to th
 URLs to open. Recordings go to a temporary directory deleted on exit. Ctrl-C stops everything.`,
     options: { port: { type: 'string', default: '7700' }, 'lq-port': { type: 'string', default: '0' }, 'log-level': { type: 'string', default: 'warn' } },
     async run(v) {
-      const { runDemo } = await import('./simulate/demo.js')
+      const { runDemo } = await import('./demo.js')
       const stop = await runDemo({ apiPort: numberArg(v.port, 'port', 0, 65535), lqPort: numberArg(v['lq-port'], 'lq-port', 0, 65535), logLevel: String(v['log-level']) })
       await untilSignal({ stop })
       return 0
@@ -119,7 +93,7 @@ function installCrashHandlers(daemon: Daemon): void {
   })
 }
 
-const commands: Record<string, Cmd> = { ...coreCommands, ...boxCommands, ...vendorCommands, ...serviceCommands }
+const commands: Record<string, Cmd> = Object.assign({}, coreCommands, ...MODULES.map((m) => m.commands ?? {}), serviceCommands)
 
 function simulatorKinds(): string[] {
   return Object.keys(commands).filter((k) => k.startsWith('simulate ')).map((k) => k.slice(9))

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
-import { ConfigError, validate, checkTimeZone, ID_PATTERN, type Schema } from './schema.js'
-import { boxesSchema, checkBoxesConfig, type BoxesConfig } from '../devices/800hu/config.js'
-import { recordingsSchema, type RecordingsConfig } from './recordings/config.js'
+import { ConfigError, validate, checkTimeZone, ID_PATTERN, type Schema } from './core/schema.js'
+import { recordingsSchema, type RecordingsConfig } from './core/recordings/config.js'
 import { checkWebhooks, webhooksSchema, type WebhookConfig } from './webhooks/config.js'
-import { SOURCE_SCHEMAS, type SourceConfig } from './sources/schemas.js'
-import { DEFAULT_MAX_QUEUED_BYTES } from './peer-writer.js'
+import type { ObjectSchema } from './core/schema.js'
+import { MODULES } from './registry.js'
+import type { HttpLimits } from './core/http-limits.js'
 
 export { ConfigError }
 
@@ -29,31 +29,12 @@ export interface ApiConfig extends HttpLimits {
   loginRateLimit: { max: number; windowSeconds: number }
 }
 
-/** Timeouts both listeners share. */
-export interface HttpLimits {
-  /** a request whose body sends no byte for this long is answered 408 and closed */
-  bodyIdleSeconds: number
-  /** the request line and headers must arrive within this */
-  headersTimeoutSeconds: number
-  /** a request that is no upload and no long poll must arrive whole within this */
-  requestTimeoutSeconds: number
+/** One `sources[]` entry: `id`, `type`, and the keys of its module's schema. */
+export interface SourceConfig {
+  readonly id: string
+  readonly type: string
+  readonly [key: string]: unknown
 }
-
-export interface LqServerConfig {
-  host: string
-  port: number
-  /** `agent`: a client that registered with an agent id gets that agent's pops (and pops that name no agent); `all`: every client gets every pop */
-  forward: 'agent' | 'all'
-  /** forward pops of these source ids only (default: all sources) */
-  sources?: readonly string[]
-  checkSeconds: number
-  expireSeconds: number
-  maxClients: number
-  /** bytes queued for a client that does not read (pops, TRY_REQ) before it is dropped */
-  maxQueuedBytes: number
-}
-
-export type { SourceConfig }
 
 /** The device-facing HTTP listener: 800hu boxes and vendor callbacks (LQ custURL/popCRURL, Guoxin push). */
 export interface IngestConfig extends HttpLimits {
@@ -71,19 +52,27 @@ export interface Config {
   /** IANA zone of the vendor servers' local times (`tm=`); default: the host's */
   timeZone?: string
   pops: { keep: number }
-  lqServer?: LqServerConfig
   /** absent: no device-facing listener */
   ingest?: IngestConfig
   /** where recordings, their index and the webhook outbox live (relative paths: from the working directory) */
   dataDir: string
-  boxes: BoxesConfig
   recordings: RecordingsConfig
   webhooks: readonly WebhookConfig[]
   sources: readonly SourceConfig[]
+  /** the modules' own top-level keys (`boxes`, `lqServer`): each module reads and checks its own */
+  readonly [key: string]: unknown
 }
 
 
-const sourceSchema: Schema = { type: 'union', tag: 'type', variants: SOURCE_SCHEMAS }
+/** A `sources[]` entry: the module named by `type` gives the schema. */
+const sourceSchema: Schema = {
+  type: 'union',
+  tag: 'type',
+  variants: Object.fromEntries(MODULES.flatMap((m) => (m.source ? [[m.name, m.source.schema] as [string, ObjectSchema]] : []))),
+}
+
+/** The modules' top-level keys (`boxes`, `lqServer`), in registry order. */
+const moduleSettings: Record<string, Schema> = Object.assign({}, ...MODULES.map((m) => m.settings ?? {}))
 
 /** A DNS name or IPv4 address, or an IPv6 address in brackets; lower case compared. */
 const HOSTNAME_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])$/
@@ -129,20 +118,6 @@ export const configSchema: Schema = {
     log: { type: 'object', properties: { level: { type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] } } },
     timeZone: { type: 'string', optional: true, check: checkTimeZone },
     pops: { type: 'object', properties: { keep: { type: 'integer', default: 1000, min: 1, max: 100_000 } } },
-    lqServer: {
-      type: 'object',
-      optional: true,
-      properties: {
-        host: { type: 'string', default: '127.0.0.1', minLength: 1 },
-        port: { type: 'port' },
-        forward: { type: 'string', default: 'agent', enum: ['agent', 'all'] },
-        sources: { type: 'array', optional: true, items: { type: 'string', pattern: ID_PATTERN, patternText: 'a source id' } },
-        checkSeconds: { type: 'number', default: 5, min: 0.01, max: 3600 },
-        expireSeconds: { type: 'number', default: 30, min: 0.05, max: 86400 },
-        maxClients: { type: 'integer', default: 200, min: 1, max: 10000 },
-        maxQueuedBytes: { type: 'integer', default: DEFAULT_MAX_QUEUED_BYTES, min: 1024, max: 64 * 1024 * 1024 },
-      },
-    },
     ingest: {
       type: 'object',
       optional: true,
@@ -155,7 +130,7 @@ export const configSchema: Schema = {
       },
     },
     dataDir: { type: 'string', default: './data', minLength: 1 },
-    boxes: boxesSchema,
+    ...moduleSettings,
     recordings: recordingsSchema,
     webhooks: webhooksSchema,
     sources: { type: 'array', items: sourceSchema, default: [] },
@@ -176,16 +151,10 @@ export function parseConfig(raw: unknown): Config {
     if (seen.has(s.id)) throw new ConfigError(`sources[${i}].id`, 'an id not used by another source', s.id)
     seen.add(s.id)
   })
-  cfg.lqServer?.sources?.forEach((id, i) => {
-    if (!seen.has(id)) throw new ConfigError(`lqServer.sources[${i}]`, 'the id of a configured source', id)
-  })
-  checkBoxesConfig(cfg.boxes)
+  for (const m of MODULES) m.check?.(cfg)
   checkWebhooks(cfg.webhooks)
   if (!isLoopback(cfg.api.host) && !cfg.api.token) {
     throw new ConfigError('api.token', `a token, because api.host ${cfg.api.host} is not loopback (anyone on the network could control calls)`, undefined)
-  }
-  if (cfg.lqServer && cfg.lqServer.port !== 0 && cfg.lqServer.port === cfg.api.port && cfg.lqServer.host === cfg.api.host) {
-    throw new ConfigError('lqServer.port', 'a port other than api.port', cfg.lqServer.port)
   }
   return cfg
 }

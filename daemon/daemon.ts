@@ -2,21 +2,23 @@ import type { FastifyInstance } from 'fastify'
 import { buildApi } from './api.js'
 import { callRoutes } from './calls-api.js'
 import type { Config } from './config.js'
-import { EventBus } from './events.js'
-import { createLogger, type Logger } from './log.js'
-import { LqServer } from './lq-server.js'
-import { Metrics } from './metrics.js'
-import { PopHub } from './pops.js'
-import type { RoutePlugin } from './http.js'
-import { BoxHub } from '../devices/800hu/hub.js'
+import { EventBus } from './core/events.js'
+import type { RoutePlugin } from './core/http.js'
+import { createLogger, type Logger } from './core/log.js'
+import { Metrics } from './core/metrics.js'
+import type { ModuleContext, ModuleService, SourceRegistry } from './core/module.js'
+import { PopHub } from './core/pops.js'
+import { recordingRoutes } from './core/recordings/routes.js'
+import { RecordingStore } from './core/recordings/store.js'
+import { sourceMetrics, type Source, type SourceContext } from './core/source.js'
+import { entryJson, ChannelTable } from './core/table.js'
+import { VERSION } from './core/version.js'
 import { buildIngest } from './ingest.js'
-import { RecordingStore } from './recordings/store.js'
+import { MODULES, moduleOfType } from './registry.js'
 import { WebhookOutbox } from './webhooks/outbox.js'
-import { createSource } from './sources/create.js'
-import { guoxinApiRoutes } from './sources/guoxin-api.js'
-import { sourceMetrics, type Source, type SourceContext } from './sources/source.js'
-import { entryJson, ChannelTable } from './table.js'
-import { VERSION } from './version.js'
+import type { BoxHub } from '../devices/800hu/hub.js'
+import type { BoxService } from '../devices/800hu/index.js'
+import type { LqServer } from './vendors/lq-socket/server.js'
 
 export { VERSION }
 
@@ -24,21 +26,29 @@ export interface DaemonOptions {
   log?: Logger
 }
 
-/** The whole process minus signal handling: table, events, sources, API, optional LQ server. */
+/** The daemon's sources by id; modules that create sources at run time (800hu boxes) add theirs. */
+class Sources extends Map<string, Source> implements SourceRegistry {
+  add(source: Source): void {
+    if (this.has(source.id)) throw new Error(`source id ${source.id} is taken by a configured source; rename that source`)
+    this.set(source.id, source)
+  }
+}
+
+/** The whole process minus signal handling: table, events, sources, modules, API, ingest listener. */
 export class Daemon {
   readonly log: Logger
   readonly table = new ChannelTable()
   readonly bus: EventBus
   readonly metrics = new Metrics()
   readonly pops: PopHub
-  readonly sources = new Map<string, Source>()
+  readonly sources: Map<string, Source> & SourceRegistry = new Sources()
   readonly api: FastifyInstance
   /** the device-facing listener, when `ingest` is configured */
   readonly ingest: FastifyInstance | null = null
-  lqServer: LqServer | null = null
   readonly recordings: RecordingStore
-  readonly boxes: BoxHub
   readonly webhooks: WebhookOutbox
+  /** the modules' services by module name (800hu: the box hub; lq-socket: the legacy LQ server) */
+  readonly services = new Map<string, ModuleService>()
   private readonly startedAt = Date.now()
   private stopping: Promise<void> | null = null
 
@@ -56,8 +66,13 @@ export class Daemon {
       data.previousState = c.previousState
       this.bus.publish('channel', data)
     })
-    const sctx: SourceContext = { log: this.log, table: this.table, bus: this.bus, pops: this.pops, metrics: sourceMetrics(this.metrics), timeZone: config.timeZone }
-    for (const sc of config.sources) this.sources.set(sc.id, createSource(sc, { ...sctx, log: this.log.child({ source: sc.id }) }))
+    const metrics = sourceMetrics(this.metrics)
+    const sourceContext = (id: string): SourceContext => ({ log: this.log.child({ source: id }), table: this.table, bus: this.bus, pops: this.pops, metrics, timeZone: config.timeZone })
+    for (const sc of config.sources) {
+      const kind = moduleOfType(sc.type)?.source
+      if (!kind) throw new Error(`no module for source type ${sc.type}`) // the config schema refuses it first
+      this.sources.set(sc.id, kind.create(sc, sourceContext(sc.id)))
+    }
     this.metrics.gauge('telbridge_channels', 'Channels in the table, by state', () =>
       Object.entries(this.table.countByState()).map(([state, n]) => [{ state }, n]),
     )
@@ -69,17 +84,33 @@ export class Daemon {
     )
     this.metrics.gauge('telbridge_process_resident_memory_bytes', 'Resident set size', () => [[undefined, process.memoryUsage.rss()]])
     this.metrics.gauge('telbridge_uptime_seconds', 'Seconds since the daemon started', () => [[undefined, (Date.now() - this.startedAt) / 1000]])
-    if (config.lqServer) this.lqServer = new LqServer(config.lqServer, this.pops, this.bus, this.log.child({ component: 'lq-server' }), this.metrics)
-    const apiRoutes: RoutePlugin[] = [callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }), bus: this.bus }), guoxinApiRoutes(this.sources)]
+    this.recordings = new RecordingStore({ dataDir: config.dataDir, config: config.recordings, log: this.log.child({ component: 'recordings' }), bus: this.bus, metrics: this.metrics })
+    this.webhooks = new WebhookOutbox({ dataDir: config.dataDir, hooks: config.webhooks, log: this.log.child({ component: 'webhooks' }), bus: this.bus, metrics: this.metrics })
+    const apiRoutes: RoutePlugin[] = [callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }), bus: this.bus })]
     const ingestRoutes: RoutePlugin[] = []
     for (const s of this.sources.values()) if (s.ingestRoutes) ingestRoutes.push((app) => s.ingestRoutes!(app))
-    this.recordings = new RecordingStore({ dataDir: config.dataDir, config: config.recordings, log: this.log.child({ component: 'recordings' }), bus: this.bus, metrics: this.metrics })
-    this.boxes = new BoxHub({ config: config.boxes, log: this.log.child({ component: '800hu' }), table: this.table, bus: this.bus, metrics: this.metrics, sources: this.sources, sourceContext: sctx, recordings: this.recordings, maxUploadBytes: config.recordings.maxBytes })
-    this.webhooks = new WebhookOutbox({ dataDir: config.dataDir, hooks: config.webhooks, log: this.log.child({ component: 'webhooks' }), bus: this.bus, metrics: this.metrics })
-    apiRoutes.push(this.recordings.apiRoutes(), this.boxes.apiRoutes(), this.webhooks.apiRoutes())
-    ingestRoutes.push(this.boxes.ingestRoutes())
+    const mctx: ModuleContext = {
+      config,
+      log: this.log,
+      table: this.table,
+      bus: this.bus,
+      pops: this.pops,
+      metrics: this.metrics,
+      recordings: this.recordings,
+      sources: this.sources,
+      sourceContext,
+      timeZone: config.timeZone,
+    }
+    for (const m of MODULES) {
+      if (m.apiRoutes) apiRoutes.push(m.apiRoutes(mctx))
+      const service = m.service?.(mctx)
+      if (!service) continue
+      this.services.set(m.name, service)
+      if (service.apiRoutes) apiRoutes.push(service.apiRoutes())
+      if (service.ingestRoutes) ingestRoutes.push(service.ingestRoutes())
+    }
+    apiRoutes.push(recordingRoutes(this.recordings), this.webhooks.apiRoutes())
     if (config.ingest) this.ingest = buildIngest(config.ingest, this.log, ingestRoutes)
-    else if (config.boxes.allow.length || config.boxes.autoRegister) this.log.warn('boxes are configured but there is no ingest listener: set "ingest" so the 800hu boxes can post to telbridge')
     this.api = buildApi({
       config: config.api,
       log: this.log,
@@ -95,6 +126,16 @@ export class Daemon {
     })
   }
 
+  /** the 800hu box hub (tests and tools look at its queues) */
+  get boxes(): BoxHub {
+    return (this.services.get('800hu') as BoxService).hub
+  }
+
+  /** the LQ-Connect server for legacy desktops, when `lqServer` is configured */
+  get lqServer(): LqServer | null {
+    return (this.services.get('lq-socket') as LqServer | undefined) ?? null
+  }
+
   /** Listen first (a port in use fails the start), then connect sources. */
   async start(): Promise<{ apiUrl: string; lqServerPort: number | null; ingestUrl: string | null }> {
     // recordings first: the index must be whole before a box or the API can see it
@@ -102,9 +143,9 @@ export class Daemon {
     await this.webhooks.start()
     await this.api.listen({ host: this.config.api.host, port: this.config.api.port })
     if (this.ingest && this.config.ingest) await this.ingest.listen({ host: this.config.ingest.host, port: this.config.ingest.port })
-    if (this.lqServer) await this.lqServer.start()
+    // services first (the LQ server must listen before its port is reported), then the sources
+    for (const svc of this.services.values()) await svc.start()
     for (const s of this.sources.values()) s.start()
-    this.boxes.start()
     const apiUrl = listenUrl(this.api, this.config.api.host)
     const ingestUrl = this.ingest && this.config.ingest ? listenUrl(this.ingest, this.config.ingest.host) : null
     this.log.info({ url: apiUrl, ingest: ingestUrl, sources: this.sources.size }, 'telbridge started')
@@ -115,8 +156,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.log.info('telbridge stopping')
       await Promise.allSettled([...this.sources.values()].map((s) => s.stop()))
-      await this.lqServer?.stop()
-      await this.boxes.stop()
+      for (const svc of this.services.values()) await svc.stop()
       await this.ingest?.close()
       await this.api.close()
       await this.webhooks.stop()

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { IngestConfig } from './config.js'
-import { createListener, installJsonErrors, type RoutePlugin } from './http.js'
-import type { Logger } from './log.js'
+import { createListener, installJsonErrors, type RoutePlugin } from './core/http.js'
+import type { Logger } from './core/log.js'
 
 /**
  * The device-facing listener (default 0.0.0.0:7701): separate from the loopback API because boxes

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import fastifyCors from '@fastify/cors'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError } from './errors.js'
+import { ApiError } from './core/errors.js'
 
 /**
  * What a web page may do with the local API (README "Security"). One early `onRequest` hook, before

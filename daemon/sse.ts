@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import type { Batch, EventBus } from './events.js'
+import type { Batch, EventBus } from './core/events.js'
 
 export interface SseOptions {
   /** a paused client that falls this many bytes of events behind is cut off */

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { existsSync } from 'node:fs'
-import { runDemo, DEMO_BOXES } from '../daemon/simulate/demo.js'
+import { runDemo, DEMO_BOXES } from '../daemon/demo.js'
 import { getJson } from './helpers/sse.js'
 
 t.test('the demo runs two 800hu boxes against its ingest listener and cleans its data directory up', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { normaliseMac, formatMac } from '../devices/800hu/mac.js'
+import { normaliseMac, formatMac } from '../protocols/800hu/mac.js'
 import { parseBoxStatus, StatusError } from '../devices/800hu/status.js'
 import { parseConfig } from '../daemon/config.js'
 import { getJson, SseReader, until } from './helpers/sse.js'

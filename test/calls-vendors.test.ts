@@ -2,9 +2,9 @@ import t from 'tap'
 import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
-import { GuoxinSimulator } from '../daemon/simulate/guoxin.js'
-import { LqVackSimulator } from '../daemon/simulate/lq-vack.js'
-import { YantongSimulator } from '../daemon/simulate/yantong.js'
+import { GuoxinSimulator } from '../daemon/vendors/guoxin/simulator.js'
+import { LqVackSimulator } from '../daemon/vendors/lq-vack/simulator.js'
+import { YantongSimulator } from '../daemon/vendors/yantong/simulator.js'
 import { getJson, until } from './helpers/sse.js'
 
 /** One daemon, the three vendor simulators behind it: a dial through POST /v1/calls reaches each. */

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http'
 import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
-import { YantongSimulator } from '../daemon/simulate/yantong.js'
+import { YantongSimulator } from '../daemon/vendors/yantong/simulator.js'
 import { SseReader, getJson, until } from './helpers/sse.js'
 
 const quiet = () => pino({ level: process.env.TB_TEST_LOG ?? 'silent' })

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { LqSimulator } from '../daemon/simulate/lq.js'
+import { LqSimulator } from '../daemon/vendors/lq-socket/simulator.js'
 import { SseReader, until } from './helpers/sse.js'
 
 // The CLI is tested as users run it: the compiled bin (npm test builds first).

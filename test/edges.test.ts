@@ -7,8 +7,8 @@ import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
-import { MAX_URL_BYTES } from '../daemon/edges.js'
-import { MAX_JSON_DEPTH, tooDeep } from '../daemon/json-depth.js'
+import { MAX_URL_BYTES } from '../daemon/core/edges.js'
+import { MAX_JSON_DEPTH, tooDeep } from '../daemon/core/json-depth.js'
 import { MAC, MAC12, statusJson } from './helpers/boxes.js'
 
 /**

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ERRORS, ApiError } from '../daemon/errors.js'
+import { ERRORS, ApiError } from '../daemon/core/errors.js'
 
 t.test('every error code is documented in the README with its status', async (t) => {
   const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8')

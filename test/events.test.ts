@@ -1,5 +1,5 @@
 import t from 'tap'
-import { EventBus } from '../daemon/events.js'
+import { EventBus } from '../daemon/core/events.js'
 
 t.test('ids increase; since() replays exactly what came after', async (t) => {
   const bus = new EventBus(100, { firstId: 1 })

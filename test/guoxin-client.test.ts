@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { GuoxinClient, GuoxinRefused, OPT_CODES, type GuoxinOpt } from '../protocols/guoxin/index.js'
 import { HttpTimeoutError, HttpUnreachableError } from '../protocols/http/client.js'
-import { GuoxinSimulator } from '../daemon/simulate/guoxin.js'
+import { GuoxinSimulator } from '../daemon/vendors/guoxin/simulator.js'
 import { until } from './helpers/sse.js'
 
 async function sim(t: Test, opts: ConstructorParameters<typeof GuoxinSimulator>[0] = {}): Promise<{ sim: GuoxinSimulator; client: GuoxinClient }> {

@@ -6,7 +6,7 @@ import iconv from 'iconv-lite'
 import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
-import { LqSimulator } from '../daemon/simulate/lq.js'
+import { LqSimulator } from '../daemon/vendors/lq-socket/simulator.js'
 import { buildDoubleOrSkip, writeScript } from '../native/test-double/build.js'
 import { SseReader, getJson, until } from './helpers/sse.js'
 

@@ -2,7 +2,7 @@ import t from 'tap'
 import { connect, type Socket } from 'node:net'
 import iconv from 'iconv-lite'
 import { LqConnectDecoder, encodeRegistration, encodeTryRep, type Frame } from '../protocols/lq-connect/index.js'
-import { registrationAgent } from '../daemon/lq-server.js'
+import { registrationAgent } from '../daemon/vendors/lq-socket/server.js'
 import { rig } from './helpers/daemon.js'
 import { until } from './helpers/sse.js'
 

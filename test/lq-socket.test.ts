@@ -112,7 +112,7 @@ t.test('the daemon reconnects after the server restarts, and says so', async (t)
   await sse.count('pop', 1)
   await r.sim.stop()
   await sse.next((e) => e.event === 'source' && ['reconnecting', 'failed'].includes((e.data as any).status))
-  const { LqSimulator } = await import('../daemon/simulate/lq.js')
+  const { LqSimulator } = await import('../daemon/vendors/lq-socket/simulator.js')
   const sim2 = new LqSimulator({ port, rate: 0, trySeconds: 0.05 })
   await sim2.start()
   t.teardown(() => sim2.stop())
@@ -138,7 +138,7 @@ t.test('a silent server is detected within expireSeconds', async (t) => {
 })
 
 t.test('a dead address fails fast, backs off, and reports failed with OCX code 9', async (t) => {
-  const { LqSocketSource } = await import('../daemon/sources/lq-socket.js')
+  const { LqSocketSource } = await import('../daemon/vendors/lq-socket/source.js')
   const { parseConfig } = await import('../daemon/config.js')
   const { Daemon } = await import('../daemon/daemon.js')
   const { pino } = await import('pino')
@@ -188,8 +188,8 @@ t.test('garbage in a TRY_REQ position is skipped', async (t) => {
 })
 
 t.test('the backoff starts again after a connection that worked', async (t) => {
-  const { LqSocketSource } = await import('../daemon/sources/lq-socket.js')
-  const { LqSimulator } = await import('../daemon/simulate/lq.js')
+  const { LqSocketSource } = await import('../daemon/vendors/lq-socket/source.js')
+  const { LqSimulator } = await import('../daemon/vendors/lq-socket/simulator.js')
   const r = await rig()
   t.teardown(() => r.stop())
   const attempts: number[] = []

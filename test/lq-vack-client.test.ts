@@ -2,7 +2,7 @@ import t from 'tap'
 import { createServer } from 'node:http'
 import { HttpTimeoutError, HttpUnreachableError } from '../protocols/http/client.js'
 import { VackAnswerError, VackClient, VackError, VO_IDS } from '../protocols/lq-vack/index.js'
-import { LqVackSimulator } from '../daemon/simulate/lq-vack.js'
+import { LqVackSimulator } from '../daemon/vendors/lq-vack/simulator.js'
 
 const AGENTS = ['801', '802', '客服甲']
 

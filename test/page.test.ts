@@ -8,7 +8,7 @@ import { pino } from 'pino'
 import type { Browser, Locator, Page, Request } from 'playwright-core'
 import { Daemon } from '../daemon/daemon.js'
 import { parseConfig } from '../daemon/config.js'
-import { LqSimulator } from '../daemon/simulate/lq.js'
+import { LqSimulator } from '../daemon/vendors/lq-socket/simulator.js'
 import { chromiumMissing, launchBrowser } from './helpers/browser.js'
 import { until } from './helpers/sse.js'
 

@@ -7,7 +7,8 @@ import Fastify from 'fastify'
 import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
-import { installJsonErrors } from '../daemon/http.js'
+import { installJsonErrors } from '../daemon/core/http.js'
+import { recordingRoutes } from '../daemon/core/recordings/routes.js'
 import { SseReader } from './helpers/sse.js'
 import { BOX, put, sha256, storeRig, tempDir, wav, type StoreRig } from './helpers/recordings.js'
 
@@ -15,7 +16,7 @@ import { BOX, put, sha256, storeRig, tempDir, wav, type StoreRig } from './helpe
 async function serve(t: Test, r: StoreRig): Promise<string> {
   const app = Fastify()
   installJsonErrors(app)
-  r.store.apiRoutes()(app)
+  recordingRoutes(r.store)(app)
   await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => app.close())
   const addr = app.server.address() as { port: number }

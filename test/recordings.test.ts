@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, readFile, readdir, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
-import { ChecksumMismatch, InvalidRecording, RecordingTooLarge, StorageError, UploadAborted, audioExt, parseTime, toApiError } from '../daemon/recordings/store.js'
+import { ChecksumMismatch, InvalidRecording, RecordingTooLarge, StorageError, UploadAborted, audioExt, parseTime, toApiError } from '../daemon/core/recordings/store.js'
 import { BOX, chunked, dayDir, fields, listFiles, md5, put, sha256, storeRig, wav } from './helpers/recordings.js'
 
 const until = async (fn: () => boolean | Promise<boolean>, ms = 3000) => {

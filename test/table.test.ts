@@ -1,5 +1,5 @@
 import t from 'tap'
-import { CHANNEL_STATES, ChannelTable, entryJson, type ChannelChange, type ChannelPatch, type ChannelState } from '../daemon/table.js'
+import { CHANNEL_STATES, ChannelTable, entryJson, type ChannelChange, type ChannelPatch, type ChannelState } from '../daemon/core/table.js'
 
 t.test('create, update, no-op update emits nothing', async (t) => {
   let now = 1000

@@ -7,8 +7,8 @@ import iconv from 'iconv-lite'
 import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
-import { YantongSimulator } from '../daemon/simulate/yantong.js'
-import { mapExtenStatus } from '../daemon/sources/yantong.js'
+import { YantongSimulator } from '../daemon/vendors/yantong/simulator.js'
+import { mapExtenStatus } from '../daemon/vendors/yantong/source.js'
 import { splits } from '../protocols/testing/chunks.js'
 import {
   YantongClient,

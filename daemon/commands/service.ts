@@ -2,11 +2,11 @@ import { constants } from 'node:fs'
 import { access } from 'node:fs/promises'
 import { join, win32 } from 'node:path'
 import { loadConfig } from '../config.js'
-import { ROOT } from '../paths.js'
+import { ROOT } from '../core/paths.js'
 import { STATUS_EXIT, StatusUnknown, apiUrlFromConfig, fetchStatus, formatTable, headline, normalizeUrl, summarize } from '../service/status.js'
 import { SERVICE_ACCOUNTS, ServiceSetupError, WINSW_VERSION, serviceAction, servicePaths, type ServiceAccount, type ServiceAction } from '../service/windows.js'
-import { numberArg, UsageError } from '../usage.js'
-import { usageError, type Cmd } from './cmd.js'
+import { numberArg, UsageError } from '../core/usage.js'
+import { usageError, type Cmd } from '../core/cmd.js'
 
 /** Where `service install` puts the config, and where `status` looks when given no --url or --config. */
 export function defaultConfigPath(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env): string {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { ConfigError, ID_PATTERN, type Schema } from '../schema.js'
+import { ConfigError, ID_PATTERN, type Schema } from '../core/schema.js'
 
 /**
  * One entry of the top-level `webhooks` list: where the 800hu-style push (seed 003 §2.10.4: `type`,

@@ -1,6 +1,6 @@
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Logger } from '../log.js'
+import type { Logger } from '../core/log.js'
 import type { Notification } from './notify.js'
 
 /**

@@ -1,8 +1,8 @@
-import { ApiError } from '../../daemon/errors.js'
-import { UnsupportedAction, type CallRequest, type CallResult } from '../../daemon/control.js'
-import { BaseSource, type SourceContext } from '../../daemon/sources/source.js'
+import { ApiError } from '../../daemon/core/errors.js'
+import { UnsupportedAction, type CallRequest, type CallResult } from '../../daemon/core/control.js'
+import { BaseSource, type SourceContext } from '../../daemon/core/source.js'
 import { commandJson, type BoxCommand, type CommandType } from './commands.js'
-import { boxSourceId, formatMac } from './mac.js'
+import { boxSourceId, formatMac } from '../../protocols/800hu/mac.js'
 import type { BoxStatusReport, DiskInfo } from './status.js'
 
 /** What the box needs from the hub (its command queue), kept narrow so the source stays testable. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import type { EventBus } from '../../daemon/events.js'
-import type { Logger } from '../../daemon/log.js'
-import { formatMac } from './mac.js'
+import type { EventBus } from '../../daemon/core/events.js'
+import type { Logger } from '../../daemon/core/log.js'
+import { formatMac } from '../../protocols/800hu/mac.js'
 
 /**
  * Commands for boxes and the getMessageList long polls that carry them. One queue and at most one

@@ -1,5 +1,5 @@
-import { ConfigError, type Schema } from '../../daemon/schema.js'
-import { normaliseMac } from './mac.js'
+import { ConfigError, type Schema } from '../../daemon/core/schema.js'
+import { normaliseMac } from '../../protocols/800hu/mac.js'
 
 /** Keys under top-level `boxes`. */
 export interface BoxesConfig {

@@ -1,4 +1,4 @@
-import { clientJson } from '../../daemon/json-depth.js'
+import { clientJson } from '../../daemon/core/json-depth.js'
 
 /**
  * Box request fields: the vendor lets them come in the query string, a urlencoded or multipart

@@ -1,20 +1,17 @@
-import type { Counter } from '../../daemon/metrics.js'
-import type { EventBus } from '../../daemon/events.js'
-import { ApiError } from '../../daemon/errors.js'
-import type { RoutePlugin } from '../../daemon/http.js'
-import type { Logger } from '../../daemon/log.js'
-import type { Metrics } from '../../daemon/metrics.js'
-import type { RecordingStore } from '../../daemon/recordings/store.js'
-import type { Source, SourceContext } from '../../daemon/sources/source.js'
-import { entryJson, type ChannelTable } from '../../daemon/table.js'
+import type { Counter } from '../../daemon/core/metrics.js'
+import type { EventBus } from '../../daemon/core/events.js'
+import { ApiError } from '../../daemon/core/errors.js'
+import type { Logger } from '../../daemon/core/log.js'
+import type { Metrics } from '../../daemon/core/metrics.js'
+import type { RecordingStore } from '../../daemon/core/recordings/store.js'
+import type { SourceRegistry } from '../../daemon/core/module.js'
+import type { SourceContext } from '../../daemon/core/source.js'
+import { entryJson, type ChannelTable } from '../../daemon/core/table.js'
 import { BoxSource, type BoxOwner } from './box.js'
 import { CommandQueues, QueueFull, type BoxCommand, type CommandType } from './commands.js'
 import type { BoxesConfig } from './config.js'
-import { devicesRoutes } from './devices-api.js'
-import { boxEndpoint } from './endpoint.js'
 import type { Fields } from './fields.js'
-import { localApiRoutes } from './local-api.js'
-import { boxSourceId, formatMac, normaliseMac } from './mac.js'
+import { boxSourceId, formatMac, normaliseMac } from '../../protocols/800hu/mac.js'
 import { BOX_STATUS, fail, type BoxAnswer } from './vendor.js'
 
 export interface BoxHubDeps {
@@ -23,9 +20,10 @@ export interface BoxHubDeps {
   table: ChannelTable
   bus: EventBus
   metrics: Metrics
-  /** the daemon's source map: each box is added as source `800hu-<mac12>` */
-  sources: Map<string, Source>
-  sourceContext: SourceContext
+  /** the daemon's sources: each box is added as source `800hu-<mac12>` */
+  sources: SourceRegistry
+  /** the context a box source is created with */
+  sourceContext(id: string): SourceContext
   recordings: RecordingStore
   /** recordings.maxBytes: the largest upload accepted */
   maxUploadBytes?: number
@@ -91,10 +89,9 @@ export class BoxHub implements BoxOwner {
   private register(mac: string, how: 'config' | 'auto'): BoxSource {
     const id = boxSourceId(mac)
     if (this.deps.sources.has(id)) throw new Error(`source id ${id} is taken by a configured source; rename that source`)
-    const ctx = { ...this.deps.sourceContext, log: this.deps.log.child({ source: id }) }
-    const box = new BoxSource(mac, this.names.get(mac) ?? null, how, ctx, this)
+    const box = new BoxSource(mac, this.names.get(mac) ?? null, how, this.deps.sourceContext(id), this)
     this.boxes.set(mac, box)
-    this.deps.sources.set(id, box)
+    this.deps.sources.add(box)
     return box
   }
 
@@ -200,21 +197,6 @@ export class BoxHub implements BoxOwner {
       pendingCommands: this.pendingCommands(b.mac),
       uploads: b.uploads,
       channels,
-    }
-  }
-
-  /** the box endpoint (upload_record paths) on the ingest listener */
-  ingestRoutes(): RoutePlugin {
-    return boxEndpoint(this)
-  }
-
-  /** GET /v1/devices, POST /v1/devices/:mac/commands, /voip/api/jsondata.html on the API listener */
-  apiRoutes(): RoutePlugin {
-    const devices = devicesRoutes(this)
-    const local = localApiRoutes(this)
-    return (app) => {
-      devices(app)
-      local(app)
     }
   }
 

@@ -1,13 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { RoutePlugin } from '../../daemon/http.js'
-import { MAX_JSON_DEPTH, tooDeep } from '../../daemon/json-depth.js'
-import { parseTime, type RecordingFilters, type RecordingRecord } from '../../daemon/recordings/store.js'
-import type { ChannelEntry, ChannelState } from '../../daemon/table.js'
+import type { RoutePlugin } from '../../daemon/core/http.js'
+import { MAX_JSON_DEPTH, tooDeep } from '../../daemon/core/json-depth.js'
+import { parseTime, type RecordingFilters, type RecordingRecord } from '../../daemon/core/recordings/store.js'
+import type { ChannelEntry, ChannelState } from '../../daemon/core/table.js'
 import { PHONE } from './box.js'
 import { addFields, newFields, type Fields } from './fields.js'
 import type { BoxHub } from './hub.js'
-import { formatMac, normaliseMac, SOURCE_PREFIX } from './mac.js'
+import { formatMac, normaliseMac, SOURCE_PREFIX } from '../../protocols/800hu/mac.js'
 
 /**
  * The vendor's JSON API (seed 003 §1, §2.2.1, §2.2.2, §2.4.1, §2.5.1) at `/voip/api/jsondata.html`

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import type { Logger } from '../../daemon/log.js'
-import { UsageError, numberArg } from '../../daemon/usage.js'
-import { normaliseMac } from './mac.js'
+import type { Logger } from '../../daemon/core/log.js'
+import { UsageError, numberArg } from '../../daemon/core/usage.js'
+import { normaliseMac } from '../../protocols/800hu/mac.js'
 import { makeWav } from './wav.js'
 
 /**

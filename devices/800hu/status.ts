@@ -1,5 +1,5 @@
-import { MAX_JSON_DEPTH, tooDeep } from '../../daemon/json-depth.js'
-import type { ChannelState, Direction } from '../../daemon/table.js'
+import { MAX_JSON_DEPTH, tooDeep } from '../../daemon/core/json-depth.js'
+import type { ChannelState, Direction } from '../../daemon/core/table.js'
 
 /**
  * cmd=channelstatus: the `status` field (seed 003 §2.1.10) parsed and checked as a whole, so a post

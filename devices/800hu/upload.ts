@@ -9,12 +9,12 @@ import {
   StorageError,
   UploadAborted,
   type TempUpload,
-} from '../../daemon/recordings/store.js'
-import { timedOut } from '../../daemon/http-limits.js'
+} from '../../daemon/core/recordings/store.js'
+import { timedOut } from '../../daemon/core/http-limits.js'
 import type { BoxSource } from './box.js'
 import { addFields, MAX_FIELDS, newFields, type Fields } from './fields.js'
 import type { BoxHub } from './hub.js'
-import { formatMac } from './mac.js'
+import { formatMac } from '../../protocols/800hu/mac.js'
 import { BOX_STATUS, fail, ok, type BoxAnswer } from './vendor.js'
 
 const FIELD_MAX = 256 * 1024

@@ -1,13 +1,17 @@
 import { execFile } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import iconv from 'iconv-lite'
-import { join } from 'node:path'
-import { ROOT } from '../../daemon/paths.js'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 
-export const DOUBLE_SOURCE = join(ROOT, 'native', 'test-double', 'lclient_double.c')
+const HERE = dirname(fileURLToPath(import.meta.url))
+
+/** The C source beside this file, whether it runs from source or compiled (dist/native/test-double). */
+export const DOUBLE_SOURCE = [join(HERE, 'lclient_double.c'), join(HERE, '..', '..', '..', 'native', 'test-double', 'lclient_double.c')].find((p) => existsSync(p)) ?? join(HERE, 'lclient_double.c')
 
 /**
  * Compile the LClient test double into `dir` with the system C compiler ($CC, else cc) and return

@@ -1,7 +1,7 @@
 import { pino } from 'pino'
 import { parseConfig } from '../../daemon/config.js'
 import { Daemon } from '../../daemon/daemon.js'
-import { LqSimulator, type LqSimOptions } from '../../daemon/simulate/lq.js'
+import { LqSimulator, type LqSimOptions } from '../../daemon/vendors/lq-socket/simulator.js'
 import { until } from './sse.js'
 
 export interface Rig {

@@ -7,9 +7,9 @@ import { join, relative } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { pino } from 'pino'
 import { parseConfig } from '../../daemon/config.js'
-import { EventBus, type BusEvent } from '../../daemon/events.js'
-import { Metrics } from '../../daemon/metrics.js'
-import { RecordingStore } from '../../daemon/recordings/store.js'
+import { EventBus, type BusEvent } from '../../daemon/core/events.js'
+import { Metrics } from '../../daemon/core/metrics.js'
+import { RecordingStore } from '../../daemon/core/recordings/store.js'
 
 export interface StoreRig {
   store: RecordingStore

@@ -1,0 +1,125 @@
+import type { FastifyInstance } from 'fastify'
+import type { CallRequest, CallResult } from './control.js'
+import type { Logger } from './log.js'
+import type { EventBus } from './events.js'
+import type { ChannelTable } from './table.js'
+import type { PopHub } from './pops.js'
+import type { Metrics } from './metrics.js'
+import { peerCutCounter } from './peer-writer.js'
+
+/**
+ * A source's link status. `failed`: several attempts in a row failed; it keeps retrying. `down`: a
+ * polled vendor (HTTP) stopped answering; its channels are `unknown` until it answers again.
+ */
+export type SourceStatus = 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'down' | 'stopped'
+
+/** The LQ OCX's connectStatus codes (seed 002 ch. 6): 6 connecting, 7 connected, 9 failed, other reconnecting. */
+export const OCX_CODE: Record<SourceStatus, number> = { connecting: 6, connected: 7, reconnecting: 8, failed: 9, down: 9, stopped: 0 }
+
+export interface SourceContext {
+  log: Logger
+  table: ChannelTable
+  bus: EventBus
+  pops: PopHub
+  metrics: SourceMetrics
+  /** default IANA zone for vendor local times */
+  timeZone?: string
+}
+
+export interface SourceMetrics {
+  reconnects: { inc(labels: { source: string }): void }
+  framesInvalid: { inc(labels: { source: string; code: string }, n?: number): void }
+  /** telbridge_peer_cut_total, shared with every other PeerWriter of the daemon */
+  peerCuts: { inc(labels: { component: string; reason: string }): void }
+}
+
+export function sourceMetrics(m: Metrics): SourceMetrics {
+  return {
+    reconnects: m.counter('telbridge_source_connect_failures_total', 'Connection attempts that failed or links that were lost, by source'),
+    framesInvalid: m.counter('telbridge_frames_invalid_total', 'Bytes skipped by a protocol decoder while resynchronising, by source and error code'),
+    peerCuts: peerCutCounter(m),
+  }
+}
+
+export interface SourceInfo {
+  id: string
+  type: string
+  status: SourceStatus
+  ocxCode: number
+  /** ISO time the status took its value */
+  since: string
+  lastError: string | null
+  /** failed attempts since the last working connection */
+  failures: number
+  channels: number
+  /** what the source can do (call control comes with later adapters) */
+  supports: string[]
+  detail: Record<string, unknown>
+}
+
+export interface Source {
+  readonly id: string
+  readonly type: string
+  readonly status: SourceStatus
+  start(): void
+  stop(): Promise<void>
+  info(): SourceInfo
+  /** vendor callbacks this source serves on the ingest listener (LQ custURL/popCRURL, Guoxin push) */
+  ingestRoutes?(app: FastifyInstance): void
+  /**
+   * Call control. Throw UnsupportedAction, VendorRefused or VendorTimeout (control.ts); the API maps
+   * them to 422/502/504. Absent: the source only observes.
+   */
+  control?(req: CallRequest): Promise<CallResult>
+  /** queue state for GET /v1/queues (LQ getQueueStatus and the like) */
+  queues?(): unknown[]
+}
+
+/** Shared status bookkeeping: one setStatus() that records and publishes the change. */
+export abstract class BaseSource implements Source {
+  status: SourceStatus = 'stopped'
+  protected statusSince = Date.now()
+  protected lastError: string | null = null
+  protected failures = 0
+  abstract readonly type: string
+
+  constructor(
+    readonly id: string,
+    protected readonly ctx: SourceContext,
+  ) {}
+
+  abstract start(): void
+  abstract stop(): Promise<void>
+
+  protected detail(): Record<string, unknown> {
+    return {}
+  }
+
+  protected supports(): string[] {
+    return ['pops']
+  }
+
+  protected setStatus(status: SourceStatus, error?: string): void {
+    if (error !== undefined) this.lastError = error
+    if (status === this.status) return
+    const previous = this.status
+    this.status = status
+    this.statusSince = Date.now()
+    this.ctx.bus.publish('source', { ...this.info(), previous })
+  }
+
+  info(): SourceInfo {
+    return {
+      id: this.id,
+      type: this.type,
+      status: this.status,
+      ocxCode: OCX_CODE[this.status],
+      since: new Date(this.statusSince).toISOString(),
+      lastError: this.lastError,
+      failures: this.failures,
+      channels: this.ctx.table.countBySource(this.id),
+      supports: this.supports(),
+      detail: this.detail(),
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import type { Readable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import { CALL_ID_PATTERN, NUMBER_PATTERN } from '../../../protocols/guoxin/index.js'
+import { UnsupportedAction, VendorRefused } from '../../core/control.js'
+import { ApiError } from '../../core/errors.js'
+import type { RoutePlugin } from '../../core/http.js'
+import type { Source } from '../../core/source.js'
+
+/** Finds a source by id (the daemon's registry). */
+type SourceLookup = { get(id: string): Source | undefined }
+import { GuoxinSource } from './source.js'
+
+/** Answer headers of the vendor's download that are passed on. */
+const PASS_HEADERS = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'content-disposition', 'last-modified', 'etag']
+const DATE = /^\d{4}-\d{2}-\d{2}$/
+const DIRECTIONS: Record<string, 0 | 1 | 2> = { all: 0, answered: 1, placed: 2 }
+
+function guoxinSource(sources: SourceLookup, id: string, what: string): GuoxinSource {
+  const s = sources.get(id)
+  if (!s) throw new ApiError('NOT_FOUND', `source ${id}`).with({ source: id })
+  if (!(s instanceof GuoxinSource)) throw new UnsupportedAction(id, what, `a ${s.type} source has no ${what} here`)
+  return s
+}
+
+function callIdParam(v: unknown): string {
+  if (typeof v !== 'string' || !CALL_ID_PATTERN.test(v)) {
+    throw new ApiError('BAD_REQUEST', 'callid: expected a Guoxin call id (1–128 of A-Z a-z 0-9 @ . _ : -)').with({ field: 'callid' })
+  }
+  return v
+}
+
+function q(query: Record<string, unknown>, name: string): string | undefined {
+  const v = query[name]
+  if (v === undefined || v === '') return undefined
+  if (typeof v !== 'string') throw new ApiError('BAD_QUERY', name, 'expected a single value')
+  return v
+}
+
+function intQ(query: Record<string, unknown>, name: string, min: number, max: number, dflt: number): number {
+  const v = q(query, name)
+  if (v === undefined) return dflt
+  if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max) throw new ApiError('BAD_QUERY', name, `expected a whole number from ${min} to ${max}`)
+  return Number(v)
+}
+
+/**
+ * API routes of Guoxin sources (behind the bearer token):
+ * - `GET /v1/sources/:id/recordings/:callid` streams the call's recording from the server's
+ *   FileDownServlet, with the server's content type (Range passed through);
+ * - `GET /v1/sources/:id/call-log?begin=&end=` (CALL_LOG_QUERY) and `…/call-log/:callid`.
+ */
+export function guoxinApiRoutes(sources: SourceLookup): RoutePlugin {
+  return (app: FastifyInstance) => {
+    app.get('/v1/sources/:id/recordings/:callid', async (req, reply) => {
+      const p = req.params as { id: string; callid: string }
+      const s = guoxinSource(sources, p.id, 'recordings')
+      const callid = callIdParam(p.callid)
+      const range = typeof req.headers.range === 'string' ? req.headers.range : undefined
+      const ac = new AbortController()
+      // the client going away stops the download from the vendor too
+      reply.raw.once('close', () => ac.abort())
+      const rec = await s.openRecording(callid, { range, signal: ac.signal })
+      const header = (h: string): string | undefined => {
+        const v = rec.headers[h]
+        return Array.isArray(v) ? v.join(', ') : v
+      }
+      if (rec.status === 404 || (rec.status === 200 && header('content-length') === '0')) {
+        rec.body.destroy()
+        throw new ApiError('NOT_FOUND', `recording of call ${callid}`).with({ source: s.id, callid })
+      }
+      if (rec.status === 416) {
+        rec.body.destroy()
+        throw new ApiError('RANGE_NOT_SATISFIABLE', range ?? '')
+      }
+      if (rec.status !== 200 && rec.status !== 206) {
+        const text = await firstBytes(rec.body, 200)
+        throw new VendorRefused(s.id, rec.status, `FileDownServlet answered ${rec.status}${text ? `: ${text}` : ''}`)
+      }
+      reply.code(rec.status)
+      for (const h of PASS_HEADERS) {
+        const v = header(h)
+        if (v !== undefined) reply.header(h, v)
+      }
+      if (header('content-type') === undefined) reply.header('content-type', 'application/octet-stream')
+      // a vendor that stalls or breaks mid-file ends our answer too (the client sees a short body)
+      rec.body.on('error', () => {})
+      return reply.send(rec.body)
+    })
+
+    app.get('/v1/sources/:id/call-log', async (req) => {
+      const p = req.params as { id: string }
+      const s = guoxinSource(sources, p.id, 'call-log')
+      const query = (req.query ?? {}) as Record<string, unknown>
+      const begin = q(query, 'begin')
+      const end = q(query, 'end') ?? begin
+      if (!begin || !DATE.test(begin)) throw new ApiError('BAD_QUERY', 'begin', 'expected a date yyyy-MM-dd (the server\'s local date)')
+      if (!end || !DATE.test(end)) throw new ApiError('BAD_QUERY', 'end', 'expected a date yyyy-MM-dd')
+      const telnum = q(query, 'telnum')
+      if (telnum !== undefined && !NUMBER_PATTERN.test(telnum)) throw new ApiError('BAD_QUERY', 'telnum', 'expected a phone or extension number')
+      const dir = q(query, 'direction') ?? 'all'
+      const direction = DIRECTIONS[dir]
+      if (direction === undefined) throw new ApiError('BAD_QUERY', 'direction', 'expected all, answered or placed')
+      const first = intQ(query, 'first', 0, 1e9, 0)
+      const max = intQ(query, 'max', 1, 10000, 1000)
+      const r = await s.callLog({ beginDate: begin, endDate: end, telnum, direction, first, maxResults: max })
+      return { source: s.id, first, count: r.logs.length, logs: r.logs.map(logJson), skipped: r.skipped }
+    })
+
+    app.get('/v1/sources/:id/call-log/:callid', async (req) => {
+      const p = req.params as { id: string; callid: string }
+      const s = guoxinSource(sources, p.id, 'call-log')
+      const callid = callIdParam(p.callid)
+      const log = await s.callLogEntry(callid)
+      if (!log) throw new ApiError('NOT_FOUND', `call ${callid}`).with({ source: s.id, callid })
+      return { source: s.id, log: logJson(log) }
+    })
+  }
+}
+
+function logJson(l: import('../../../protocols/guoxin/index.js').CallLog): Record<string, unknown> {
+  return { ...l, beginTime: l.beginTime === null ? null : new Date(l.beginTime).toISOString(), beginTimeMs: l.beginTime }
+}
+
+/** Up to `max` characters of a short error answer, then the stream is dropped. */
+async function firstBytes(body: Readable, max: number): Promise<string> {
+  let text = ''
+  try {
+    for await (const c of body) {
+      text += (c as Buffer).toString('utf8')
+      if (text.length >= max) break
+    }
+  } catch {}
+  body.destroy()
+  return text.slice(0, max).trim()
+}

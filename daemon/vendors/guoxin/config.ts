@@ -1,0 +1,73 @@
+import { isIP } from 'node:net'
+import { checkTimeZone, idSchema, type Schema } from '../../core/schema.js'
+
+export interface GuoxinConfig {
+  id: string
+  type: 'guoxin'
+  /** the server's base URL, e.g. http://10.0.0.6:12121 (the paths /bridge/callctrl, /bridge/jsoncfg, /Oms/… are added) */
+  url: string
+  /** time between EXTNUM_STATE polls */
+  pollMs: number
+  /** per request to the server */
+  timeoutMs: number
+  /** polls failing in a row before the source is `down` and its extensions `unknown` */
+  downAfter: number
+  /** charset of query strings and of answers that name none */
+  encoding: 'utf-8' | 'gbk'
+  /** dial with CLICK_TO_DIAL (fixed line) or CLICK_TO_IP_DIAL (VoIP) */
+  dialLine: 'fixed' | 'ip'
+  /** watch only these extensions (default: every extension EXTNUM_STATE lists) */
+  extensions?: readonly string[]
+  /** path of the push callback on the ingest listener (default /guoxin/<id>/push) */
+  pushPath?: string
+  /** addresses allowed to push: IPs, CIDRs, or "any" (default: the address of `url`) */
+  pushAllow?: readonly string[]
+  /** IANA zone of the server (pop times); default the top-level timeZone */
+  timeZone?: string
+}
+
+function checkBaseUrl(v: string): string | null {
+  let u: URL
+  try {
+    u = new URL(v)
+  } catch {
+    return 'an http:// or https:// URL such as "http://10.0.0.6:12121"'
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'an http:// or https:// URL'
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return 'the server\'s base URL without a path (e.g. "http://10.0.0.6:12121"; /bridge/callctrl is added)'
+  if (u.username || u.password) return 'a URL without user:password'
+  return null
+}
+
+function checkAllow(v: string): string | null {
+  if (v === 'any') return null
+  const [addr, bits, more] = v.split('/')
+  const fam = isIP(addr ?? '')
+  if (!fam || more !== undefined) return 'an IP address, a CIDR such as "10.0.0.0/24", or "any"'
+  if (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > (fam === 4 ? 32 : 128))) return `a prefix length from 0 to ${fam === 4 ? 32 : 128}`
+  return null
+}
+
+export const guoxinSchema: Schema & { type: 'object' } = {
+  type: 'object',
+  properties: {
+    id: idSchema,
+    type: { type: 'string', enum: ['guoxin'] },
+    url: { type: 'string', minLength: 1, maxLength: 2048, check: checkBaseUrl },
+    pollMs: { type: 'integer', default: 2000, min: 100, max: 3_600_000 },
+    timeoutMs: { type: 'integer', default: 5000, min: 50, max: 600_000 },
+    downAfter: { type: 'integer', default: 1, min: 1, max: 1000 },
+    encoding: { type: 'string', default: 'utf-8', enum: ['utf-8', 'gbk'] },
+    dialLine: { type: 'string', default: 'fixed', enum: ['fixed', 'ip'] },
+    extensions: {
+      type: 'array',
+      optional: true,
+      minItems: 1,
+      maxItems: 100_000,
+      items: { type: 'stringish', pattern: /^[0-9A-Za-z*#+._-]{1,64}$/, patternText: 'an extension number' },
+    },
+    pushPath: { type: 'string', optional: true, pattern: /^\/[A-Za-z0-9._~\/-]{0,200}$/, patternText: 'a path starting with / (letters, digits, . _ ~ / -)' },
+    pushAllow: { type: 'array', optional: true, minItems: 1, maxItems: 1000, items: { type: 'string', check: checkAllow } },
+    timeZone: { type: 'string', optional: true, check: checkTimeZone },
+  },
+}

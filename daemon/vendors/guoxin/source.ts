@@ -1,0 +1,469 @@
+import { lookup } from 'node:dns/promises'
+import { BlockList, isIP } from 'node:net'
+import type { FastifyInstance } from 'fastify'
+import {
+  GuoxinClient,
+  GuoxinRefused,
+  NUMBER_PATTERN,
+  parsePush,
+  type CallLog,
+  type CallLogQuery,
+  type ExtState,
+  type GuoxinOk,
+  type GuoxinPush,
+  type Recording,
+  type Skipped,
+} from '../../../protocols/guoxin/index.js'
+import { encodePop, formatPop, tryParsePop } from '../../../protocols/lq-pop/index.js'
+import { UnsupportedAction, VendorRefused, type CallRequest, type CallResult } from '../../core/control.js'
+import { ApiError } from '../../core/errors.js'
+import type { ChannelEntry, ChannelPatch, ChannelState } from '../../core/table.js'
+import type { GuoxinConfig } from './config.js'
+import { PolledSource, asVendorTimeout } from '../../core/polled.js'
+import type { SourceContext } from '../../core/source.js'
+
+/** States a poll's coarse BUSY_* must not overwrite: pushes and control actions know better. */
+const IN_CALL: readonly ChannelState[] = ['ringing', 'dialing', 'talking', 'held']
+/** Remembered call ids that already made a pop (one pop per call and extension). */
+const POPPED_KEEP = 2000
+const SKIPPED_LOG_EVERY_MS = 60_000
+
+export const GUOXIN_ACTIONS = ['dial', 'hangup', 'transfer', 'hold', 'resume', 'monitor', 'barge', 'force-hangup', 'conference', 'presence'] as const
+
+/**
+ * Guoxin call center (seed 001): polls EXTNUM_STATE into the table (one channel per extension,
+ * presence and missed-call count in `vendor`), takes the server's push callbacks on the ingest
+ * listener (state changes, and screen pops from the callee leg), and drives calls through
+ * `/bridge/callctrl`. Control actions are sent once; a refusal carries the vendor's status code and
+ * what it means for that operation.
+ */
+export class GuoxinSource extends PolledSource {
+  readonly type = 'guoxin'
+  readonly client: GuoxinClient
+  readonly pushPath: string
+  private readonly watch: ReadonlySet<string> | null
+  private allow: BlockList | 'any' | null = null
+  private allowProblem: string | null = null
+  /** extension → epoch ms of the last push or control action that set its state */
+  private readonly touchedAt = new Map<string, number>()
+  /** `${callId}|${ext}` of pops made, oldest first */
+  private readonly popped = new Set<string>()
+  /** extension → third party of a CALL_THIRD in progress */
+  private readonly consults = new Map<string, string>()
+  /** extension → conference id of a conference it created */
+  private readonly conferences = new Map<string, string>()
+  private lastSkippedLog = 0
+  private readonly popOpts: { timeZone?: string }
+  private stats = { pushes: 0, pushesRejected: 0, pushesForbidden: 0, pops: 0, lastPushAt: null as number | null, controls: 0, refused: 0 }
+
+  constructor(
+    readonly cfg: GuoxinConfig,
+    ctx: SourceContext,
+  ) {
+    super(cfg.id, ctx, { pollMs: cfg.pollMs, downAfter: cfg.downAfter })
+    this.client = new GuoxinClient({ url: cfg.url, timeoutMs: cfg.timeoutMs, encoding: cfg.encoding })
+    this.pushPath = cfg.pushPath ?? `/guoxin/${cfg.id}/push`
+    this.watch = cfg.extensions ? new Set(cfg.extensions) : null
+    this.popOpts = { timeZone: cfg.timeZone ?? ctx.timeZone }
+  }
+
+  override start(): void {
+    void this.resolveAllow()
+    super.start()
+  }
+
+  protected override supports(): string[] {
+    return ['pops', ...GUOXIN_ACTIONS, 'recordings', 'call-log']
+  }
+
+  protected override detail(): Record<string, unknown> {
+    return {
+      ...super.detail(),
+      url: this.client.base,
+      timeoutMs: this.cfg.timeoutMs,
+      encoding: this.cfg.encoding,
+      dialLine: this.cfg.dialLine,
+      extensions: this.watch ? [...this.watch] : 'all',
+      pushPath: this.pushPath,
+      pushAllow: this.cfg.pushAllow ?? (this.allowProblem ? `unresolved: ${this.allowProblem}` : 'the server address'),
+      pushes: this.stats.pushes,
+      pushesRejected: this.stats.pushesRejected,
+      pushesForbidden: this.stats.pushesForbidden,
+      lastPushAt: this.stats.lastPushAt && new Date(this.stats.lastPushAt).toISOString(),
+      pops: this.stats.pops,
+      controls: this.stats.controls,
+      refused: this.stats.refused,
+    }
+  }
+
+  // ---- polling ----
+
+  protected async poll(signal: AbortSignal): Promise<void> {
+    const startedAt = Date.now()
+    if (!this.allow) void this.resolveAllow()
+    const { states, skipped } = await this.client.extStates({ signal })
+    if (skipped.length) this.noteSkipped(skipped)
+    this.applyStates(states, startedAt)
+  }
+
+  private noteSkipped(skipped: Skipped[]): void {
+    const now = Date.now()
+    if (now - this.lastSkippedLog < SKIPPED_LOG_EVERY_MS) return
+    this.lastSkippedLog = now
+    this.ctx.log.warn({ skipped: skipped.slice(0, 10), count: skipped.length }, 'EXTNUM_STATE entries skipped')
+  }
+
+  /** One EXTNUM_STATE answer onto the table. `startedAt`: when the request went out. */
+  applyStates(states: readonly ExtState[], startedAt: number): void {
+    const seen = new Set<string>()
+    for (const s of states) {
+      if (this.watch && !this.watch.has(s.telNum)) continue
+      seen.add(s.telNum)
+      this.ctx.table.update(this.id, s.telNum, this.patchFor(s, startedAt))
+    }
+    if (this.watch) {
+      // a watched extension the server does not list: we cannot tell its state
+      for (const ext of this.watch) if (!seen.has(ext)) this.ctx.table.update(this.id, ext, { state: 'unknown', vendor: { listed: false } })
+    } else if (seen.size === 0) {
+      // an empty list from a server that had extensions is more likely a hiccup (a restart) than
+      // every extension deleted: keep the channels, as unknown
+      this.ctx.table.updateSource(this.id, { state: 'unknown' })
+    } else {
+      // an extension deleted on the server leaves the table
+      for (const e of this.ctx.table.list({ source: this.id })) if (!seen.has(e.channel)) this.ctx.table.remove(e.id)
+    }
+  }
+
+  private patchFor(s: ExtState, startedAt: number): ChannelPatch {
+    const vendor: Record<string, unknown> = {
+      userName: s.userName,
+      presence: s.presence,
+      missingCallCount: s.missingCallCount,
+      registered: s.registered,
+      phoneType: s.phoneType,
+      state: s.stateRaw,
+    }
+    const cur = this.ctx.table.lookup(this.id, s.telNum)
+    // a push or control action after this poll went out is newer than the poll's answer
+    const newer = (this.touchedAt.get(s.telNum) ?? 0) >= startedAt
+    const idle: ChannelPatch = { phone: null, direction: null, callId: null }
+    if (s.state === 'offline' || (s.registered === false && s.state !== 'busy-incoming' && s.state !== 'busy-outgoing')) {
+      this.forgetCall(s.telNum)
+      return { state: 'offline', ...idle, agent: s.telNum, vendor }
+    }
+    if (s.state === 'idle') {
+      if (newer) return { agent: s.telNum, vendor }
+      this.forgetCall(s.telNum)
+      return { state: 'idle', ...idle, agent: s.telNum, vendor }
+    }
+    if (s.state === 'busy-incoming' || s.state === 'busy-outgoing') {
+      const patch: ChannelPatch = { agent: s.telNum, vendor }
+      if (newer && cur && !IN_CALL.includes(cur.state)) return patch
+      if (!cur || !IN_CALL.includes(cur.state)) patch.state = 'talking'
+      patch.direction = s.state === 'busy-incoming' ? 'inbound' : 'outbound'
+      if (s.remoteNum !== null) patch.phone = s.remoteNum
+      return patch
+    }
+    return { state: 'unknown', agent: s.telNum, vendor }
+  }
+
+  private forgetCall(ext: string): void {
+    this.consults.delete(ext)
+    this.conferences.delete(ext)
+  }
+
+  // ---- push callbacks ----
+
+  /** Who may push: the configured addresses, or the address(es) of the server's URL. */
+  private async resolveAllow(): Promise<void> {
+    const list = new BlockList()
+    const add = (a: string) => {
+      if (a.includes('/')) {
+        const [net, bits] = a.split('/') as [string, string]
+        list.addSubnet(net, Number(bits), isIP(net) === 6 ? 'ipv6' : 'ipv4')
+      } else list.addAddress(a, isIP(a) === 6 ? 'ipv6' : 'ipv4')
+    }
+    if (this.cfg.pushAllow) {
+      if (this.cfg.pushAllow.includes('any')) this.allow = 'any'
+      else {
+        this.cfg.pushAllow.forEach(add)
+        this.allow = list
+      }
+      return
+    }
+    const host = new URL(this.cfg.url).hostname.replace(/^\[|\]$/g, '')
+    try {
+      const addrs = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address)
+      addrs.forEach(add)
+      // a server configured by a loopback name may push from either loopback family
+      if (addrs.some((a) => a === '127.0.0.1' || a === '::1')) ['127.0.0.1', '::1'].forEach(add)
+      this.allow = list
+      this.allowProblem = null
+    } catch (err) {
+      this.allowProblem = `cannot resolve ${host}: ${(err as Error).message}`
+      this.ctx.log.warn({ host, err: (err as Error).message }, 'cannot resolve the Guoxin server; pushes are refused until it resolves (or set pushAllow)')
+    }
+  }
+
+  private pushAllowed(ip: string): boolean {
+    if (this.allow === 'any') return true
+    if (!this.allow) return false
+    const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+    const addr = v4 ? v4[1]! : ip
+    return this.allow.check(addr, isIP(addr) === 6 ? 'ipv6' : 'ipv4')
+  }
+
+  ingestRoutes(app: FastifyInstance): void {
+    app.get(this.pushPath, async (req, reply) => {
+      if (!this.pushAllowed(req.ip)) {
+        this.stats.pushesForbidden++
+        this.ctx.log.warn({ ip: req.ip }, 'Guoxin push from an address not allowed; refused')
+        throw new ApiError('FORBIDDEN', `pushes to ${this.pushPath} are accepted from the Guoxin server only (pushAllow), not from ${req.ip}`)
+      }
+      const r = parsePush((req.query ?? {}) as Record<string, unknown>)
+      if (!r.ok) {
+        this.stats.pushesRejected++
+        this.ctx.log.warn({ ip: req.ip, field: r.field, url: req.url.slice(0, 300) }, `bad Guoxin push: ${r.message}`)
+        throw new ApiError('BAD_REQUEST', `${r.field}: ${r.message}`).with({ field: r.field })
+      }
+      this.stats.pushes++
+      this.stats.lastPushAt = Date.now()
+      this.applyPush(r.push)
+      reply.type('text/plain; charset=utf-8')
+      return 'ok'
+    })
+  }
+
+  private isExtension(n: string | null): n is string {
+    if (n === null) return false
+    return this.watch ? this.watch.has(n) : this.ctx.table.lookup(this.id, n) !== undefined
+  }
+
+  /** One push onto the table (and a pop from the callee leg). Exposed for tests and benches. */
+  applyPush(p: GuoxinPush): void {
+    const now = Date.now()
+    // extensions are what EXTNUM_STATE lists (or `extensions`): a customer's number never becomes a channel
+    const callee = this.isExtension(p.callee)
+    const caller = this.isExtension(p.caller)
+    if (!callee && !caller) this.ctx.log.debug({ id: p.id, caller: p.caller, callee: p.callee }, 'Guoxin push names no known extension; ignored')
+    if (callee) this.applyLeg(p.callee, p, 'inbound', p.caller, now)
+    if (caller) this.applyLeg(p.caller!, p, 'outbound', p.callee, now)
+    if (callee && !p.mainCall && (p.state === 'ringing' || p.state === 'talking')) this.pop(p)
+  }
+
+  private applyLeg(ext: string, p: GuoxinPush, direction: 'inbound' | 'outbound', other: string | null, now: number): void {
+    const cur = this.ctx.table.lookup(this.id, ext)
+    if (p.state === 'hungup' || p.state === 'canceled') {
+      // the end of another call (e.g. the leg a transfer left) must not idle the extension's current one
+      if (cur && cur.callId !== null && cur.callId !== p.id) return
+      this.touchedAt.set(ext, now)
+      this.forgetCall(ext)
+      this.ctx.table.update(this.id, ext, { state: 'idle', phone: null, direction: null, callId: null, agent: ext })
+      return
+    }
+    const state: ChannelState = p.state === 'talking' ? 'talking' : direction === 'inbound' ? 'ringing' : 'dialing'
+    // a consult (CALL_THIRD) keeps the extension `held` while its legs report talking
+    if (cur?.state === 'held' && this.consults.has(ext) && cur.callId === p.id) return
+    this.touchedAt.set(ext, now)
+    this.ctx.table.update(this.id, ext, { state, phone: other, direction, callId: p.id, agent: ext })
+  }
+
+  private pop(p: GuoxinPush): void {
+    const key = `${p.id}|${p.callee}`
+    if (this.popped.has(key)) return
+    this.popped.add(key)
+    if (this.popped.size > POPPED_KEEP) this.popped.delete(this.popped.values().next().value!)
+    try {
+      // the pop travels as an LQ t1v5 string, so legacy LQ clients behind telbridge's LQ server get it too
+      const text = formatPop(
+        {
+          channel: 0,
+          phone: p.caller ?? '',
+          time: Date.now(),
+          timeZone: this.popOpts.timeZone,
+          callId: p.id,
+          agent: p.callee,
+          serial: p.businessId ?? '',
+          kindCode: 1,
+          data: p.group ? { group: p.group } : null,
+        },
+        't1v5',
+      )
+      const payload = encodePop(text)
+      const r = tryParsePop(payload, this.popOpts)
+      if (!r.ok) throw r.error
+      // Guoxin has no trunk channel (ch=0): the pop names the extension as its agent, and the table
+      // entry is this source's own (set from the push), not the pop hub's
+      this.ctx.pops.accept(this.id, { ...r.pop, channel: null }, payload, 0)
+      this.stats.pops++
+    } catch (err) {
+      this.ctx.log.error({ err, callId: p.id }, 'could not build a pop from a Guoxin push')
+    }
+  }
+
+  // ---- call control ----
+
+  private ext(req: CallRequest): string {
+    let ext = req.agent ?? req.channel
+    if (ext === undefined && req.callId !== undefined) ext = this.byCallId(req.callId)?.channel
+    if (ext === undefined) throw badRequest('agent', `${req.action} needs the agent's extension (agent or channel${req.callId ? `; no extension is in call ${req.callId}` : ''})`)
+    return checkNumber('agent', ext)
+  }
+
+  private byCallId(callId: string): ChannelEntry | undefined {
+    return this.ctx.table.list({ source: this.id }).find((e) => e.callId === callId)
+  }
+
+  /** Mark an extension's state after an accepted action (the next poll confirms). */
+  private mark(ext: string, patch: ChannelPatch): void {
+    this.touchedAt.set(ext, Date.now())
+    this.ctx.table.update(this.id, ext, patch)
+  }
+
+  async control(req: CallRequest): Promise<CallResult> {
+    const c = this.client
+    const send = async (fn: () => Promise<GuoxinOk>): Promise<GuoxinOk> => {
+      this.stats.controls++
+      try {
+        return await fn()
+      } catch (err) {
+        if (err instanceof GuoxinRefused) {
+          this.stats.refused++
+          throw new VendorRefused(this.id, err.status, `${err.opt}: ${err.meaning.en}${err.meaning.zh ? ` (${err.meaning.zh})` : ''}`)
+        }
+        throw asVendorTimeout(this.id, this.cfg.timeoutMs, err)
+      }
+    }
+    const done = (ok: GuoxinOk, callId?: string): CallResult => {
+      this.pollSoon()
+      return { ...(callId ? { callId } : {}), vendor: { opt: ok.opt, status: ok.status, meaning: ok.meaning.en } }
+    }
+    switch (req.action) {
+      case 'dial': {
+        const ext = this.ext(req)
+        const phone = checkNumber('phone', need(req.phone, 'phone', 'dial needs the number to call'))
+        return done(await send(() => c.clickToDial({ caller: ext, callee: phone, line: this.cfg.dialLine })))
+      }
+      case 'hangup': {
+        const ext = this.ext(req)
+        const phone = req.phone ?? this.ctx.table.lookup(this.id, ext)?.phone ?? undefined
+        return done(await send(() => c.clickToHangup({ caller: ext, callee: phone })))
+      }
+      case 'transfer': {
+        const ext = this.ext(req)
+        const target = req.target ?? req.phone
+        const consult = this.consults.get(ext)
+        if (consult !== undefined && (target === undefined || target === consult)) {
+          const ok = await send(() => c.callThirdTransfer({ callee: ext }))
+          this.forgetCall(ext)
+          return done(ok)
+        }
+        const to = checkNumber('target', need(target, 'target', 'transfer needs target (an extension) or phone'))
+        return done(await send(() => c.transfer({ extnum: ext, target: to })))
+      }
+      case 'hold': {
+        const ext = this.ext(req)
+        const target = req.target ?? req.phone
+        if (target === undefined) throw new UnsupportedAction(this.id, 'hold', 'Guoxin holds a caller only while calling a third party (CALL_THIRD): give target or phone')
+        const to = checkNumber('target', target)
+        const ok = await send(() => c.callThird({ callee: ext, target: to }))
+        this.consults.set(ext, to)
+        this.mark(ext, { state: 'held' })
+        return done(ok)
+      }
+      case 'resume': {
+        const ext = this.ext(req)
+        const ok = await send(() => c.callThirdResume({ callee: ext }))
+        this.consults.delete(ext)
+        if (this.ctx.table.lookup(this.id, ext)?.state === 'held') this.mark(ext, { state: 'talking' })
+        return done(ok)
+      }
+      case 'conference': {
+        const target = req.target ?? req.phone
+        // a call id that is no extension's call names a conference to join (CONFERENCE_JOIN)
+        if (req.agent === undefined && req.channel === undefined && req.callId !== undefined && !this.byCallId(req.callId)) {
+          const to = checkNumber('target', need(target, 'target', 'joining a conference needs target or phone'))
+          return done(await send(() => c.conferenceJoin({ conferenceid: req.callId!, target: to })), req.callId)
+        }
+        const ext = this.ext(req)
+        const consult = this.consults.get(ext)
+        if (consult !== undefined && (target === undefined || target === consult)) {
+          const ok = await send(() => c.callThirdConference({ callee: ext }))
+          this.consults.delete(ext)
+          this.mark(ext, { state: 'talking' })
+          return done(ok)
+        }
+        const to = checkNumber('target', need(target, 'target', 'conference needs target or phone'))
+        const existing = this.conferences.get(ext)
+        if (existing !== undefined) return done(await send(() => c.conferenceJoin({ conferenceid: existing, target: to })), existing)
+        const e = this.ctx.table.lookup(this.id, ext)
+        if (!e?.phone || !e.direction) throw badRequest('agent', `extension ${ext} is in no call telbridge knows the parties of; CONFERENCE_CREATE needs the caller and callee`)
+        const [caller, callee] = e.direction === 'inbound' ? [e.phone, ext] : [ext, e.phone]
+        const ok = await send(() => c.conferenceCreate({ caller, callee, target: to }))
+        // the seed: the conference is usually numbered by the creating call's caller
+        this.conferences.set(ext, caller)
+        return done(ok, caller)
+      }
+      case 'monitor':
+      case 'barge':
+      case 'force-hangup': {
+        const leaderRaw = req.agent
+        const workerRaw = req.target ?? req.channel ?? (req.callId !== undefined ? this.byCallId(req.callId)?.channel : undefined)
+        const leader = checkNumber('agent', need(leaderRaw, 'agent', `${req.action} needs agent: the supervisor's extension (Guoxin checks its "坐席监控" permission)`))
+        const worker = checkNumber('target', need(workerRaw, 'target', `${req.action} needs target: the extension of the agent whose call it is`))
+        const p = { leaderExtnum: leader, wokerExtnum: worker }
+        const fn = req.action === 'monitor' ? () => c.monitor(p) : req.action === 'barge' ? () => c.forcePickup(p) : () => c.forceHungup(p)
+        return done(await send(fn))
+      }
+      case 'presence': {
+        const ext = this.ext(req)
+        const state = req.presence === 'busy' ? 'busy' : req.presence === 'idle' ? 'online' : undefined
+        if (!state) throw badRequest('presence', 'presence must be busy or idle')
+        return done(await send(() => c.setPresence({ extnum: ext, state })))
+      }
+      case 'dtmf':
+        throw new UnsupportedAction(this.id, 'dtmf', 'the Guoxin interface has no DTMF operation')
+      default:
+        throw new UnsupportedAction(this.id, String((req as { action: unknown }).action))
+    }
+  }
+
+  // ---- recordings and call log (for guoxinApiRoutes) ----
+
+  openRecording(callid: string, o: { range?: string; signal?: AbortSignal; method?: 'GET' | 'HEAD' }): Promise<Recording> {
+    return this.client.openRecording(callid, o).catch((err: unknown) => {
+      throw asVendorTimeout(this.id, this.cfg.timeoutMs, err)
+    })
+  }
+
+  async callLog(q: CallLogQuery): Promise<{ logs: CallLog[]; skipped: Skipped[] }> {
+    return this.client.callLogQuery(q).catch((err: unknown) => {
+      throw this.queryError(err)
+    })
+  }
+
+  async callLogEntry(callid: string): Promise<CallLog | null> {
+    return this.client.callLogByCallId(callid).catch((err: unknown) => {
+      throw this.queryError(err)
+    })
+  }
+
+  private queryError(err: unknown): unknown {
+    if (err instanceof GuoxinRefused) return new VendorRefused(this.id, err.status, `${err.opt}: ${err.meaning.en}`)
+    return asVendorTimeout(this.id, this.cfg.timeoutMs, err)
+  }
+}
+
+function badRequest(field: string, message: string): ApiError {
+  return new ApiError('BAD_REQUEST', message).with({ field })
+}
+
+function need(v: string | undefined, field: string, message: string): string {
+  if (v === undefined || v === '') throw badRequest(field, message)
+  return v
+}
+
+function checkNumber(field: string, v: string): string {
+  if (!NUMBER_PATTERN.test(v)) throw badRequest(field, `${field} must be an extension or phone number (1–64 of 0-9 A-Z a-z * # + . _ -), got ${JSON.stringify(v.slice(0, 40))}`)
+  return v
+}

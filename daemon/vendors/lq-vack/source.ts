@@ -1,0 +1,561 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { HttpTimeoutError, HttpUnreachableError, retrying } from '../../../protocols/http/client.js'
+import {
+  ChStatusReader,
+  decodeForm,
+  IN_USE_NAMES,
+  lineDirection,
+  lineState,
+  VackAnswerError,
+  VackClient,
+  VackError,
+  type ChStatus,
+  type ChStatusAnswer,
+  type OperStatus,
+  type QueueStatusAnswer,
+  type VackDoc,
+} from '../../../protocols/lq-vack/index.js'
+import { encodePop, formatPop, hostTimeZone, isoInZone, lqTimeToIso, parseDtmf, parsePopData, PopError, type Pop } from '../../../protocols/lq-pop/index.js'
+import { CALL_ACTIONS, UnsupportedAction, VendorRefused, type CallRequest, type CallResult } from '../../core/control.js'
+import { ApiError } from '../../core/errors.js'
+import type { ChannelPatch, ChannelState } from '../../core/table.js'
+import { asVendorTimeout, PolledSource } from '../../core/polled.js'
+import type { SourceContext } from '../../core/source.js'
+import type { LqVackConfig } from './config.js'
+
+/** One queue of GET /v1/queues. */
+export interface LqVackQueue {
+  source: string
+  /** inbound: callers waiting for an agent (chWaitSize); auto-outbound: callauto requests (callautoSize); batch-outbound: callusb numbers (calloutbSize) */
+  queue: 'inbound' | 'auto-outbound' | 'batch-outbound'
+  size: number | null
+  entries: QueueStatusAnswer['entries']
+  /** ISO time of the getQueueStatus answer */
+  updatedAt: string
+}
+
+const PHONE = /^[0-9*#+]{1,40}$/
+const AGENT = /^[^\s&=\x00-\x1f]{1,32}$/
+const DIGITS = /^[0-9*#A-Da-d]{1,64}$/
+const CHANNEL = /^\d{1,6}$/
+
+/** which queue a waiting entry belongs to, by its inUse code */
+function queueOf(inUse: number | null): LqVackQueue['queue'] {
+  if (inUse === 4) return 'auto-outbound'
+  if (inUse === 8) return 'batch-outbound'
+  return 'inbound'
+}
+
+/**
+ * 小灵呼 LQ-SDK service calls (`/v/vack`, seed 000): polls getChStatus into the table (this is what
+ * moves LQ channels back to idle after a pop), getOperStatus and getQueueStatus less often; call
+ * control through the vack services; and, on the ingest listener, the mode 1 callbacks (custURL,
+ * popCRURL) turned into pops.
+ */
+export class LqVackSource extends PolledSource {
+  readonly type = 'lq-vack'
+  readonly client: VackClient
+  private readonly timeZone: string
+  private agents = new Map<string, OperStatus>()
+  private agentsAt: number | null = null
+  private queueAnswer: QueueStatusAnswer | null = null
+  private queueAt: number | null = null
+  private lastOperPoll = -Infinity
+  private lastQueuePoll = -Infinity
+  /** vendor refusals of the side queries, logged once per message */
+  private readonly sideErrors = new Map<string, string>()
+  private counts: Record<string, number | null> = {}
+  /** one incremental reader per getChStatus query of a round */
+  private readonly readers = [0, 1, 2, 3].map(() => new ChStatusReader())
+  private skipped = 0
+  private readonly stats = { controls: 0, refused: 0, timeouts: 0, callbacks: 0, callbacksInvalid: 0 }
+  readonly callbackPath: string
+
+  constructor(
+    readonly cfg: LqVackConfig,
+    ctx: SourceContext,
+  ) {
+    super(cfg.id, ctx, { pollMs: cfg.pollMs, downAfter: cfg.downAfter })
+    this.client = new VackClient({ url: cfg.url, secret: cfg.secret, timeoutMs: cfg.timeoutMs, charset: cfg.charset, method: cfg.method })
+    this.timeZone = cfg.timeZone ?? ctx.timeZone ?? hostTimeZone()
+    this.callbackPath = cfg.callback.path ?? `/lq/${cfg.id}`
+  }
+
+  protected override supports(): string[] {
+    return [...(this.cfg.callback.enabled ? ['pops'] : []), 'channels', 'agents', ...(this.cfg.queuePollMs > 0 ? ['queues'] : []), ...CALL_ACTIONS]
+  }
+
+  protected override detail(): Record<string, unknown> {
+    return {
+      ...super.detail(),
+      url: this.cfg.url,
+      timeoutMs: this.cfg.timeoutMs,
+      counts: this.counts,
+      skippedRecords: this.skipped,
+      /** records fast-xml-parser had to parse in the last poll (unchanged ones are reused) */
+      parsedRecords: this.readers[0]!.parsedRecords,
+      agentsAt: this.agentsAt && new Date(this.agentsAt).toISOString(),
+      agents: [...this.agents.values()],
+      ...this.stats,
+      callback: this.cfg.callback.enabled ? { cust: `${this.callbackPath}/cust`, ivr: `${this.callbackPath}/ivr` } : null,
+    }
+  }
+
+  // ---- polling ----------------------------------------------------------------------------------------
+
+  private query<T>(fn: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
+    return retrying(() => fn(signal), { attempts: this.cfg.queryAttempts, baseMs: this.cfg.retryBaseMs, signal })
+  }
+
+  protected async poll(signal: AbortSignal): Promise<void> {
+    const kinds = this.cfg.channelTypes.length === 0 || this.cfg.channelTypes.length === 4 ? [-1 as const] : this.cfg.channelTypes
+    const answers: ChStatusAnswer[] = []
+    for (const [i, k] of kinds.entries()) answers.push(await this.query((s) => this.client.getChStatus(k, { signal: s }, this.readers[i]), signal))
+    const now = Date.now()
+    // the side queries: a refusal (LOffice has no getQueueStatus) is logged, not a failed poll
+    if (this.cfg.operPollMs > 0 && now - this.lastOperPoll >= this.cfg.operPollMs) {
+      this.lastOperPoll = now
+      await this.side('getOperStatus', async () => {
+        const opers = this.cfg.opers.length ? this.cfg.opers : ['logon']
+        const all: OperStatus[] = []
+        for (const o of opers) all.push(...(await this.query((s) => this.client.getOperStatus(o, { signal: s }), signal)))
+        this.agents = new Map(all.map((a) => [a.oper, a]))
+        this.agentsAt = Date.now()
+      })
+    }
+    if (this.cfg.queuePollMs > 0 && now - this.lastQueuePoll >= this.cfg.queuePollMs) {
+      this.lastQueuePoll = now
+      await this.side('getQueueStatus', async () => {
+        this.queueAnswer = await this.query((s) => this.client.getQueueStatus({ signal: s }), signal)
+        this.queueAt = Date.now()
+      })
+    }
+    this.applyAnswers(answers, answers.length === kinds.length)
+  }
+
+  /**
+   * One pass over the getChStatus answers of a round: only real changes emit events (the table
+   * compares). `complete`: the answers cover every channel, so one the server no longer lists is set
+   * offline (its configuration changed; it is not left looking alive).
+   */
+  applyAnswers(answers: readonly ChStatusAnswer[], complete = true): void {
+    const seen = new Set<string>()
+    let skipped = 0
+    for (const a of answers) {
+      skipped += a.skipped
+      for (const c of a.channels) {
+        const ch = String(c.ch)
+        seen.add(ch)
+        this.applyChannel(ch, c)
+      }
+    }
+    this.skipped = skipped
+    if (answers.length === 1) this.counts = { ...answers[0]!.counts }
+    if (!complete || this.ctx.table.countBySource(this.id) === seen.size) return
+    for (const e of this.ctx.table.list({ source: this.id })) {
+      if (!seen.has(e.channel) && e.state !== 'offline') this.ctx.table.update(this.id, e.channel, { state: 'offline', callId: null })
+    }
+  }
+
+  private async side(voId: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn()
+      this.sideErrors.delete(voId)
+    } catch (err) {
+      if (!(err instanceof VackError || err instanceof VackAnswerError)) throw err
+      if (this.sideErrors.get(voId) !== err.message) this.ctx.log.warn({ voId, err: err.message }, `${voId} refused; carrying on without it`)
+      this.sideErrors.set(voId, err.message)
+    }
+  }
+
+  /** One getChStatus record → the table (and the pop source's entry for the same channel). */
+  applyChannel(ch: string, c: ChStatus): void {
+    const state: ChannelState = lineState(c)
+    const dir = lineDirection(c.inUse)
+    const ended = state === 'idle' || state === 'offline'
+    const patch: ChannelPatch = {
+      state,
+      phone: c.phone,
+      // three-way (9/10) tells no direction: keep what the pop or the dial said
+      direction: dir ?? (c.inUse !== null && c.inUse > 0 && !ended ? undefined : null),
+      agent: c.oper,
+      vendor: {
+        kind: c.kind,
+        type: c.type,
+        inUse: c.inUse,
+        inUseText: c.inUseText ?? (c.inUse !== null ? (IN_USE_NAMES[c.inUse] ?? null) : null),
+        status: c.status,
+        statusText: c.statusText,
+        step: c.step,
+        peerCh: c.peerCh,
+        recording: c.recording,
+        listened: c.listened,
+        busy: c.busy,
+        startTime: c.startTime,
+        loginTime: c.loginTime,
+      },
+    }
+    if (ended) patch.callId = null
+    this.ctx.table.update(this.id, ch, patch)
+    if (this.cfg.popSource !== undefined && this.ctx.table.lookup(this.cfg.popSource, ch)) {
+      this.ctx.table.update(this.cfg.popSource, ch, { state, phone: c.phone, direction: patch.direction, agent: c.oper, ...(ended ? { callId: null } : {}) })
+    }
+  }
+
+  queues(): LqVackQueue[] {
+    const q = this.queueAnswer
+    if (!q || this.queueAt === null) return []
+    const updatedAt = new Date(this.queueAt).toISOString()
+    const make = (queue: LqVackQueue['queue'], size: number | null): LqVackQueue => ({
+      source: this.id,
+      queue,
+      size,
+      entries: q.entries.filter((e) => queueOf(e.inUse) === queue),
+      updatedAt,
+    })
+    return [make('inbound', q.sizes.chWait), make('auto-outbound', q.sizes.callauto), make('batch-outbound', q.sizes.calloutb)]
+  }
+
+  // ---- control ----------------------------------------------------------------------------------------
+
+  /** The agents this source knows: the last getOperStatus answer and the agents on its channels. */
+  private isKnownAgent(id: string): boolean {
+    if (this.agents.has(id)) return true
+    for (const e of this.ctx.table.list({ source: this.id })) if (e.agent === id) return true
+    return false
+  }
+
+  async control(req: CallRequest): Promise<CallResult> {
+    const bad = (msg: string) => new ApiError('BAD_REQUEST', `${req.action} on ${this.id}: ${msg}`).with({ source: this.id, action: req.action })
+    // LQ addresses agents and channels, not calls: a call id is looked up in the table
+    let byCall: { channel: string; agent: string | null } | undefined
+    if (req.callId !== undefined) {
+      const e = this.ctx.table.list({ source: this.id }).find((x) => x.callId === req.callId)
+      if (!e) throw bad(`no channel of ${this.id} carries call id ${req.callId}`)
+      byCall = { channel: e.channel, agent: e.agent }
+    }
+    if (req.channel !== undefined && !CHANNEL.test(req.channel)) throw bad('channel must be a channel number')
+    const chan = req.channel ?? byCall?.channel
+    const ch = (): string | undefined => chan
+    const chanKind = (): unknown => (chan === undefined ? undefined : this.ctx.table.lookup(this.id, chan)?.vendor?.['kind'])
+    const agentOnChannel = (): string | undefined => (chan === undefined ? undefined : (this.ctx.table.lookup(this.id, chan)?.agent ?? undefined))
+    const checkId = (v: string, name: string): string => {
+      if (!AGENT.test(v)) throw bad(`${name} must be 1–32 characters without spaces, & or =`)
+      return v
+    }
+    /** the acting agent: given, or the agent on the call's / the channel's line */
+    const agent = (): string => {
+      const a = req.agent ?? byCall?.agent ?? agentOnChannel()
+      if (a === undefined || a === null) throw bad(chan !== undefined ? `needs agent (no agent is on channel ${chan})` : 'needs agent (the LQ 工号)')
+      return checkId(a, 'agent')
+    }
+    const target = (what: string): string => {
+      if (req.target === undefined) throw bad(`needs target (${what})`)
+      return checkId(req.target, 'target')
+    }
+    const phone = (): string => {
+      if (req.phone === undefined) throw bad('needs phone')
+      if (!PHONE.test(req.phone)) throw bad('phone must be 1–40 of 0-9 * # +')
+      return req.phone
+    }
+    const c = this.client
+    let run: () => Promise<VackDoc | null>
+    let voId: string
+    switch (req.action) {
+      case 'dial': {
+        if (req.agent === undefined && chan !== undefined && chanKind() !== 'agent') throw bad(`channel ${chan} is no agent channel (内线): dial needs the agent's channel or agent`)
+        const oper = agent()
+        const extra = req.memo !== undefined && this.cfg.memoField ? { [this.cfg.memoField]: req.memo } : undefined
+        // callauto reqType 1 calls an extension: a target, or a phone that is one of this server's agents
+        const ext = req.target !== undefined ? target('the extension to call') : req.phone !== undefined && this.isKnownAgent(req.phone) ? req.phone : undefined
+        voId = 'callauto'
+        if (ext !== undefined) run = () => c.callauto({ oper, phone: ext, reqType: 1, ch: ch(), extra })
+        else {
+          const p = phone()
+          run = () => c.callauto({ oper, phone: p, reqType: this.cfg.dialPop ? 0 : 6, ch: ch(), extra })
+        }
+        break
+      }
+      case 'hangup':
+        // an agent (or an agent channel): agenthang; an external line: hangup ch
+        if (req.agent !== undefined || (chan !== undefined ? chanKind() === 'agent' : byCall?.agent)) {
+          const oper = agent()
+          voId = 'agenthang'
+          run = () => c.agenthang({ oper })
+        } else if (chan !== undefined) {
+          voId = 'hangup'
+          run = () => c.hangup({ ch: chan })
+        } else throw bad('needs agent (agenthang) or channel (hangup of an external line)')
+        break
+      case 'transfer': {
+        const oper = agent()
+        if (req.target !== undefined) {
+          const ext = target('the extension to transfer to')
+          voId = 'transfer2Ext'
+          run = () => c.transfer2Ext({ oper, phone: ext, ch: ch() })
+        } else if (req.phone !== undefined) {
+          const p = phone()
+          if (this.isKnownAgent(p)) {
+            voId = 'transfer2Ext'
+            run = () => c.transfer2Ext({ oper, phone: p, ch: ch() })
+          } else {
+            voId = 'callouterFast'
+            run = () => c.callouterFast({ oper, phone: p, ch: ch() })
+          }
+        } else throw bad('needs target (an extension: transfer2Ext) or phone (an outside number: callouterFast)')
+        break
+      }
+      case 'hold': {
+        const oper = agent()
+        voId = 'talkkeep'
+        run = () => c.talkkeep({ oper, ch: ch() })
+        break
+      }
+      case 'resume': {
+        const oper = agent()
+        voId = 'talkrestore'
+        run = () => c.talkrestore({ oper, ch: ch() })
+        break
+      }
+      case 'dtmf': {
+        const oper = agent()
+        if (req.digits === undefined || !DIGITS.test(req.digits)) throw bad('needs digits (1–64 of 0-9 * # A-D)')
+        const dtmf = req.digits
+        voId = 'senddtmf'
+        run = () => c.senddtmf({ oper, dtmf })
+        break
+      }
+      case 'monitor':
+      case 'barge': {
+        if (req.agent === undefined) throw bad('needs agent (the one who listens or joins)')
+        const local = checkId(req.agent, 'agent')
+        const t = req.target !== undefined ? target('the agent on the call') : agentOnChannel()
+        if (t === undefined) throw bad(`needs target (no agent is on channel ${chan ?? '?'})`)
+        const f = { oper: checkId(t, 'target'), operLocal: local, ch: ch() }
+        voId = req.action === 'monitor' ? 'listenlc' : 'breakin'
+        run = () => (req.action === 'monitor' ? c.listenlc(f) : c.breakin(f))
+        break
+      }
+      case 'force-hangup': {
+        const t = req.target ?? (chan !== undefined && chanKind() !== 'agent' ? undefined : (byCall?.agent ?? agentOnChannel()))
+        if (t !== undefined && t !== null) {
+          const oper = checkId(t, 'target')
+          voId = 'breakout'
+          run = () => c.breakout({ oper, ch: ch() })
+        } else if (chan !== undefined) {
+          voId = 'hangup'
+          run = () => c.hangup({ ch: chan })
+        } else throw bad('needs target (breakout) or channel')
+        break
+      }
+      case 'conference': {
+        const oper = agent()
+        const t = req.target ?? (req.phone !== undefined && this.isKnownAgent(req.phone) ? req.phone : undefined)
+        if (t === undefined) {
+          throw new UnsupportedAction(this.id, 'conference', req.phone !== undefined ? 'LQ three-way (talk3s) brings in another agent; an outside number needs callouterSafe then callouterSafeConf' : 'needs target, another agent')
+        }
+        const other = checkId(t, 'target')
+        voId = 'talk3s'
+        run = () => c.talk3s({ oper: other, operLocal: oper, ch: ch() })
+        break
+      }
+      case 'presence': {
+        const oper = agent()
+        if (req.presence !== 'busy' && req.presence !== 'idle') throw bad('needs presence busy or idle')
+        const busy = req.presence === 'busy'
+        voId = 'setBusyAj'
+        run = () => c.setBusyAj({ oper, busy, ch: ch() })
+        break
+      }
+      default:
+        throw new UnsupportedAction(this.id, String((req as { action: unknown }).action))
+    }
+    this.stats.controls++
+    const t0 = performance.now()
+    let doc: VackDoc | null
+    try {
+      // never retried: a dial that timed out may still have been placed
+      doc = await run()
+    } catch (err) {
+      const ms = Math.round(performance.now() - t0)
+      if (err instanceof VackError) {
+        this.stats.refused++
+        this.ctx.log.info({ action: req.action, voId, agent: req.agent, error: err.vendorMessage, ms }, 'LQ refused a call action')
+        throw new VendorRefused(this.id, err.rcode !== null && err.rcode !== '0' ? err.rcode : 'error', err.text && err.text !== err.vendorMessage ? `${err.vendorMessage} (${err.text})` : err.vendorMessage)
+      }
+      if (err instanceof VackAnswerError) {
+        this.stats.refused++
+        this.ctx.log.warn({ action: req.action, voId, err: err.message, raw: err.raw }, 'LQ gave an answer that is not a vack answer')
+        throw new VendorRefused(this.id, err.code, err.message)
+      }
+      if (err instanceof HttpTimeoutError || err instanceof HttpUnreachableError) {
+        this.stats.timeouts++
+        this.ctx.log.warn({ action: req.action, voId, err: err.message, ms }, 'LQ did not answer a call action')
+      }
+      throw asVendorTimeout(this.id, this.cfg.timeoutMs, err)
+    }
+    this.ctx.log.info({ action: req.action, voId, agent: req.agent, ms: Math.round(performance.now() - t0) }, 'LQ call action done')
+    // show the effect without waiting for the next round
+    this.pollSoon()
+    return { vendor: { voId, msg: doc?.msg ?? null, text: doc?.text ?? null, generated: doc?.generated ?? null } }
+  }
+
+  // ---- mode 1 callbacks ---------------------------------------------------------------------------------
+
+  ingestRoutes(app: FastifyInstance): void {
+    if (!this.cfg.callback.enabled) return
+    app.get(`${this.callbackPath}/cust`, (req, reply) => this.onCallback('cust', req, reply))
+    app.get(`${this.callbackPath}/ivr`, (req, reply) => this.onCallback('ivr', req, reply))
+  }
+
+  private async onCallback(kind: 'cust' | 'ivr', req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const url = req.raw.url ?? ''
+    const qi = url.indexOf('?')
+    const q = decodeForm(qi < 0 ? '' : url.slice(qi + 1), this.cfg.callback.charset)
+    const key = this.cfg.callback.key
+    if (key !== undefined && q['key'] !== key) {
+      this.ctx.log.warn({ ip: req.ip, kind }, 'LQ callback without the right key; ignored')
+      return reply.code(403).type('text/plain; charset=utf-8').send('forbidden: wrong or missing key\n')
+    }
+    delete q['key']
+    const r = kind === 'cust' ? this.custPop(q) : this.ivrPop(q)
+    if (r instanceof PopError) {
+      this.stats.callbacksInvalid++
+      this.ctx.pops.invalid(this.id, r)
+      return reply.code(400).type('text/plain; charset=utf-8').send(`invalid ${kind === 'cust' ? 'custURL' : 'popCRURL'} call: ${r.message}\n`)
+    }
+    this.stats.callbacks++
+    const record = this.ctx.pops.accept(this.id, r.pop, r.payload, 0)
+    if (kind === 'ivr') return reply.type('text/plain; charset=utf-8').send('ok\n')
+    // custURL is opened in the agent's browser window: send it on to the CRM, or show the pop
+    const tpl = this.cfg.callback.redirect
+    if (tpl) {
+      const fill = (name: string): string => encodeURIComponent(({ phone: r.pop.phone, oper: r.pop.agent, ch: r.pop.channel === null ? null : String(r.pop.channel), id: r.pop.callId } as Record<string, string | null>)[name] ?? '')
+      return reply.redirect(tpl.replace(/\{(phone|oper|ch|id)\}/g, (_m, n: string) => fill(n)), 302)
+    }
+    const esc = (s: string | null) => (s ?? '').replace(/[&<>"']/g, (x) => `&#${x.charCodeAt(0)};`)
+    return reply
+      .type('text/html; charset=utf-8')
+      .send(
+        `<!doctype html><meta charset="utf-8"><title>来电 ${esc(r.pop.phone)}</title>` +
+          `<p>来电 <b>${esc(r.pop.phone)}</b> · 坐席 ${esc(r.pop.agent)} · 通道 ${esc(String(r.pop.channel))} · ${esc(r.pop.time)}</p>` +
+          `<p>telbridge event ${record.eventId}</p>\n`,
+      )
+  }
+
+  private zoneTime(q: Record<string, string>): string | null | PopError {
+    const dt = q['datetime']?.trim()
+    if (dt) {
+      const iso = lqTimeToIso(dt, this.timeZone)
+      if (iso === null) return new PopError('BAD_FIELD', `datetime must be YYMMDDHHMMSS, got ${JSON.stringify(dt.slice(0, 40))}`, '', 'datetime')
+      return iso
+    }
+    const st = q['startTime']?.trim()
+    if (st) {
+      if (!/^\d{1,15}$/.test(st) || Number(st) > 253_402_300_799_999) return new PopError('BAD_FIELD', `startTime must be milliseconds since 1970, got ${JSON.stringify(st.slice(0, 40))}`, '', 'startTime')
+      return isoInZone(Number(st), this.timeZone, true)
+    }
+    return null
+  }
+
+  /** custURL: phone, oper, ch, outch, startTime, datetime, dtmf, id → an inbound pop on the external line. */
+  custPop(q: Record<string, string>): { pop: Pop; payload: Buffer } | PopError {
+    const raw = Object.entries(q).map(([k, v]) => `${k}=${v}`).join('&')
+    const chS = (q['outch'] ?? '').trim() !== '' ? q['outch']!.trim() : (q['ch'] ?? '').trim()
+    if (!/^\d{1,15}$/.test(chS)) return new PopError(chS === '' ? 'MISSING_FIELD' : 'BAD_CHANNEL', `custURL call needs ch (or outch) as a channel number, got ${JSON.stringify(chS.slice(0, 40))}`, raw, 'ch')
+    const phone = (q['phone'] ?? '').trim()
+    if (!('phone' in q)) return new PopError('MISSING_FIELD', 'custURL call needs phone', raw, 'phone')
+    const time = this.zoneTime(q)
+    if (time instanceof PopError) return new PopError(time.code, time.message, raw, time.field)
+    const agentCh = (q['ch'] ?? '').trim()
+    const st = (q['startTime'] ?? '').trim()
+    const oper = (q['oper'] ?? '').trim() || null
+    const known = new Set(['phone', 'oper', 'ch', 'outch', 'startTime', 'datetime', 'dtmf', 'id'])
+    const extra: Record<string, string> = {}
+    for (const [k, v] of Object.entries(q)) if (!known.has(k)) extra[k] = v
+    if ((q['outch'] ?? '').trim() !== '' && agentCh !== '') extra['agentCh'] = agentCh
+    const callId = (q['id'] ?? '').trim() || (st && agentCh ? st + agentCh : null)
+    const format = oper ? 't1v3' : 't1v2'
+    const pop: Pop = {
+      format,
+      tag: format,
+      channel: Number(chS),
+      phone: phone === '' ? null : phone,
+      callId,
+      time,
+      agent: oper,
+      serial: null,
+      kindCode: null,
+      kind: null,
+      direction: 'inbound',
+      originAgent: null,
+      member: null,
+      data: null,
+      dtmf: parseDtmf(q['dtmf'] ?? ''),
+      extra,
+      raw,
+    }
+    return { pop, payload: this.payload(pop, format) }
+  }
+
+  /** popCRURL: v, r, ph, pa, da → a t2 pop (an E-IVR result). */
+  ivrPop(q: Record<string, string>): { pop: Pop; payload: Buffer } | PopError {
+    const raw = Object.entries(q).map(([k, v]) => `${k}=${v}`).join('&')
+    const rS = (q['r'] ?? '').trim()
+    if (rS !== '' && !/^[-+]?\d{1,9}$/.test(rS)) return new PopError('BAD_FIELD', `r must be an integer, got ${JSON.stringify(rS.slice(0, 40))}`, raw, 'r')
+    const known = new Set(['v', 'r', 'ph', 'pa', 'da'])
+    const extra: Record<string, string> = {}
+    for (const [k, v] of Object.entries(q)) if (!known.has(k)) extra[k] = v
+    const ph = (q['ph'] ?? '').trim()
+    const pop: Pop = {
+      format: 't2',
+      tag: 't2',
+      channel: null,
+      phone: ph === '' ? null : ph,
+      callId: null,
+      time: null,
+      agent: null,
+      serial: null,
+      kindCode: null,
+      kind: null,
+      direction: null,
+      originAgent: null,
+      member: null,
+      data: q['da'] === undefined ? null : parsePopData(q['da']),
+      dtmf: [],
+      ivr: { voId: (q['v'] ?? '').trim() || null, result: rS === '' ? null : Number(rS), param: q['pa'] === undefined ? null : q['pa'].trim() || null },
+      extra,
+      raw,
+    }
+    return { pop, payload: this.payload(pop, 't2') }
+  }
+
+  /**
+   * The pop as LQ-Connect would have sent it, for the legacy socket clients of telbridge's LQ server.
+   * Empty when a value cannot be carried in a pop string (a `,` or `;` in it): the pop itself is
+   * published all the same.
+   */
+  private payload(pop: Pop, format: 't1v2' | 't1v3' | 't2'): Buffer {
+    try {
+      const text = formatPop(
+        {
+          channel: pop.channel,
+          phone: pop.phone,
+          time: pop.time === null ? null : Date.parse(pop.time),
+          timeZone: this.timeZone,
+          callId: pop.callId,
+          agent: pop.agent,
+          dtmf: pop.dtmf,
+          data: pop.data,
+          ivr: pop.ivr,
+        },
+        format,
+      )
+      const buf = encodePop(text)
+      return buf.length <= 255 ? buf : Buffer.alloc(0)
+    } catch (err) {
+      if (err instanceof RangeError) return Buffer.alloc(0)
+      throw err
+    }
+  }
+}

@@ -1,0 +1,376 @@
+import { open, readFile, rename } from 'node:fs/promises'
+import { HttpTimeoutError, HttpUnreachableError, retrying } from '../../../protocols/http/client.js'
+import { formatOffset, hostTimeZone, localOffset } from '../../../protocols/lq-pop/index.js'
+import { SPY_TYPE, YantongClient, YantongError, YantongFormatError, type CdrRecord, type ExtenStatus } from '../../../protocols/yantong/index.js'
+import { UnsupportedAction, VendorRefused, type CallRequest, type CallResult } from '../../core/control.js'
+import { ApiError } from '../../core/errors.js'
+import type { ChannelPatch, ChannelState } from '../../core/table.js'
+import { PolledSource, asVendorTimeout } from '../../core/polled.js'
+import type { SourceContext } from '../../core/source.js'
+import type { YantongConfig } from './config.js'
+
+/** What Yantong can do through the control API (seed 004 has no transfer, hold, DTMF or presence). */
+const CONTROL = ['dial', 'hangup', 'force-hangup', 'monitor', 'barge'] as const
+
+/** A dial we placed marks the staff member's next call outbound for this long (ring + answer time). */
+const DIAL_MEMORY_MS = 120_000
+/** With no `staff` configured, the staff list comes from GetUserInfo, refreshed this often. */
+const STAFF_REFRESH_MS = 300_000
+
+/**
+ * ExtenStatus code → table state. The seed's list is Asterisk's extension states (0 idle, 1 in use,
+ * 2 busy, 4 unavailable, 8 ringing, 9 in use + ringing) plus the vendor's own 18 小休 (break) and
+ * 19 正忙 (agent set busy), which describe the agent, not the line: the line is idle and the
+ * presence is kept in `vendor.presence`. 16 (Asterisk on hold) is not in the seed but is what the
+ * Asterisk underneath would send. Anything else is `unknown`, never idle.
+ */
+export function mapExtenStatus(code: number): { state: ChannelState; presence: 'break' | 'busy' | null } {
+  switch (code) {
+    case 0:
+      return { state: 'idle', presence: null }
+    case 1:
+    case 2:
+      return { state: 'talking', presence: null }
+    case 8:
+    case 9:
+      return { state: 'ringing', presence: null }
+    case 16:
+      return { state: 'held', presence: null }
+    case 18:
+      return { state: 'idle', presence: 'break' }
+    case 19:
+      return { state: 'idle', presence: 'busy' }
+    case -1:
+    case 4:
+      return { state: 'offline', presence: null }
+    default:
+      return { state: 'unknown', presence: null }
+  }
+}
+
+/** errno values that describe the staff member's phone, not a failed request: the line is offline. */
+const OFFLINE_ERRNO = new Set([5, 6, 7, 8])
+/** errno values that fail the whole poll: every answer would be the same. */
+const FATAL_ERRNO = new Set([2, 3, 4])
+
+/**
+ * 言通 Yantong (seed 004). Polls ExtenStatus for each staff member (工号 = 分机号: one channel each),
+ * follows GetCDRList with the PId cursor and publishes each call record as a `cdr` event, and
+ * carries dial / hang-up / listen / three-way through the control API.
+ */
+export class YantongSource extends PolledSource {
+  readonly type = 'yantong'
+  readonly client: YantongClient
+  private staff: string[]
+  private staffRefreshedAt = 0
+  private readonly zone: string
+  /** last PId seen; null until loaded or initialised */
+  private cursor: number | null = null
+  private cdrDueAt = 0
+  private cdrPublished = 0
+  private cdrInvalid = 0
+  private cdrLastError: string | null = null
+  private cursorSaved: number | null = null
+  /** staff → the number we asked it to dial, and when */
+  private readonly dialed = new Map<string, { phone: string; at: number; seen: boolean }>()
+  private controls = 0
+
+  constructor(
+    readonly cfg: YantongConfig,
+    ctx: SourceContext,
+  ) {
+    super(cfg.id, ctx, { pollMs: cfg.pollMs, downAfter: cfg.downAfter })
+    this.client = new YantongClient({ url: cfg.url, companyid: cfg.companyid, auth: cfg.auth, timeoutMs: cfg.timeoutMs, method: cfg.method, charset: cfg.charset })
+    this.staff = [...new Set(cfg.staff)]
+    if (this.staff.length !== cfg.staff.length) ctx.log.warn('staff lists a staff id more than once; polled once')
+    this.zone = cfg.timeZone ?? ctx.timeZone ?? hostTimeZone()
+  }
+
+  override start(): void {
+    // the configured lines exist from the start, as unknown until the first answer
+    for (const s of this.staff) this.ctx.table.update(this.id, s, { agent: s })
+    super.start()
+  }
+
+  protected override supports(): string[] {
+    return ['channels', ...(this.cfg.cdrPollMs > 0 ? ['cdr'] : []), ...CONTROL]
+  }
+
+  protected override detail(): Record<string, unknown> {
+    return {
+      ...super.detail(),
+      url: this.cfg.url,
+      companyid: this.cfg.companyid,
+      staff: this.staff.length,
+      timeoutMs: this.cfg.timeoutMs,
+      cdr: this.cfg.cdrPollMs > 0 ? { cursor: this.cursor, published: this.cdrPublished, invalid: this.cdrInvalid, lastError: this.cdrLastError } : null,
+      controls: this.controls,
+    }
+  }
+
+  protected async poll(signal: AbortSignal): Promise<void> {
+    if (!this.cfg.staff.length && Date.now() - this.staffRefreshedAt >= STAFF_REFRESH_MS) await this.discoverStaff(signal)
+    await this.pollStatus(signal)
+    if (this.cfg.cdrPollMs > 0 && Date.now() >= this.cdrDueAt) {
+      this.cdrDueAt = Date.now() + this.cfg.cdrPollMs
+      // a CDR failure is logged, not a reason to call the lines unknown
+      await this.pollCdr(signal).catch((err) => {
+        if (signal.aborted) return
+        const msg = (err as Error).message
+        if (msg !== this.cdrLastError) this.ctx.log.warn({ err: msg }, 'GetCDRList failed; call records resume on a later round')
+        this.cdrLastError = msg
+      })
+    }
+  }
+
+  private query<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    return retrying(fn, { attempts: this.cfg.queryAttempts, signal })
+  }
+
+  private async discoverStaff(signal: AbortSignal): Promise<void> {
+    const { users } = await this.query(() => this.client.getUserInfo({}, { signal }), signal)
+    const ids = [...new Set(users.map((u) => u.staffId ?? u.userName).filter((s): s is string => !!s && /^[0-9A-Za-z_.@-]{1,32}$/.test(s)))]
+    const gone = this.staff.filter((s) => !ids.includes(s))
+    for (const s of gone) this.ctx.table.remove(`${this.id}:${s}`)
+    if (gone.length || ids.length !== this.staff.length) this.ctx.log.info({ staff: ids.length, removed: gone.length }, 'staff list from GetUserInfo')
+    this.staff = ids
+    this.staffRefreshedAt = Date.now()
+  }
+
+  private async pollStatus(signal: AbortSignal): Promise<void> {
+    const list = this.staff
+    if (!list.length) return
+    let failed = 0
+    let firstErr: unknown = null
+    await pool(list, this.cfg.concurrency, async (staffid) => {
+      try {
+        const st = await this.query(() => this.client.extenStatus({ staffid }, { signal }), signal)
+        this.apply(staffid, st)
+      } catch (err) {
+        if (signal.aborted) throw err
+        if (err instanceof YantongError && OFFLINE_ERRNO.has(err.errno)) {
+          this.ctx.table.update(this.id, staffid, { state: 'offline', direction: null, phone: null, agent: staffid, vendor: { errno: err.errno, message: err.vendorMessage } })
+          return
+        }
+        failed++
+        firstErr ??= err
+        if (err instanceof YantongError && FATAL_ERRNO.has(err.errno)) return
+        this.ctx.table.update(this.id, staffid, { state: 'unknown', vendor: { error: (err as Error).message } })
+      }
+    })
+    // one line failing is that line's news; all of them failing (or a refusal every line would get)
+    // means the vendor is not answering us
+    if (firstErr && (failed === list.length || (firstErr instanceof YantongError && FATAL_ERRNO.has(firstErr.errno)))) throw firstErr
+  }
+
+  private apply(staffid: string, st: ExtenStatus): void {
+    const { state, presence } = mapExtenStatus(st.status)
+    const prev = this.ctx.table.lookup(this.id, staffid)
+    const patch: ChannelPatch = { state, agent: staffid, vendor: { status: st.status, statusText: st.statusText, extension: st.extension, presence } }
+    const inCall = state === 'ringing' || state === 'talking' || state === 'held'
+    if (inCall) {
+      const dial = this.dialed.get(staffid)
+      if (dial && Date.now() - dial.at < DIAL_MEMORY_MS) {
+        dial.seen = true
+        patch.direction = 'outbound'
+        patch.phone = st.callerNum ?? dial.phone
+      } else {
+        if (prev && prev.direction === null && state === 'ringing') patch.direction = 'inbound'
+        if (st.callerNum !== null) patch.phone = st.callerNum
+      }
+    } else {
+      // a poll between SendDial and the first ring still sees idle: forget the dial only once its
+      // call has been seen, or when it never came
+      const dial = this.dialed.get(staffid)
+      if (dial && (dial.seen || Date.now() - dial.at >= DIAL_MEMORY_MS)) this.dialed.delete(staffid)
+      patch.direction = null
+      patch.phone = null
+    }
+    this.ctx.table.update(this.id, staffid, patch)
+  }
+
+  // ---- call records -----------------------------------------------------------------------------
+
+  private async pollCdr(signal: AbortSignal): Promise<void> {
+    if (this.cursor === null) {
+      this.cursor = await this.initialCursor(signal)
+      await this.saveCursor()
+    }
+    for (let page = 0; page < this.cfg.cdrMaxPages; page++) {
+      const from: number = this.cursor
+      const res = await this.query(() => this.client.getCdrList({ PId: from, Limit: this.cfg.cdrLimit, Sort: 'ASC' }, { signal }), signal)
+      if (res.invalid.length) {
+        this.cdrInvalid += res.invalid.length
+        this.ctx.log.warn({ invalid: res.invalid.slice(0, 5), count: res.invalid.length }, 'GetCDRList entries skipped')
+      }
+      // a vendor that ignores Sort or PId still gives each record once, in order
+      const fresh = res.records.filter((r) => r.id > from).sort((a, b) => a.id - b.id)
+      for (const r of fresh) {
+        this.ctx.bus.publish('cdr', this.cdrEvent(r))
+        this.cdrPublished++
+        this.cursor = r.id
+      }
+      if (this.cursor !== from) await this.saveCursor()
+      this.cdrLastError = null
+      if (!fresh.length || res.records.length + res.invalid.length < this.cfg.cdrLimit) break
+    }
+  }
+
+  private async initialCursor(signal: AbortSignal): Promise<number> {
+    if (this.cfg.cdrCursorFile) {
+      try {
+        const text = (await readFile(this.cfg.cdrCursorFile, 'utf8')).trim()
+        if (/^\d{1,15}$/.test(text)) {
+          this.cursorSaved = Number(text)
+          return Number(text)
+        }
+        this.ctx.log.warn({ file: this.cfg.cdrCursorFile, content: text.slice(0, 40) }, 'CDR cursor file holds no cursor; starting afresh')
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      }
+    }
+    if (this.cfg.cdrStart === 'all') return 0
+    // `latest`: history before telbridge started is the vendor's business, not a flood of events
+    const last = await this.query(() => this.client.getCdrList({ Limit: 1, Sort: 'DESC' }, { signal }), signal)
+    return last.records[0]?.id ?? 0
+  }
+
+  /** Written, fsynced and renamed into place: a crash leaves the old cursor or the new, never half. */
+  private async saveCursor(): Promise<void> {
+    const file = this.cfg.cdrCursorFile
+    if (!file || this.cursor === null || this.cursor === this.cursorSaved) return
+    const tmp = `${file}.tmp`
+    const fh = await open(tmp, 'w', 0o644)
+    try {
+      await fh.writeFile(`${this.cursor}\n`)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, file)
+    this.cursorSaved = this.cursor
+  }
+
+  private cdrEvent(r: CdrRecord): Record<string, unknown> {
+    const direction = r.callType === 'inbound' ? 'inbound' : r.callType === 'unknown' ? null : 'outbound'
+    return {
+      source: this.id,
+      id: r.id,
+      uniqueId: r.uniqueId,
+      staff: r.staffId,
+      exten: r.exten,
+      channel: r.staffId ?? r.exten,
+      phone: direction === 'inbound' ? r.src : r.dst,
+      src: r.src,
+      dst: r.dst,
+      direction,
+      callType: r.callType,
+      startedAt: this.isoOf(r.calldate),
+      calldate: r.calldate,
+      durationSeconds: r.durationSeconds,
+      billSeconds: r.billSeconds,
+      disposition: r.disposition,
+      answered: r.disposition === 'ANSWERED',
+      codeid1: r.codeid1,
+      codeid2: r.codeid2,
+      customerId: r.customerId,
+      classifId: r.classifId,
+      projectId: r.projectId,
+    }
+  }
+
+  /** `2016-01-05 12:12:25` in the vendor's zone → ISO with offset; null when not a date. */
+  private isoOf(calldate: string): string | null {
+    const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$/.exec(calldate.trim())
+    if (!m) return null
+    const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number]
+    const local = Date.UTC(y, mo - 1, d, h, mi, s)
+    if (new Date(local).getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return null
+    return `${calldate.trim().replace(' ', 'T')}${formatOffset(localOffset(local, this.zone))}`
+  }
+
+  /** GetRecord: the recording path(s) of a call record's uniqueid (a query: retried). */
+  async recordingPaths(uniqueid: string, signal?: AbortSignal): Promise<string[]> {
+    try {
+      return (await retrying(() => this.client.getRecord({ uniqueid }, { signal }), { attempts: this.cfg.queryAttempts, signal })).paths
+    } catch (err) {
+      throw this.controlFailure(err)
+    }
+  }
+
+  // ---- control ----------------------------------------------------------------------------------
+
+  async control(req: CallRequest): Promise<CallResult> {
+    if (!(CONTROL as readonly string[]).includes(req.action)) throw new UnsupportedAction(this.id, req.action, 'the Yantong API has no such action')
+    let answer
+    try {
+      answer = await this.send(req)
+    } catch (err) {
+      throw this.controlFailure(err)
+    }
+    this.controls++
+    this.pollSoon()
+    return { vendor: { errno: answer.errno, message: answer.message, data: answer.data } }
+  }
+
+  /** Sent once: a dial that timed out may still ring, so it is never repeated here. */
+  private send(req: CallRequest) {
+    const self = req.agent ?? req.channel
+    const other = req.target ?? req.channel
+    switch (req.action) {
+      case 'dial': {
+        const staffid = need(self, 'agent', 'dial needs the staff id (agent or channel)')
+        const phonenum = need(req.phone, 'phone', 'dial needs a phone number')
+        this.dialed.set(staffid, { phone: phonenum, at: Date.now(), seen: false })
+        // memo travels as codeid_1, which comes back on the call record: the caller can match them
+        return this.client.sendDial({ staffid, phonenum, codeid_1: req.memo }).catch((err) => {
+          this.dialed.delete(staffid)
+          throw err
+        })
+      }
+      case 'hangup':
+        return this.client.hangUp({ staffid: need(self, 'agent', 'Yantong hangs up by staff id (agent or channel)') })
+      case 'force-hangup':
+        // Yantong's HangUp works on any staff member of the company: a supervisor's force-hangup is
+        // HangUp on the target
+        return this.client.hangUp({ staffid: need(req.target ?? req.channel ?? req.agent, 'target', 'force-hangup needs the staff id whose call ends (target or channel)') })
+      case 'monitor':
+      case 'barge':
+        return this.client.extenSpy({
+          staffid: need(req.agent, 'agent', `${req.action} needs the listening staff id (agent)`),
+          spystaffid: need(other, 'target', `${req.action} needs the staff id being listened to (target or channel)`),
+          spytype: req.action === 'monitor' ? SPY_TYPE.listen : SPY_TYPE.threeWay,
+        })
+      default:
+        throw new UnsupportedAction(this.id, req.action)
+    }
+  }
+
+  private controlFailure(err: unknown): unknown {
+    if (err instanceof YantongError) return new VendorRefused(this.id, err.errno, err.vendorMessage)
+    if (err instanceof YantongFormatError) return new VendorRefused(this.id, 'BAD_ANSWER', `${err.reason}: ${err.excerpt}`)
+    if (err instanceof HttpTimeoutError || err instanceof HttpUnreachableError) return asVendorTimeout(this.id, this.cfg.timeoutMs, err)
+    return err
+  }
+}
+
+function need(v: string | undefined, field: string, why: string): string {
+  if (v === undefined || v === '') throw new ApiError('BAD_REQUEST', `${field}: ${why}`).with({ field })
+  return v
+}
+
+/** Run fn over items with at most n in flight; rejects with the first error after all settle. */
+async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let first: unknown = null
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T
+      await fn(item).catch((err) => {
+        first ??= err
+      })
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker))
+  if (first) throw first
+}
