@@ -2,14 +2,16 @@
 import { parseArgs } from 'node:util'
 import { untilSignal, usageError, type Cmd } from './core/cmd.js'
 import { serviceCommands } from './commands/service.js'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError, ingestWarnings, loadConfig } from './config.js'
 import type { Daemon } from './daemon.js'
 import { VERSION } from './core/version.js'
-import { createLogger } from './core/log.js'
+import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from './core/log.js'
 import { UsageError, numberArg } from './core/usage.js'
 import { MODULES } from './registry.js'
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
+const EXIT_CODES = `Exit codes: 0 stopped cleanly (SIGTERM/SIGINT), 1 a runtime failure (a port in use, a crash),
+2 a usage or configuration error (nothing was started).`
 const USAGE = `telbridge ${VERSION} — local bridge from call-center vendor protocols to one API
 
 Usage: telbridge <command> [options]
@@ -26,15 +28,19 @@ const coreCommands: Record<string, Cmd> = {
   run: {
     usage: `Usage: telbridge run --config FILE [--log-level LEVEL]
 
-Runs the daemon. Logs are JSON lines on stdout. SIGTERM or SIGINT stops it (exit 0).`,
+Runs the daemon. Logs are JSON lines on stdout. SIGTERM or SIGINT stops it (exit 0).
+--log-level overrides the config's log.level: ${LOG_LEVELS.join(', ')}.
+Warnings go to the log, e.g. a source whose callbacks need the ingest listener when there is none.
+
+${EXIT_CODES}`,
     options: { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string' } },
     async run(v) {
       if (typeof v.config !== 'string') return usageError('run needs --config FILE')
+      const level = logLevelArg(v['log-level'])
       const config = await loadConfig(v.config)
-      const level = typeof v['log-level'] === 'string' ? v['log-level'] : config.log.level
       // loaded here, not at the top: `status` and `--help` should not pay for fastify and every adapter
       const { Daemon } = await import('./daemon.js')
-      const daemon = new Daemon(config, { log: createLogger(level) })
+      const daemon = new Daemon(config, { log: createLogger(level ?? config.log.level) })
       installCrashHandlers(daemon)
       await daemon.start()
       await untilSignal(daemon)
@@ -44,7 +50,9 @@ Runs the daemon. Logs are JSON lines on stdout. SIGTERM or SIGINT stops it (exit
   'check-config': {
     usage: `Usage: telbridge check-config FILE
 
-Validates FILE. Prints "ok" and a summary, or the key that is wrong and what was expected (exit 2).`,
+Validates FILE. Prints "ok" and a summary, or the key that is wrong and what was expected (exit 2);
+a JSON syntax error is named by line and column. Warnings (exit 0) say what needs a listener the
+config does not open, e.g. 800hu boxes or Guoxin pushes without "ingest".`,
     options: {},
     async run(_v, pos) {
       const file = pos[0]
@@ -52,6 +60,7 @@ Validates FILE. Prints "ok" and a summary, or the key that is wrong and what was
       const config = await loadConfig(file)
       const lqServer = config.lqServer as { port: number } | undefined
       process.stdout.write(`ok: ${file}: API on ${config.api.host}:${config.api.port}, ${config.sources.length} source(s)` + (lqServer ? `, LQ server on port ${lqServer.port}` : '') + '\n')
+      for (const w of ingestWarnings(config)) process.stderr.write(`warning: no ingest listener: ${w}\n`)
       return 0
     },
   },
@@ -60,24 +69,69 @@ Validates FILE. Prints "ok" and a summary, or the key that is wrong and what was
 
 KIND is one of: %SIMULATORS% (telbridge simulate KIND --help)`,
     options: {},
-    async run() {
+    async run(_v, pos) {
+      if (pos[0]) return usageError(`unknown kind ${pos[0]}; kinds: ${simulatorKinds().join(', ')}`)
       return usageError(`simulate needs a kind: ${simulatorKinds().join(', ')}`)
     },
   },
   demo: {
-    usage: `Usage: telbridge demo [--port 7700] [--lq-port 0]
+    usage: `Usage: telbridge demo [--port 7700] [--lq-port 0] [--log-level warn]
 
 Starts every simulator (an LQ-Connect server with two agents' links, an LQ vack server, a Guoxin
 and a Yantong call center, two 800hu recording boxes) and the daemon wired to them, and prints the
 URLs to open. Recordings go to a temporary directory deleted on exit. Ctrl-C stops everything.`,
-    options: { port: { type: 'string', default: '7700' }, 'lq-port': { type: 'string', default: '0' }, 'log-level': { type: 'string', default: 'warn' } },
+    options: { port: { type: 'string', default: '7700' }, 'lq-port': { type: 'string', default: '0' }, 'log-level': { type: 'string' } },
     async run(v) {
       const { runDemo } = await import('./demo.js')
-      const stop = await runDemo({ apiPort: numberArg(v.port, 'port', 0, 65535), lqPort: numberArg(v['lq-port'], 'lq-port', 0, 65535), logLevel: String(v['log-level']) })
+      const stop = await runDemo({ apiPort: numberArg(v.port, 'port', 0, 65535), lqPort: numberArg(v['lq-port'], 'lq-port', 0, 65535), logLevel: logLevelArg(v['log-level']) ?? 'warn' })
       await untilSignal({ stop })
       return 0
     },
   },
+}
+
+/** --log-level's value, or a usage error listing the levels; undefined when not given. */
+function logLevelArg(v: unknown): LogLevel | undefined {
+  if (v === undefined) return undefined
+  if (!isLogLevel(v)) return usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got ${String(v)}`)
+  return v
+}
+
+/** The option a mistyped one was probably meant to be: a shared prefix, or one or two edits away. */
+function closestOption(given: string, known: readonly string[]): string | null {
+  const g = given.replace(/^-+/, '')
+  const prefixed = known.filter((k) => k.startsWith(g) || g.startsWith(k))
+  if (prefixed.length === 1) return prefixed[0]!
+  let best: string | null = null
+  let bestD = 3
+  for (const k of known) {
+    const d = editDistance(g, k)
+    if (d < bestD) [best, bestD] = [k, d]
+  }
+  return best
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = row
+  }
+  return prev[b.length]!
+}
+
+/** node:util's parseArgs errors in our words: which option, and what was meant. */
+function parseArgsMessage(err: Error & { code?: string }, cmd: Cmd): string {
+  const known = [...Object.keys(cmd.options), 'help']
+  const unknown = /Unknown option '([^']+)'/.exec(err.message)
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+    const near = closestOption(unknown[1]!, known)
+    return `unknown option ${unknown[1]}` + (near ? ` (did you mean --${near}?)` : '')
+  }
+  const missing = /Option '(?:-\w, )?(--[\w-]+)[^']*' argument missing/.exec(err.message)
+  if (missing) return `option ${missing[1]} needs a value`
+  return err.message
 }
 
 function installCrashHandlers(daemon: Daemon): void {
@@ -137,7 +191,8 @@ export async function main(argv: string[]): Promise<number> {
     return (await cmd.run(values, positionals)) ?? 0
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`telbridge: ${(err as Error).message}\n\n${fill(cmd.usage)}\n`)
+      const msg = err instanceof UsageError ? err.message : parseArgsMessage(err as Error, cmd)
+      process.stderr.write(`telbridge: ${msg}\n\n${fill(cmd.usage)}\n`)
       return 2
     }
     if (err instanceof ConfigError) {

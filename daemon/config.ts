@@ -4,10 +4,22 @@ import { ConfigError, validate, checkTimeZone, ID_PATTERN, type Schema } from '.
 import { recordingsSchema, type RecordingsConfig } from './core/recordings/config.js'
 import { checkWebhooks, webhooksSchema, type WebhookConfig } from './webhooks/config.js'
 import type { ObjectSchema } from './core/schema.js'
+import { findJsonSyntaxError, type JsonSyntaxError } from './core/json-syntax.js'
 import { MODULES } from './registry.js'
 import type { HttpLimits } from './core/http-limits.js'
 
 export { ConfigError }
+
+/** The config file is not JSON: where, and what was expected there. */
+export class ConfigSyntaxError extends ConfigError {
+  constructor(
+    readonly file: string,
+    readonly at: JsonSyntaxError,
+  ) {
+    super('', 'JSON', undefined)
+    this.message = `${file}:${at.line}:${at.column}: not valid JSON: expected ${at.expected}`
+  }
+}
 
 export interface ApiConfig extends HttpLimits {
   host: string
@@ -159,6 +171,12 @@ export function parseConfig(raw: unknown): Config {
   return cfg
 }
 
+/** What the config expects of an ingest listener that is not there (warnings: the daemon still runs). */
+export function ingestWarnings(cfg: Config): string[] {
+  if (cfg.ingest) return []
+  return MODULES.flatMap((m) => m.ingestNeeds?.(cfg) ?? [])
+}
+
 export async function loadConfig(file: string): Promise<Config> {
   let text: string
   try {
@@ -166,10 +184,14 @@ export async function loadConfig(file: string): Promise<Config> {
   } catch (err) {
     throw new ConfigError('', `a readable config file at ${file}`, (err as NodeJS.ErrnoException).code ?? String(err))
   }
+  // a UTF-8 byte order mark, as Windows editors write one, is not part of the JSON
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
   let raw: unknown
   try {
     raw = JSON.parse(text)
   } catch (err) {
+    const at = findJsonSyntaxError(text)
+    if (at) throw new ConfigSyntaxError(file, at)
     throw new ConfigError('', `valid JSON in ${file} (${(err as Error).message})`, text.slice(0, 40))
   }
   return parseConfig(raw)

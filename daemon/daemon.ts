@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from './api.js'
 import { callRoutes } from './calls-api.js'
-import type { Config } from './config.js'
+import { ingestWarnings, type Config } from './config.js'
 import { EventBus } from './core/events.js'
 import type { RoutePlugin } from './core/http.js'
 import { createLogger, type Logger } from './core/log.js'
@@ -111,6 +111,7 @@ export class Daemon {
     }
     apiRoutes.push(recordingRoutes(this.recordings), this.webhooks.apiRoutes())
     if (config.ingest) this.ingest = buildIngest(config.ingest, this.log, ingestRoutes)
+    for (const w of ingestWarnings(config)) this.log.warn(`no ingest listener: ${w}`)
     this.api = buildApi({
       config: config.api,
       log: this.log,

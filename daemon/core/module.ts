@@ -26,6 +26,11 @@ export interface VendorModule {
   readonly settings?: Readonly<Record<string, Schema>>
   /** checks across keys once the whole config is valid; throw ConfigError naming the key */
   check?(config: ModuleConfigView): void
+  /**
+   * What of this module's config needs the ingest listener (vendor callbacks, devices that post), one
+   * line each; `check-config` and `run` warn with them when `ingest` is absent.
+   */
+  ingestNeeds?(config: ModuleConfigView): string[]
   /** started once per daemon, after the sources are created (the 800hu box hub, the LQ legacy server) */
   service?(ctx: ModuleContext): ModuleService | null
   /** routes on the API listener that serve every source of this module (behind the token) */

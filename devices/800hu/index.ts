@@ -27,11 +27,13 @@ export const box800huModule: VendorModule = {
   check(config) {
     checkBoxesConfig(config.boxes as BoxesConfig)
   },
+  ingestNeeds(config) {
+    const boxes = config.boxes as BoxesConfig
+    return boxes.allow.length || boxes.autoRegister ? ['boxes: the 800hu boxes post line states and recordings to the ingest listener; set "ingest" so they can reach telbridge'] : []
+  },
   service(ctx): BoxService {
     const recordings = ctx.config.recordings as { maxBytes: number }
     const boxes = ctx.config.boxes as BoxesConfig
-    // not an error: a config may be written before the listener is opened
-    if (!ctx.config.ingest && (boxes.allow.length || boxes.autoRegister)) ctx.log.warn('boxes are configured but there is no ingest listener: set "ingest" so the 800hu boxes can post to telbridge')
     const hub = new BoxHub({
       config: boxes,
       log: ctx.log.child({ component: '800hu' }),

@@ -12,6 +12,10 @@ export const guoxinModule: VendorModule = {
   summary: '国信 Guoxin call center over HTTP: extension states, call control, push callbacks, recordings and call log',
   source: { schema: guoxinSchema, create: (c: GuoxinConfig, ctx) => new GuoxinSource(c, ctx) },
   apiRoutes: (ctx) => guoxinApiRoutes(ctx.sources),
+  ingestNeeds: (config) =>
+    config.sources
+      .filter((s) => s.type === 'guoxin')
+      .map((s) => `source ${s.id}: the Guoxin server pushes call states to ${(s as { pushPath?: string }).pushPath ?? `/guoxin/${s.id}/push`} on the ingest listener; without it only the EXTNUM_STATE polls see them`),
   commands: {
   'simulate guoxin': {
     usage: `Usage: telbridge simulate guoxin [--host 127.0.0.1] [--port 12121] [--extensions 8001-8008]

@@ -25,7 +25,7 @@ export const lqSocketModule: VendorModule = {
   commands: {
     'simulate lq': {
       usage: `Usage: telbridge simulate lq [--host 127.0.0.1] [--port 7628] [--pop-ver t1v5] [--rate 2]
-                           [--channels 8] [--agents 801,802,803] [--try-seconds 5] [--time-zone Asia/Shanghai]
+                           [--channels 8] [--agents 801,802,803,804] [--try-seconds 5] [--time-zone Asia/Shanghai]
 
 An LQ-Connect server: accepts registrations, sends TRY_REQ every --try-seconds, and sends
 realistic GBK pops (Chinese da values included) at --rate pops per second, in --pop-ver format

@@ -10,6 +10,10 @@ export const lqVackModule: VendorModule = {
   name: 'lq-vack',
   summary: '小灵呼 LQ-SDK service calls over HTTP (/v/vack): channel and agent states, queues, call control, custURL/popCRURL callbacks',
   source: { schema: lqVackSchema, create: (c: LqVackConfig, ctx) => new LqVackSource(c, ctx) },
+  ingestNeeds: (config) =>
+    config.sources
+      .filter((s) => s.type === 'lq-vack' && (s as { callback?: { enabled?: boolean } }).callback?.enabled !== false)
+      .map((s) => `source ${s.id}: the LQ server's custURL/popCRURL callbacks come to ${(s as { callback?: { path?: string } }).callback?.path ?? `/lq/${s.id}`}/cust and …/ivr on the ingest listener; without it no callback pops (set "callback": {"enabled": false} if the server sends none)`),
   commands: {
   'simulate lq-vack': {
     usage: `Usage: telbridge simulate lq-vack [--host 127.0.0.1] [--port 7627] [--channels 8] [--agents 801,802]
