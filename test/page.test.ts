@@ -232,6 +232,15 @@ t.test('the page recovers when the daemon goes away, answers 503 for a while, an
   await new Promise<void>((resolve, reject) => busy.once('error', reject).listen(port, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => busy.close(() => resolve())))
   t.equal(await textOf(page.locator('#conn'), 'reconnecting…'), 'reconnecting…', 'the header says the stream is down')
+  // stale data must not look live: greyed out under a banner, the time-in-state column stopped
+  t.match(await visibleText(page.locator('#banner')), /^Connection to telbridge lost at \d\d:\d\d:\d\d: the table shows that moment, not now\. Reconnecting…$/, 'a banner says the data is stale')
+  t.equal(await page.evaluate('document.body.className'), 'stale', 'the page is greyed out')
+  const frozen = await row(page, 'lq1', '3').locator('td.since').textContent()
+  await page.waitForTimeout(1500)
+  t.equal(await row(page, 'lq1', '3').locator('td.since').textContent(), frozen, '"since" stops counting while the stream is down')
+  await page.setViewportSize({ width: 400, height: 800 })
+  t.ok(await page.evaluate('document.documentElement.scrollWidth <= 400'), 'the banner fits a 400 px phone screen')
+  await page.screenshot({ path: '/tmp/telbridge-page-stale.png', fullPage: true })
   await saw503
   await new Promise<void>((resolve) => busy.close(() => resolve()))
 
@@ -241,6 +250,8 @@ t.test('the page recovers when the daemon goes away, answers 503 for a while, an
   b.sim.sendPop('H=t1v5,ch=8,ph=13600000000,ty=2,tm=081123101700,op=801,sn=80,so=0,dm=0;', '801')
   t.equal(await textOf(row(page, 'lq1', '8').locator('.state'), 'dialing'), 'dialing', 'second daemon: lq1 · 8 shows up')
   t.equal(await textOf(page.locator('#conn'), 'live'), 'live', 'the stream is live again')
+  t.notOk(await page.locator('#banner').isVisible(), 'the banner is gone')
+  t.equal(await page.evaluate('document.body.className'), '', 'no longer greyed out')
   t.equal(await row(page, 'lq1', '3').count(), 0, 'the old daemon’s channel is gone (state was refetched)')
   // expected: fetches that met the 503 server, and the event stream cut off when the first daemon stopped
   t.same(errors.filter((e) => !/status of 503|ERR_INCOMPLETE_CHUNKED_ENCODING .*\/v1\/events/.test(e)), [], 'no other errors in the page')
