@@ -149,6 +149,23 @@ t.test('every JSON block in README.md is a valid config, and one is the real-sit
   t.ok(site, 'one README config combines an lq-socket link, two named 800hu boxes, the ingest listener and a token')
 })
 
+t.test('the config examples in docs/ are valid: whole configs, and single sources[] entries', async (t) => {
+  const top = new Set(Object.keys((configSchema as { properties: object }).properties))
+  let n = 0
+  for (const file of markdownFiles(join(root, 'docs'))) {
+    for (const text of jsonBlocks(readFileSync(file, 'utf8'))) {
+      const value = JSON.parse(text) as Record<string, unknown>
+      const name = `${relative(root, file)}: ${text.slice(0, 60).replace(/\s+/g, ' ')}…`
+      // a channel or pop shown as the API answers it is no config
+      if (typeof value.type === 'string' && typeof value.id === 'string') t.doesNotThrow(() => parseConfig({ sources: [value] }), name)
+      else if (Object.keys(value).every((k) => top.has(k))) t.doesNotThrow(() => parseConfig(value), name)
+      else continue
+      n++
+    }
+  }
+  t.ok(n >= 8, `config examples checked (${n})`)
+})
+
 t.test('README.md stays short', async (t) => {
   const lines = read('README.md').split('\n').length
   t.ok(lines <= 300, `README.md has ${lines} lines (at most 300)`)
