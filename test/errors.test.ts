@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ERRORS, ApiError } from '../daemon/core/errors.js'
 
-t.test('every error code is documented in the README with its status', async (t) => {
-  const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8')
+t.test('every error code is documented in docs/errors.md with its status', async (t) => {
+  const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'errors.md'), 'utf8')
   for (const [code, def] of Object.entries(ERRORS)) {
-    t.match(readme, new RegExp(`\\| \`${code}\` \\| ${def.status} \\|`), code)
+    t.match(doc, new RegExp(`\\| \`${code}\` \\| ${def.status} \\|`), code)
   }
 })
 
