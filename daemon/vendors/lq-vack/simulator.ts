@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import {
+  callbackUrl,
   decodeForm,
   encodeChStatus,
   encodeCustCall,
-  encodeForm,
+  encodeCustCallback,
+  encodeIvrCallback,
   encodeLoc,
   encodeOperStatus,
   encodePlaySelected,
@@ -684,9 +686,8 @@ export class LqVackSimulator {
 
   // ---- mode 1 callbacks ------------------------------------------------------------------------------
 
-  private send(base: string, fields: Record<string, string>): void {
-    const sep = base.endsWith('?') || base.endsWith('&') ? '' : base.includes('?') ? '&' : '?'
-    const url = base + sep + encodeForm(fields, this.opts.callbackCharset)
+  private send(base: string, query: string): void {
+    const url = callbackUrl(base, query)
     // a custURL may redirect the agent's browser to a CRM: the server only fires the GET
     fetch(url, { signal: AbortSignal.timeout(5000), redirect: 'manual' })
       .then(async (r) => {
@@ -703,22 +704,14 @@ export class LqVackSimulator {
   private custCallback(call: SimCall, agent: SimChannel, line: SimChannel): void {
     if (!this.opts.custUrl) return
     const t = Date.now()
-    this.send(this.opts.custUrl, {
-      phone: call.phone,
-      oper: agent.oper ?? '',
-      ch: String(agent.ch),
-      outch: String(line.ch),
-      startTime: String(t),
-      datetime: formatLqTime(t, this.opts.timeZone),
-      id: `${t}${agent.ch}`,
-      dtmf: '',
-    })
+    const q = encodeCustCallback({ phone: call.phone, oper: agent.oper ?? '', ch: agent.ch, outch: line.ch, startTime: t, datetime: formatLqTime(t, this.opts.timeZone), id: `${t}${agent.ch}`, dtmf: '' }, this.opts.callbackCharset)
+    this.send(this.opts.custUrl, q)
   }
 
   private ivrCallback(call: SimCall, flow: string, para: string): void {
     if (!this.opts.ivrUrl) return
     const url = this.opts.ivrUrl
-    this.later(call, Math.min(500, this.opts.answerMs), () => this.send(url, { v: `VO_${flow.toUpperCase() || 'FLOW'}`, r: '0', ph: call.phone, pa: para, da: '验证:通过' }))
+    this.later(call, Math.min(500, this.opts.answerMs), () => this.send(url, encodeIvrCallback({ v: `VO_${flow.toUpperCase() || 'FLOW'}`, r: 0, ph: call.phone, pa: para, da: '验证:通过' }, this.opts.callbackCharset)))
   }
 }
 
