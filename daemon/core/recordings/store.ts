@@ -10,7 +10,8 @@ import type { Counter, Metrics } from '../metrics.js'
 import { Catalog, type Entry, type FindResult, type RecordingFilters } from './catalog.js'
 import type { RecordingsConfig } from './config.js'
 import { ChecksumMismatch, InvalidRecording, RecordingError, RecordingTooLarge, StorageError, UploadAborted, isFsError } from './errors.js'
-import { exists, fsOp, fsyncDir, fsyncFile, mkdirp, placeNoClobber, writeAtomic } from './files.js'
+import { fsyncDir, fsyncFile, writeAtomic } from '../fs.js'
+import { exists, fsOp, mkdirp, placeNoClobber } from './files.js'
 import { AUDIO_TYPES, PLAIN_BOX_IDS, SIDECAR_FORMAT, boxId, buildRecord, checkCallid, fileStem, readSidecar, sniffExt, vendorTime, type BoxIds, type RecordingRecord } from './record.js'
 
 export { ChecksumMismatch, InvalidRecording, RecordingError, RecordingTooLarge, StorageError, UploadAborted } from './errors.js'
@@ -399,7 +400,7 @@ export class RecordingStore {
       this.temps.delete(tmp.path)
       const { record, timeMs } = buildRecord({ id, callid, box, source: this.boxes.source(box), ext, size: tmp.size, md5: tmp.md5, sha256: tmp.sha256, receivedMs, file: `${relDir}/${fileStem(id)}.${ext}`, fields })
       const sc = `${audioPath}.json`
-      await fsOp('writing', sc, () => writeAtomic(sc, JSON.stringify({ format: SIDECAR_FORMAT, ...record }, null, 2) + '\n'))
+      await fsOp('writing', sc, () => writeAtomic(sc, JSON.stringify({ format: SIDECAR_FORMAT, ...record }, null, 2) + '\n', { syncDir: false }))
       sidecarPath = sc
       // the new entries must survive a power cut: the day directory, and each parent that got a new child
       const dirs = [dir]
