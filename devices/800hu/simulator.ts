@@ -5,7 +5,7 @@ import { UsageError, numberArg } from '../../daemon/core/usage.js'
 import { decodeAnswer } from '../../protocols/800hu/answers.js'
 import { normaliseMac } from '../../protocols/800hu/mac.js'
 import { LINE_STATE, encodeStatus, statusWire, type StatusInput } from '../../protocols/800hu/status.js'
-import { makeWav } from './wav.js'
+import { makeWav } from '../../protocols/wav/index.js'
 
 /**
  * A simulated 八百呼 recording box (seed 003 §2.1.10): it speaks to its server exactly as a box

@@ -1,4 +1,4 @@
-import { wavHeader } from '../../devices/800hu/wav.js'
+import { wavHeader } from '../../protocols/wav/index.js'
 import type { Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, rm, chmod } from 'node:fs/promises'
