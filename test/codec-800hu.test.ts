@@ -1,5 +1,5 @@
 import t from 'tap'
-import { BOX_STATUS, StatusError, decodeAnswer, decodeStatus, encodeStatus, fail, messages, ok, statusWire, type BoxStatus } from '../protocols/800hu/index.js'
+import { BOX_STATUS, StatusError, boxSourceId, decodeAnswer, formatMac, normaliseMac, decodeStatus, encodeStatus, fail, messages, ok, statusWire, type BoxStatus } from '../protocols/800hu/index.js'
 import { prng } from '../protocols/testing/chunks.js'
 
 const FULL: BoxStatus = {
@@ -84,4 +84,15 @@ t.test('answers: encode → decode', async (t) => {
   t.same(decodeAnswer(JSON.parse(JSON.stringify(messages(items).body))).data, items, 'through JSON, as on the wire')
   t.same(decodeAnswer({ status: '3003' }).status, 3003, 'a numeric string status counts')
   for (const v of [null, 1, 'x', [], { status: 'ok' }, { status: {} }]) t.equal(decodeAnswer(v).status, null, JSON.stringify(v))
+})
+
+t.test('MAC: format → normalise gives the 12 digits back; every spelling normalises alike', async (t) => {
+  const rnd = prng(12)
+  for (let n = 0; n < 200; n++) {
+    const mac = Array.from({ length: 12 }, () => '0123456789abcdef'[Math.floor(rnd() * 16)]).join('')
+    const colon = formatMac(mac)
+    if (normaliseMac(colon) !== mac || normaliseMac(colon.toUpperCase().replace(/:/g, '-')) !== mac || normaliseMac(` ${mac.toUpperCase()} `) !== mac) return t.fail(mac)
+  }
+  for (const bad of ['', '00:00:00:00:00', '00:00:00-00:00:01', '0000000000zz', '00:00:00:00:00:001']) t.equal(normaliseMac(bad), null, bad)
+  t.equal(boxSourceId('00000000000a'), '800hu-00000000000a')
 })
