@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { makeWavOfSize } from '../devices/800hu/wav.js'
+import { makeWavOfSize } from '../protocols/wav/index.js'
 import { freePort, stopChild, track } from './children.js'
 import { finish, fixed, int, load, mb, report, say } from './common.js'
 

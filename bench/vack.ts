@@ -18,9 +18,9 @@
 import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
-import { LqVackSimulator, chStatusXml, type SimChannel } from '../daemon/vendors/lq-vack/simulator.js'
+import { LqVackSimulator, type SimChannel } from '../daemon/vendors/lq-vack/simulator.js'
 import type { LqVackSource } from '../daemon/vendors/lq-vack/source.js'
-import { ChStatusReader, decodeAnswerText, decodeVackXml, parseChStatus, VackClient } from '../protocols/lq-vack/index.js'
+import { ChStatusReader, decodeAnswerText, decodeVackXml, encodeChStatus, parseChStatus, VackClient } from '../protocols/lq-vack/index.js'
 import { cpuMs, finish, load, report, roundTrips, say } from './common.js'
 
 const N = 1000
@@ -84,7 +84,7 @@ function bodies(kind: 'steady' | 'all'): Buffer[] {
         c.status === 0 ? talking(c, r) : idle(c)
       }
     }
-    out.push(chStatusXml(chs, 1_700_000_000_000 + r))
+    out.push(encodeChStatus(chs, 1_700_000_000_000 + r))
   }
   return out
 }

@@ -84,7 +84,7 @@ export class Daemon {
     )
     this.metrics.gauge('telbridge_process_resident_memory_bytes', 'Resident set size', () => [[undefined, process.memoryUsage.rss()]])
     this.metrics.gauge('telbridge_uptime_seconds', 'Seconds since the daemon started', () => [[undefined, (Date.now() - this.startedAt) / 1000]])
-    this.recordings = new RecordingStore({ dataDir: config.dataDir, config: config.recordings, log: this.log.child({ component: 'recordings' }), bus: this.bus, metrics: this.metrics })
+    this.recordings = new RecordingStore({ dataDir: config.dataDir, config: config.recordings, log: this.log.child({ component: 'recordings' }), bus: this.bus, metrics: this.metrics, boxes: MODULES.find((m) => m.recordingBoxes)?.recordingBoxes })
     this.webhooks = new WebhookOutbox({ dataDir: config.dataDir, hooks: config.webhooks, log: this.log.child({ component: 'webhooks' }), bus: this.bus, metrics: this.metrics })
     const apiRoutes: RoutePlugin[] = [callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }), bus: this.bus })]
     const ingestRoutes: RoutePlugin[] = []

@@ -8,7 +8,7 @@ import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
 import { Daemon } from '../daemon/daemon.js'
 import { BoxSimulator, type SimCommand, type SimUpload } from '../devices/800hu/simulator.js'
-import { parseWav } from '../devices/800hu/wav.js'
+import { parseWav } from '../protocols/wav/index.js'
 import { SseReader, getJson, until } from './helpers/sse.js'
 
 const MAC = '00:00:00:00:00:0a'

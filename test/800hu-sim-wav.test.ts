@@ -1,5 +1,5 @@
 import t from 'tap'
-import { BOX_WAV, WAV_HEADER_BYTES, WavError, makeWav, makeWavOfSize, parseWav, wavHeader } from '../devices/800hu/wav.js'
+import { BOX_WAV, WAV_HEADER_BYTES, WavError, makeWav, makeWavOfSize, parseWav, wavHeader } from '../protocols/wav/index.js'
 
 t.test('the generated WAV has a valid RIFF/WAVE PCM header that parses back', async (t) => {
   const wav = makeWav(1.5)

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import multipart from '@fastify/multipart'
 import { BoxSimulator, parseBoxSimOptions, type SimCommand, type SimUpload } from '../devices/800hu/simulator.js'
-import { parseWav } from '../devices/800hu/wav.js'
+import { parseWav } from '../protocols/wav/index.js'
 import { until } from './helpers/sse.js'
 
 interface Seen {

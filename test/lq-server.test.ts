@@ -1,8 +1,7 @@
 import t from 'tap'
 import { connect, type Socket } from 'node:net'
 import iconv from 'iconv-lite'
-import { LqConnectDecoder, encodeRegistration, encodeTryRep, type Frame } from '../protocols/lq-connect/index.js'
-import { registrationAgent } from '../daemon/vendors/lq-socket/server.js'
+import { LqConnectDecoder, encodeRegistration, encodeTryRep, registrationAgent, type Frame } from '../protocols/lq-connect/index.js'
 import { rig } from './helpers/daemon.js'
 import { until } from './helpers/sse.js'
 

@@ -4,6 +4,7 @@ import type { RoutePlugin } from './http.js'
 import type { Logger } from './log.js'
 import type { Metrics } from './metrics.js'
 import type { PopHub } from './pops.js'
+import type { BoxIds } from './recordings/record.js'
 import type { RecordingStore } from './recordings/store.js'
 import type { ObjectSchema, Schema } from './schema.js'
 import type { Source, SourceContext } from './source.js'
@@ -35,6 +36,8 @@ export interface VendorModule {
   service?(ctx: ModuleContext): ModuleService | null
   /** routes on the API listener that serve every source of this module (behind the token) */
   apiRoutes?(ctx: ModuleContext): RoutePlugin
+  /** how the module's devices are named in the recording store, when they upload recordings (one module at most) */
+  readonly recordingBoxes?: BoxIds
   /** `telbridge simulate <kind>` commands, keyed "simulate <kind>" */
   readonly commands?: Readonly<Record<string, Cmd>>
   /** the module's part of `telbridge demo`: its simulators and the config that points at them */

@@ -1,5 +1,6 @@
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fsyncDir, writeAtomic } from '../core/fs.js'
 import type { Logger } from '../core/log.js'
 import type { Notification } from './notify.js'
 
@@ -14,7 +15,8 @@ import type { Notification } from './notify.js'
 
 export const ENTRY_FORMAT = 'telbridge.webhook/1'
 const NAME = /^(\d{17})\.json$/
-const TEMP = /^\.\d{17}\.json\.tmp$/
+// writeAtomic's temp (`.<file>.<rand>.tmp`), and the older `.<file>.tmp`
+const TEMP = /^\.\d{17}\.json(?:\.[0-9a-f]{8})?\.tmp$/
 
 export interface EntryMeta {
   seq: number
@@ -127,7 +129,7 @@ export class DiskQueue {
       }
       const file = `${String(seq).padStart(17, '0')}.json`
       try {
-        await writeDurable(this.dir, file, text)
+        await writeAtomic(join(this.dir, file), text, { syncDir: false })
         written.push({ seq, file, bytes: text.length })
       } catch (err) {
         res.failed = notifications.length - i
@@ -138,7 +140,7 @@ export class DiskQueue {
     if (written.length) {
       // the renames are durable only once the directory is: one fsync for the whole batch
       try {
-        await syncDir(this.dir)
+        await fsyncDir(this.dir)
       } catch (err) {
         // the files are complete and renamed; a crash before the directory reaches the disk could
         // lose them, which is what a failed fsync means: report, but do not pretend they are not there
@@ -219,36 +221,4 @@ function checkEntry(v: unknown, seq: number): StoredEntry {
   }
   for (const k of ['type', 'peer', 'phone', 'memo'] as const) if (typeof n.fields[k] !== 'string') throw new Error(`notification.fields.${k} is not a string`)
   return o as StoredEntry
-}
-
-/** temp name, write, fsync, close, rename: the final name only ever holds a complete file */
-async function writeDurable(dir: string, file: string, data: Buffer): Promise<void> {
-  const tmp = join(dir, `.${file}.tmp`)
-  const fh = await open(tmp, 'wx')
-  try {
-    await fh.writeFile(data)
-    await fh.sync()
-  } catch (err) {
-    await fh.close().catch(() => {})
-    await unlink(tmp).catch(() => {})
-    throw err
-  }
-  await fh.close()
-  try {
-    await rename(tmp, join(dir, file))
-  } catch (err) {
-    await unlink(tmp).catch(() => {})
-    throw err
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  // Windows cannot open a directory for fsync; NTFS journals the rename itself
-  if (process.platform === 'win32') return
-  const fh = await open(dir, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
 }

@@ -11,7 +11,7 @@ import { addFields, newFields, type Fields } from './fields.js'
 import type { BoxHub } from './hub.js'
 import { parseBoxStatus, StatusError } from './status.js'
 import { receiveUpload, uploadWithoutFile } from './upload.js'
-import { BOX_STATUS, fail, messages, ok, type BoxAnswer } from './vendor.js'
+import { BOX_STATUS, fail, messages, ok, type BoxAnswer } from '../../protocols/800hu/answers.js'
 
 /** A status post's `status` JSON, urlencoded bodies and the like: far below this. Uploads are multipart and not bound by it. */
 const FORM_LIMIT = 1 << 20

@@ -12,7 +12,7 @@ import { CommandQueues, QueueFull, type BoxCommand, type CommandType } from './c
 import type { BoxesConfig } from './config.js'
 import type { Fields } from './fields.js'
 import { boxSourceId, formatMac, normaliseMac } from '../../protocols/800hu/mac.js'
-import { BOX_STATUS, fail, type BoxAnswer } from './vendor.js'
+import { BOX_STATUS, fail, type BoxAnswer } from '../../protocols/800hu/answers.js'
 
 export interface BoxHubDeps {
   config: BoxesConfig

@@ -3,6 +3,7 @@ import { boxCommands } from './cli.js'
 import { boxesSchema, checkBoxesConfig, type BoxesConfig } from './config.js'
 import { devicesRoutes } from './devices-api.js'
 import { boxEndpoint } from './endpoint.js'
+import { BOX_IDS } from './ids.js'
 import { BoxHub } from './hub.js'
 import { localApiRoutes } from './local-api.js'
 import { BoxSimulator } from './simulator.js'
@@ -24,6 +25,7 @@ export const box800huModule: VendorModule = {
   name: '800hu',
   summary: '八百呼 800hu recording boxes posting line states and WAV recordings to the ingest listener',
   settings: { boxes: boxesSchema },
+  recordingBoxes: BOX_IDS,
   check(config) {
     checkBoxesConfig(config.boxes as BoxesConfig)
   },

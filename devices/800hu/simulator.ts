@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Logger } from '../../daemon/core/log.js'
 import { UsageError, numberArg } from '../../daemon/core/usage.js'
+import { decodeAnswer } from '../../protocols/800hu/answers.js'
 import { normaliseMac } from '../../protocols/800hu/mac.js'
-import { makeWav } from './wav.js'
+import { LINE_STATE, encodeStatus, statusWire, type StatusInput } from '../../protocols/800hu/status.js'
+import { makeWav } from '../../protocols/wav/index.js'
 
 /**
  * A simulated 八百呼 recording box (seed 003 §2.1.10): it speaks to its server exactly as a box
@@ -108,7 +110,7 @@ function range(s: string, name: string): [number, number] {
 }
 
 /** The box's line states (`state` in channelstatus). */
-export const BOX_STATE = { UNPLUGGED: 0, IDLE: 1, RINGING: 2, DIALING: 3, TALKING: 4 } as const
+export const BOX_STATE = LINE_STATE
 type BoxState = (typeof BOX_STATE)[keyof typeof BOX_STATE]
 
 interface SimChannel {
@@ -334,24 +336,26 @@ export class BoxSimulator extends EventEmitter {
 
   // ---- channel status --------------------------------------------------------------------------
 
-  /** The `status` JSON a box posts (seed 003 §2.1.10), every value a string as in the vendor's example except diskStatus. */
-  statusJson(): Record<string, unknown> {
+  /** The line status a box posts (seed 003 §2.1.10), a fixed healthy disk. */
+  status(): StatusInput {
     const now = Date.now()
     return {
-      diskUsagePercent: '5',
-      diskSize: '29510',
-      diskSurplusSize: '28034',
-      diskStatus: 0,
+      disk: { usagePercent: 5, size: '29510', surplus: '28034', status: 0 },
       ip: this.opts.ip,
       channels: this.channels.map((c) => ({
         ch: String(c.ch),
-        state: String(c.state),
+        state: c.state,
         phone: c.phone,
-        timelen: c.state === BOX_STATE.IDLE ? '0' : String(Math.floor((now - c.since) / 1000)),
+        timelen: c.state === BOX_STATE.IDLE ? 0 : Math.floor((now - c.since) / 1000),
         peer: c.peer,
         serial: this.opts.serial,
       })),
     }
+  }
+
+  /** The `status` JSON a box posts, every value a string as in the vendor's example except diskStatus. */
+  statusJson(): Record<string, unknown> {
+    return statusWire(this.status())
   }
 
   /** Changes in one tick are posted once; a change while a post is in flight is posted right after it. */
@@ -372,7 +376,7 @@ export class BoxSimulator extends EventEmitter {
 
   /** POST cmd=channelstatus now; resolves with the server's answer (throws on network errors). */
   async postStatus(): Promise<unknown> {
-    const body = new URLSearchParams({ cmd: 'channelstatus', satellite: this.opts.mac, time: String(Date.now()), status: JSON.stringify(this.statusJson()) })
+    const body = new URLSearchParams({ cmd: 'channelstatus', satellite: this.opts.mac, time: String(Date.now()), status: encodeStatus(this.status()) })
     try {
       const answer = await this.post(body, 10_000)
       this.stats.statusPosts++
@@ -422,7 +426,7 @@ export class BoxSimulator extends EventEmitter {
         const answer = await this.postMultipart(fields, file, 120_000)
         result.answer = answer
         result.status = statusOf(answer)
-        result.ok = isOk(answer) && (answer as { callid?: unknown }).callid === callid
+        result.ok = isOk(answer) && decodeAnswer(answer).callid === callid
         if (result.ok) this.stats.uploads++
         else {
           this.stats.uploadRejected++
@@ -449,9 +453,8 @@ export class BoxSimulator extends EventEmitter {
         const answer = await this.post(new URLSearchParams({ cmd: 'getMessageList', satellite: this.opts.mac }), this.opts.pollTimeoutSeconds * 1000)
         this.stats.polls++
         backoff = 1000
-        const st = statusOf(answer)
-        const data = (answer as { data?: unknown }).data
-        if (st === 0 && Array.isArray(data)) {
+        const { status: st, data } = decodeAnswer(answer)
+        if (st === 0 && data) {
           for (const m of data) this.obey(m)
         } else if (st !== 3003 && st !== 0) {
           this.stats.pollFailures++
@@ -552,9 +555,7 @@ async function readAnswer(res: Response): Promise<unknown> {
 }
 
 function statusOf(answer: unknown): number | null {
-  const s = (answer as { status?: unknown } | null)?.status
-  const n = typeof s === 'number' ? s : typeof s === 'string' && /^-?\d+$/.test(s) ? Number(s) : NaN
-  return Number.isFinite(n) ? n : null
+  return decodeAnswer(answer).status
 }
 
 function isOk(answer: unknown): boolean {

@@ -1,21 +1,14 @@
-import { MAX_JSON_DEPTH, tooDeep } from '../../daemon/core/json-depth.js'
 import type { ChannelState, Direction } from '../../daemon/core/table.js'
+import { decodeStatus, type StatusDisk } from '../../protocols/800hu/status.js'
+
+export { StatusError, DISK_STATUS_TEXT } from '../../protocols/800hu/status.js'
 
 /**
- * cmd=channelstatus: the `status` field (seed 003 §2.1.10) parsed and checked as a whole, so a post
- * is applied completely or not at all. Pure: no table, no I/O.
+ * cmd=channelstatus as the channel table sees it: the decoded `status` (protocols/800hu) with each
+ * line state mapped to a table state. Pure: no table, no I/O.
  */
 
-export interface DiskInfo {
-  /** `diskUsagePercent` as a number (the box sends "5"), null when absent or not a number */
-  usagePercent: number | null
-  /** `diskSize`, `diskSurplusSize` as sent (the document gives no unit) */
-  size: string | null
-  surplus: string | null
-  /** `diskStatus`: 0 ok, -1 no disk, -2 mount failed, -3 not writable, -4 unknown error */
-  status: number | null
-  statusText: string | null
-}
+export type DiskInfo = StatusDisk
 
 export interface ChannelReport {
   /** `ch`: the RJ11 port, from 1 */
@@ -41,102 +34,22 @@ export interface BoxStatusReport {
 }
 
 export const STATE_MAP: Record<number, ChannelState> = { 0: 'offline', 1: 'idle', 2: 'ringing', 3: 'dialing', 4: 'talking' }
-export const DISK_STATUS_TEXT: Record<number, string> = { 0: 'ok', [-1]: 'no disk found', [-2]: 'mount failed', [-3]: 'not writable', [-4]: 'unknown error' }
-const MAX_CHANNELS = 256
 
-export class StatusError extends Error {
-  override name = 'StatusError'
-}
-
-/** `status` as the box sent it: a JSON string (form fields) or already an object (JSON bodies). */
+/** `status` as the box sent it: a JSON string (form fields) or already an object (JSON bodies). Throws StatusError. */
 export function parseBoxStatus(raw: unknown): BoxStatusReport {
-  let v: unknown = raw
-  if (typeof raw === 'string') {
-    if (raw.length > 256 * 1024) throw new StatusError('status is longer than 256 KiB')
-    try {
-      v = JSON.parse(raw)
-    } catch (err) {
-      throw new StatusError(`status is not valid JSON (${(err as Error).message})`)
-    }
+  const s = decodeStatus(raw)
+  return {
+    disk: s.disk,
+    ip: s.ip,
+    channels: s.channels.map((c) => ({
+      ch: c.ch,
+      state: STATE_MAP[c.state] ?? 'unknown',
+      rawState: c.state,
+      phone: c.phone,
+      direction: c.peer === '1' ? 'outbound' : c.peer === '2' ? 'inbound' : null,
+      peer: c.peer,
+      timelen: c.timelen,
+      serial: c.serial,
+    })),
   }
-  // walked below (and shown in messages with JSON.stringify): refused before it can throw a RangeError
-  if (tooDeep(v)) throw new StatusError(`status nests deeper than ${MAX_JSON_DEPTH} levels`)
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new StatusError('status must be a JSON object')
-  const o = v as Record<string, unknown>
-  const usage = text(o.diskUsagePercent, 'diskUsagePercent', 32)
-  const usageNum = usage === null ? null : Number(usage.replace(/%$/, ''))
-  const diskStatus = int(o.diskStatus, 'diskStatus')
-  const hasDisk = o.diskUsagePercent !== undefined || o.diskSize !== undefined || o.diskSurplusSize !== undefined || o.diskStatus !== undefined
-  const report: BoxStatusReport = {
-    disk: hasDisk ? {
-      usagePercent: usageNum !== null && Number.isFinite(usageNum) ? usageNum : null,
-      size: text(o.diskSize, 'diskSize', 32),
-      surplus: text(o.diskSurplusSize, 'diskSurplusSize', 32),
-      status: diskStatus,
-      statusText: diskStatus === null ? null : (DISK_STATUS_TEXT[diskStatus] ?? `unknown diskStatus ${diskStatus}`),
-    } : null,
-    ip: text(o.ip, 'ip', 64),
-    channels: [],
-  }
-  const chans = o.channels
-  if (chans === undefined || chans === null || chans === '') return report
-  if (!Array.isArray(chans)) throw new StatusError('status.channels must be an array')
-  if (chans.length > MAX_CHANNELS) throw new StatusError(`status.channels has ${chans.length} entries (at most ${MAX_CHANNELS})`)
-  const seen = new Set<string>()
-  chans.forEach((c, i) => {
-    const at = `channels[${i}]`
-    if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new StatusError(`${at} must be an object`)
-    const e = c as Record<string, unknown>
-    const ch = text(e.ch, `${at}.ch`, 8)
-    if (ch === null || !/^\d{1,4}$/.test(ch)) throw new StatusError(`${at}.ch must be a port number, got ${show(e.ch)}`)
-    const port = String(Number(ch)) // "01" and 1 are the same port
-    if (seen.has(port)) throw new StatusError(`${at}.ch ${port} appears twice`)
-    seen.add(port)
-    const rawState = int(e.state, `${at}.state`)
-    if (rawState === null) throw new StatusError(`${at}.state is missing`)
-    const phone = text(e.phone, `${at}.phone`, 64)
-    if (phone !== null && /[\u0000-\u001f\u007f]/.test(phone)) throw new StatusError(`${at}.phone holds control characters`)
-    const peer = text(e.peer, `${at}.peer`, 4)
-    const timelenText = text(e.timelen, `${at}.timelen`, 16)
-    let timelen: number | null = null
-    if (timelenText !== null) {
-      timelen = Number(timelenText)
-      if (!Number.isFinite(timelen) || timelen < 0) throw new StatusError(`${at}.timelen must be a number of seconds, got ${show(e.timelen)}`)
-    }
-    report.channels.push({
-      ch: port,
-      state: STATE_MAP[rawState] ?? 'unknown',
-      rawState,
-      phone,
-      direction: peer === '1' ? 'outbound' : peer === '2' ? 'inbound' : null,
-      peer,
-      timelen,
-      serial: text(e.serial, `${at}.serial`, 32),
-    })
-  })
-  return report
-}
-
-/** A string or number as a string; '' / null / absent → null; anything else (objects, arrays, booleans) is malformed. */
-function text(v: unknown, name: string, max: number): string | null {
-  if (v === undefined || v === null) return null
-  let s: string
-  if (typeof v === 'string') s = v.trim()
-  else if (typeof v === 'number' && Number.isFinite(v)) s = String(v)
-  else throw new StatusError(`${name} must be a string or a number, got ${show(v)}`)
-  if (s.length > max) throw new StatusError(`${name} is longer than ${max} characters`)
-  return s === '' ? null : s
-}
-
-function int(v: unknown, name: string): number | null {
-  const s = text(v, name, 12)
-  if (s === null) return null
-  if (!/^-?\d{1,9}$/.test(s)) throw new StatusError(`${name} must be a whole number, got ${show(v)}`)
-  return Number(s)
-}
-
-function show(v: unknown): string {
-  if (v === undefined) return 'nothing'
-  const s = JSON.stringify(v) ?? String(v)
-  return s.length > 40 ? s.slice(0, 40) + '…' : s
 }

@@ -15,7 +15,7 @@ import type { BoxSource } from './box.js'
 import { addFields, MAX_FIELDS, newFields, type Fields } from './fields.js'
 import type { BoxHub } from './hub.js'
 import { formatMac } from '../../protocols/800hu/mac.js'
-import { BOX_STATUS, fail, ok, type BoxAnswer } from './vendor.js'
+import { BOX_STATUS, fail, ok, type BoxAnswer } from '../../protocols/800hu/answers.js'
 
 const FIELD_MAX = 256 * 1024
 /** After refusing an upload, the rest of the body is read (and dropped) for at most this long, so the box can read the answer. */

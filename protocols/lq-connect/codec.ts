@@ -382,17 +382,17 @@ export class LqConnectDecoder {
   }
 }
 
-function gbk(text: string | Buffer): Buffer {
+export function gbk(text: string | Buffer): Buffer {
   return typeof text === 'string' ? iconv.encode(text, 'gbk') : text
 }
 
-function checkLength(what: string, n: number): void {
+export function checkLength(what: string, n: number): void {
   if (n === 0 || n > MAX_POP_BYTES) {
     throw new RangeError(`${what} is ${n} bytes in GBK; an LQ-Connect frame holds 1..${MAX_POP_BYTES}`)
   }
 }
 
-function lengthFramed(body: Buffer): Buffer {
+export function lengthFramed(body: Buffer): Buffer {
   const frame = Buffer.allocUnsafe(body.length + 1)
   frame[0] = body.length
   body.copy(frame, 1)
@@ -417,26 +417,4 @@ export function encodePop(text: string | Buffer): Buffer {
   const body = gbk(text)
   checkLength('pop text', body.length)
   return lengthFramed(body)
-}
-
-export interface RegistrationOptions {
-  /** e.g. `oper={oper},ch={ch};` */
-  template: string
-  /** 'length': 1 length byte + text; 'raw': the text alone */
-  framing: 'length' | 'raw'
-  oper: string
-  ch: string
-}
-
-/**
- * The registration the client sends after connecting: `{oper}` and `{ch}` in the template replaced,
- * GBK-encoded, with a length byte when framing is 'length'. Throws RangeError unless the text is
- * 1..255 bytes, for 'raw' as well: an empty or oversized registration is a configuration mistake.
- */
-export function encodeRegistration(opts: RegistrationOptions): Buffer {
-  // one pass, with a function: values are inserted literally (a `$&` or `{ch}` inside oper stays as is)
-  const text = opts.template.replace(/\{(oper|ch)\}/g, (_m, key: string) => (key === 'oper' ? opts.oper : opts.ch))
-  const body = gbk(text)
-  checkLength('registration text', body.length)
-  return opts.framing === 'length' ? lengthFramed(body) : body
 }

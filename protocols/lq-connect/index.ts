@@ -9,6 +9,7 @@ export {
   encodeTryReq,
   encodeTryRep,
   encodePop,
-  encodeRegistration,
 } from './codec.js'
-export type { Frame, FrameErrorCode, HandshakeToken, PlausibleFn, LqConnectDecoderOptions, RegistrationOptions } from './codec.js'
+export type { Frame, FrameErrorCode, HandshakeToken, PlausibleFn, LqConnectDecoderOptions } from './codec.js'
+export { decodeRawRegistration, decodeRegistration, encodeRegistration, plausibleRegistration, registrationAgent } from './registration.js'
+export type { Registration, RegistrationOptions } from './registration.js'

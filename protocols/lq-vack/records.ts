@@ -9,7 +9,7 @@
  * - A word we do not know gives code null (the text is kept); the daemon shows such a line `unknown`.
  * - `peerCh` -1 → null. Numbers that are `_NA_` → null.
  */
-import { findAll, na, parseVackText, type VackDoc } from './xml.js'
+import { encodeVackXml, findAll, na, naText, parseVackText, xmlEscape, type VackDoc } from './xml.js'
 
 /** `inUse` / `inUseC` (seed 000 取坐席状态): what the channel is used for. */
 export const IN_USE_WORDS: Record<string, number> = {
@@ -432,4 +432,95 @@ export class ChStatusReader {
     const envelope = parseChStatus(doc)
     return { doc, answer: { counts: envelope.counts, channels, skipped, generated: doc.generated } }
   }
+}
+
+// ---- encoders: the same answers as the vendor's server writes them ----
+
+/** status code → its word on an external line (an agent channel says 挂机 for 0) */
+const STATUS_NAMES: Record<number, string> = Object.fromEntries(Object.entries(STATUS_WORDS).filter(([w]) => w !== '挂机').map(([w, c]) => [c, w]))
+const KIND_NAMES: Record<ChannelKind, string> = { external: '外线', agent: '内线', ip: 'IP', recording: '录音' }
+
+/** What encodeChStatus writes of a channel: the decoded record's fields without the texts (they follow from the codes). */
+export interface ChStatusInput {
+  ch: number
+  kind: ChannelKind
+  inUse: number
+  status: number
+  step: string | null
+  /** null or negative: no peer (written -1) */
+  peerCh: number | null
+  phone: string | null
+  oper: string | null
+  recording: boolean
+  startTime: string | null
+  endTime: string | null
+  loginTime: string | null
+  idleTime: string | null
+  listened: boolean
+  busy: boolean
+}
+
+/** A getChStatus answer (seed 000 layout): codes as words, `_NA_` for no value, counts by kind in the root. */
+export function encodeChStatus(chs: readonly ChStatusInput[], generated: number | string): Buffer {
+  const count = (k: ChannelKind) => chs.filter((c) => c.kind === k).length
+  const parts: string[] = []
+  for (const c of chs) {
+    parts.push(
+      `<chStatus><ch>${c.ch}</ch><type>${KIND_NAMES[c.kind]}</type>` +
+        `<inUse>${c.inUse === 0 ? '0' : (IN_USE_NAMES[c.inUse] ?? String(c.inUse))}</inUse>` +
+        `<status>${c.kind === 'agent' && c.status === 0 ? '挂机' : (STATUS_NAMES[c.status] ?? String(c.status))}</status>` +
+        `<step>${naText(c.step)}</step><peerCh>${c.peerCh ?? -1}</peerCh><phone>${naText(c.phone)}</phone><oper>${naText(c.oper)}</oper>` +
+        `<file>${c.recording ? '录音中' : '_NA_'}</file><startTime>${naText(c.startTime)}</startTime><endTime>${naText(c.endTime)}</endTime>` +
+        `<loginTime>${naText(c.loginTime)}</loginTime><idleTime>${naText(c.idleTime)}</idleTime><listen>${c.listened ? '被监听' : '_NA_'}</listen>` +
+        `<setBusy>${c.busy ? '示忙' : '_NA_'}</setBusy></chStatus>\n`,
+    )
+  }
+  return encodeVackXml({ generated, vo_id: 'getChStatus', chCnt: count('external'), agentChCnt: count('agent'), ichCnt: count('ip'), rchCnt: count('recording') }, '\n' + parts.join(''))
+}
+
+/** A getOperStatus answer (the seed's `<result><result>` nesting). */
+export function encodeOperStatus(agents: readonly OperStatus[], generated: number | string): Buffer {
+  const rows = agents.map(
+    (a) =>
+      `<operStatus>\n<ch>${a.ch ?? -1}</ch><inUseC>${naText(a.inUse)}</inUseC><statusC>${naText(a.status)}</statusC><phone>${naText(a.phone)}</phone>` +
+      `<ifLoginC>${a.loggedIn === null ? '_NA_' : a.loggedIn ? 1 : 0}</ifLoginC><oper>${xmlEscape(a.oper)}</oper><setBusyC>${naText(a.busy)}</setBusyC>\n</operStatus>\n`,
+  )
+  return encodeVackXml({ generated, vo_id: 'getOperStatus' }, `\n<result>${rows.join('')}</result>\n`)
+}
+
+/** A getQueueStatus answer; `sizes` go in the root. */
+export function encodeQueueStatus(q: Omit<QueueStatusAnswer, 'generated'>, generated: number | string): Buffer {
+  const rows = q.entries.map(
+    (e) =>
+      `<queueStatus>\n<inUseC>${naText(e.inUse)}</inUseC>\n<type>${naText(e.type)}</type>\n<phone>${naText(e.phone)}</phone>\n<ch>${e.ch ?? -1}</ch>\n` +
+      `<wt>${naText(e.waitType)}</wt>\n<wv>${naText(e.waitValue)}</wv>\n<startTime>${naText(e.startTime)}</startTime>\n<totalTime>${naText(e.totalSeconds)}</totalTime>\n</queueStatus>\n`,
+  )
+  return encodeVackXml({ generated, vo_id: 'getQueueStatus', callautoSize: q.sizes.callauto ?? 0, chWaitSize: q.sizes.chWait ?? 0, calloutbSize: q.sizes.calloutb ?? 0 }, '\n' + rows.join(''))
+}
+
+/** A getCustCall page; the optional fields (idrea, phl, idres, idsat) only when set, as LCall leaves them out. */
+export function encodeCustCall(a: CustCallAnswer, generated: number | string): Buffer {
+  const opt = (tag: string, v: string | null) => (v === null ? '' : `<${tag}>${naText(v)}</${tag}>`)
+  const rows = a.calls.map(
+    (c) =>
+      `<CustCall><id>${naText(c.id)}</id><sn>${naText(c.sn)}</sn><ch>${naText(c.ch)}</ch><dir>${naText(c.direction)}</dir><vt>${naText(c.voiceType)}</vt>` +
+      `<ph>${naText(c.phone)}</ph><dt>${naText(c.date)}</dt><oper>${naText(c.oper)}</oper><tms>${naText(c.startTime)}</tms><tme>${naText(c.endTime)}</tme><file>${naText(c.file)}</file>` +
+      `${opt('idrea', c.reason)}${opt('phl', c.called)}${opt('idres', c.result)}${opt('idsat', c.satisfaction)}<me>${naText(c.memo)}</me></CustCall>\n`,
+  )
+  const attrs: Record<string, string | number> = { generated, vo_id: 'getCustCall' }
+  if (a.total !== null) attrs.totalCnt = a.total
+  if (a.page !== null) attrs.curPn = a.page
+  return encodeVackXml(attrs, `\n<result>\n${rows.join('')}</result>\n`)
+}
+
+/** playSelected: the URL, or no URL and the reason in `error` (the server's way of failing here). */
+export function encodePlaySelected(r: { url: string | null; error?: string }, generated: number | string): Buffer {
+  return encodeVackXml({ generated, vo_id: 'playSelected', error: r.error ?? '' }, `<playSelected><asxfile>${r.url === null ? '' : xmlEscape(r.url)}</asxfile></playSelected>`)
+}
+
+export function encodeLoc(l: Location, generated: number | string): Buffer {
+  return encodeVackXml(
+    { generated, vo_id: 'getLoc' },
+    `\n<loc>\n<phone>${naText(l.phone)}</phone>\n<location>${naText(l.location)}</location>\n<city>${naText(l.city)}</city>\n<province>${naText(l.province)}</province>\n</loc>\n`,
+  )
 }

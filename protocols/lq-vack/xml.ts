@@ -194,3 +194,29 @@ export function findAll(node: unknown, tag: string): unknown[] {
   }
   return []
 }
+
+// ---- encoders: answers as the vendor's server writes them (the simulator, the bench, round-trip tests) ----
+
+/** Text for XML content and attribute values. */
+export function xmlEscape(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!)
+}
+
+/** A value as the server writes it: no value (null, '') is `_NA_`. */
+export function naText(v: string | number | boolean | null | undefined): string {
+  return v === null || v === undefined || v === '' ? '_NA_' : xmlEscape(String(v))
+}
+
+/** An answer document in gb2312 bytes: the declaration, then `<result attrs>inner</result>` (inner is XML as given). */
+export function encodeVackXml(attrs: Record<string, string | number>, inner: string): Buffer {
+  const a = Object.entries(attrs).map(([k, v]) => ` ${k}="${xmlEscape(String(v))}"`).join('')
+  return iconv.encode(`<?xml version="1.0" encoding="gb2312" ?>\n<result${a}>${inner}</result>\n`, 'gbk')
+}
+
+/** A control service's answer: `msg` on success (执行成功), `error` on a refusal; `text` is the root's own text. */
+export function encodeVackResult(generated: number | string, r: { msg?: string; error?: string; text: string }): Buffer {
+  const attrs: Record<string, string | number> = { generated, rcode: 0 }
+  if (r.msg !== undefined) attrs.msg = r.msg
+  if (r.error !== undefined) attrs.error = r.error
+  return encodeVackXml(attrs, xmlEscape(r.text))
+}

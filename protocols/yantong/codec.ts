@@ -6,6 +6,7 @@
  * loosely typed on the wire (errno "1" or 1, Extension 1001 or "1001"): everything is normalised here.
  */
 import iconv from 'iconv-lite'
+import { encodePairs } from '../text/percent.js'
 import { DISPOSITIONS, ERRNO_TEXT, EXTEN_STATUS_TEXT, type Answer, type CallType, type CdrRecord, type Disposition, type ExtenStatus, type UserInfo } from './types.js'
 
 /** The vendor answered and said no (errno ≠ 1). */
@@ -171,22 +172,7 @@ export function parseUserInfo(action: string, data: unknown): UserInfo[] {
  * URLSearchParams does; GBK percent-encodes the GBK bytes, as a GBK PHP page expects.
  */
 export function encodeParams(params: Record<string, string | number | undefined>, charset: Charset = 'utf-8'): string {
-  const parts: string[] = []
-  for (const [k, v] of Object.entries(params)) {
-    if (v === undefined) continue
-    parts.push(`${encodeComponent(k, charset)}=${encodeComponent(String(v), charset)}`)
-  }
-  return parts.join('&')
-}
-
-function encodeComponent(s: string, charset: Charset): string {
-  if (charset === 'utf-8' || /^[\x20-\x7e]*$/.test(s)) return new URLSearchParams({ x: s }).toString().slice(2)
-  let out = ''
-  for (const b of iconv.encode(s, 'gbk')) {
-    const c = String.fromCharCode(b)
-    out += /[A-Za-z0-9*\-._]/.test(c) ? c : c === ' ' ? '+' : '%' + b.toString(16).toUpperCase().padStart(2, '0')
-  }
-  return out
+  return encodePairs(Object.entries(params), charset, 'form')
 }
 
 /** A whole number from a number or a numeric string; null otherwise. */

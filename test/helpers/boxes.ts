@@ -1,4 +1,4 @@
-import { wavHeader } from '../../devices/800hu/wav.js'
+import { wavHeader } from '../../protocols/wav/index.js'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

@@ -1,4 +1,4 @@
-import { wavHeader } from '../../devices/800hu/wav.js'
+import { wavHeader } from '../../protocols/wav/index.js'
 import type { Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, rm, chmod } from 'node:fs/promises'
@@ -10,6 +10,7 @@ import { parseConfig } from '../../daemon/config.js'
 import { EventBus, type BusEvent } from '../../daemon/core/events.js'
 import { Metrics } from '../../daemon/core/metrics.js'
 import { RecordingStore } from '../../daemon/core/recordings/store.js'
+import { BOX_IDS } from '../../devices/800hu/ids.js'
 
 export interface StoreRig {
   store: RecordingStore
@@ -56,7 +57,7 @@ export async function storeRig(t: Test, opts: { dataDir?: string; recordings?: R
     const events: BusEvent[] = []
     bus.subscribe((e) => events.push(e))
     const metrics = new Metrics()
-    const store = new RecordingStore({ dataDir, config: cfg.recordings, log, bus, metrics, now: () => clock.now, sweepIntervalMs: opts.sweepIntervalMs })
+    const store = new RecordingStore({ dataDir, config: cfg.recordings, log, bus, metrics, now: () => clock.now, sweepIntervalMs: opts.sweepIntervalMs, boxes: BOX_IDS })
     await store.open()
     t.teardown(() => store.close())
     const rig: StoreRig = { store, bus, metrics, events, logs, dataDir, clock, reopen: async () => {

@@ -1,14 +1,13 @@
 import { InvalidRecording } from './errors.js'
-import { normaliseMac } from '../../../protocols/800hu/mac.js'
 
 /** A stored recording as the API, the event stream and the sidecar show it. */
 export type RecordingRecord = {
   /** `callid`, or `callid~2`… for a second recording with the same callid and other content */
   id: string
   callid: string
-  /** box MAC, 12 lowercase hex digits */
+  /** the box's id as its device module normalises it (800hu: the MAC's 12 lowercase hex digits) */
   box: string
-  /** the box's source id in the channel table (`800hu-<box>`) */
+  /** the box's source id in the channel table (800hu: `800hu-<box>`) */
   source: string
   /** RJ11 port (`channel`), null when the box sent none or garbage */
   channel: number | null
@@ -145,9 +144,29 @@ export function fileStem(id: string): string {
   return callid + (m[2] ?? '')
 }
 
-/** A MAC in any common spelling (`00:0A:..`, `00-0a-..`, `000a..`) as 12 lowercase hex digits, or null. */
-export function normalizeMac(mac: unknown): string | null {
-  return typeof mac === 'string' ? normaliseMac(mac) : null
+/**
+ * How the devices that upload are named. The device module decides (800hu: a MAC's 12 lowercase hex
+ * digits, source `800hu-<mac>`), so the store knows no vendor.
+ */
+export interface BoxIds {
+  /** a box id as a caller or an API query spells it → the stored form, or null when it is not one */
+  normalise(raw: string): string | null
+  /** the channel-table source of a box */
+  source(box: string): string
+  /** what a box id looks like, for error messages */
+  readonly describe: string
+}
+
+/** Without a device module: ids as given (lowercase letters, digits, `-`, `_`); the source is the id. */
+export const PLAIN_BOX_IDS: BoxIds = {
+  normalise: (s) => (/^[0-9a-z][0-9a-z_-]{0,63}$/.test(s) ? s : null),
+  source: (box) => box,
+  describe: 'a box id (lowercase letters, digits, - and _)',
+}
+
+/** `raw` as a stored box id, or null (also for anything not a string). */
+export function boxId(ids: BoxIds, raw: unknown): string | null {
+  return typeof raw === 'string' ? ids.normalise(raw) : null
 }
 
 // Plausible call times: after 2000-01-01, and not more than two days ahead of the receive time
@@ -192,6 +211,7 @@ export interface CoreFacts {
   id: string
   callid: string
   box: string
+  source: string
   ext: string
   size: number
   md5: string
@@ -212,7 +232,7 @@ export function buildRecord(c: CoreFacts): { record: RecordingRecord; timeMs: nu
     id: c.id,
     callid: c.callid,
     box: c.box,
-    source: `800hu-${c.box}`,
+    source: c.source,
     channel: intField(f.channel, 9999),
     phone: (f.callid_dialed ?? '').trim(),
     direction: direction(f.direction),
@@ -235,14 +255,14 @@ export function buildRecord(c: CoreFacts): { record: RecordingRecord; timeMs: nu
 }
 
 /** The sidecar's core facts, checked; throws a message naming the first bad key. */
-export function readSidecar(json: unknown, file: string): CoreFacts {
+export function readSidecar(json: unknown, file: string, ids: BoxIds): CoreFacts {
   const o = json as Record<string, unknown>
   const bad = (k: string) => new Error(`sidecar key ${k} missing or invalid`)
   if (!o || typeof o !== 'object' || Array.isArray(o)) throw new Error('sidecar is not a JSON object')
   if (o.format !== SIDECAR_FORMAT) throw bad('format')
   const callid = checkCallid(o.callid)
   if (typeof o.id !== 'string' || !(o.id === callid || new RegExp(`^${callid.replace(/[.]/g, '\\.')}~[1-9][0-9]{0,5}$`).test(o.id))) throw bad('id')
-  const box = normalizeMac(o.box)
+  const box = boxId(ids, o.box)
   if (!box) throw bad('box')
   if (typeof o.ext !== 'string' || !AUDIO_TYPES[o.ext]) throw bad('ext')
   if (typeof o.size !== 'number' || !Number.isSafeInteger(o.size) || o.size < 0) throw bad('size')
@@ -252,7 +272,7 @@ export function readSidecar(json: unknown, file: string): CoreFacts {
   if (!Number.isFinite(receivedMs)) throw bad('receivedAt')
   const f = o.fields
   if (!f || typeof f !== 'object' || Array.isArray(f) || !Object.values(f).every((v) => typeof v === 'string')) throw bad('fields')
-  return { id: o.id, callid, box, ext: o.ext, size: o.size, md5: o.md5, sha256: o.sha256, receivedMs, file, fields: f as Record<string, string> }
+  return { id: o.id, callid, box, source: ids.source(box), ext: o.ext, size: o.size, md5: o.md5, sha256: o.sha256, receivedMs, file, fields: f as Record<string, string> }
 }
 
 const TIME =

@@ -5,7 +5,7 @@ import type { RoutePlugin } from '../http.js'
 import { DEFAULT_LIMIT, MAX_LIMIT, type RecordingFilters } from './catalog.js'
 import { InvalidRecording } from './errors.js'
 import { parseRange } from './range.js'
-import { DIRECTIONS, checkCallid, normalizeMac, parseTime, type Direction } from './record.js'
+import { DIRECTIONS, checkCallid, parseTime, type BoxIds, type Direction } from './record.js'
 import type { RecordingStore } from './store.js'
 
 function one(q: Record<string, unknown>, name: string): string | undefined {
@@ -32,13 +32,13 @@ function time(q: Record<string, unknown>, name: string): number | undefined {
 }
 
 /** The list filters from a query string; every bad value is a BAD_QUERY naming the parameter. */
-export function parseRecordingQuery(q: Record<string, unknown>): RecordingFilters {
+export function parseRecordingQuery(q: Record<string, unknown>, boxes: BoxIds): RecordingFilters {
   const f: RecordingFilters = {}
   const box = one(q, 'box')
   if (box !== undefined) {
-    const mac = normalizeMac(box)
-    if (!mac) throw new ApiError('BAD_QUERY', 'box', 'expected a MAC address (12 hex digits, with or without : or -)')
-    f.box = mac
+    const id = boxes.normalise(box)
+    if (!id) throw new ApiError('BAD_QUERY', 'box', `expected ${boxes.describe}`)
+    f.box = id
   }
   f.channel = int(q, 'channel', 0, 9999)
   const phone = one(q, 'phone')
@@ -85,7 +85,7 @@ export function recordingRoutes(store: RecordingStore): RoutePlugin {
   }
   return (app) => {
     app.get('/v1/recordings', async (req) => {
-      const r = store.find(parseRecordingQuery(req.query as Record<string, unknown>))
+      const r = store.find(parseRecordingQuery(req.query as Record<string, unknown>, store.boxes))
       return { total: r.total, offset: r.offset, limit: r.limit, recordings: r.recordings.map(withUrl) }
     })
 

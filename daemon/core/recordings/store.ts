@@ -10,12 +10,13 @@ import type { Counter, Metrics } from '../metrics.js'
 import { Catalog, type Entry, type FindResult, type RecordingFilters } from './catalog.js'
 import type { RecordingsConfig } from './config.js'
 import { ChecksumMismatch, InvalidRecording, RecordingError, RecordingTooLarge, StorageError, UploadAborted, isFsError } from './errors.js'
-import { exists, fsOp, fsyncDir, fsyncFile, mkdirp, placeNoClobber, writeAtomic } from './files.js'
-import { AUDIO_TYPES, SIDECAR_FORMAT, buildRecord, checkCallid, fileStem, normalizeMac, readSidecar, sniffExt, vendorTime, type RecordingRecord } from './record.js'
+import { fsyncDir, fsyncFile, writeAtomic } from '../fs.js'
+import { exists, fsOp, mkdirp, placeNoClobber } from './files.js'
+import { AUDIO_TYPES, PLAIN_BOX_IDS, SIDECAR_FORMAT, boxId, buildRecord, checkCallid, fileStem, readSidecar, sniffExt, vendorTime, type BoxIds, type RecordingRecord } from './record.js'
 
 export { ChecksumMismatch, InvalidRecording, RecordingError, RecordingTooLarge, StorageError, UploadAborted } from './errors.js'
 export { toApiError } from './errors.js'
-export { audioExt, checkCallid, normalizeMac, parseTime, type RecordingRecord } from './record.js'
+export { PLAIN_BOX_IDS, audioExt, boxId, checkCallid, parseTime, type BoxIds, type RecordingRecord } from './record.js'
 export type { FindResult, RecordingFilters } from './catalog.js'
 
 /** An upload streamed to a temp file on the recordings filesystem, hashed, not yet visible. */
@@ -34,7 +35,7 @@ export interface CommitMeta {
   callid: string
   /** file extension without dot, from a whitelist (wav, mp3, amr…); never a name from the box */
   ext: string
-  /** box MAC, 12 lowercase hex digits */
+  /** the box's id, normalised by the device module (deps.boxes checks it) */
   box: string
   /** every upload field as sent (strings) */
   fields: Record<string, string>
@@ -63,6 +64,8 @@ export interface RecordingStoreDeps {
   now?: () => number
   /** how often retention runs; default hourly */
   sweepIntervalMs?: number
+  /** how the uploading devices are named (the module whose devices upload gives it); default PLAIN_BOX_IDS */
+  boxes?: BoxIds
 }
 
 const DAY_MS = 86400_000
@@ -97,6 +100,7 @@ export class RecordingStore {
   private closed = false
   private opened = false
   private readonly log: Logger
+  readonly boxes: BoxIds
   private readonly m: { stored: Counter; bytes: Counter; duplicates: Counter; rejected: Counter; expired: Counter; orphans: Counter }
 
   constructor(readonly deps: RecordingStoreDeps) {
@@ -105,6 +109,7 @@ export class RecordingStore {
     this.orphanDir = join(this.root, 'orphans')
     this.now = deps.now ?? Date.now
     this.log = deps.log
+    this.boxes = deps.boxes ?? PLAIN_BOX_IDS
     const mt = deps.metrics
     this.m = {
       stored: mt.counter('telbridge_recordings_stored_total', 'Recordings stored, by outcome (stored, kept-both)'),
@@ -219,7 +224,7 @@ export class RecordingStore {
     const audioName = name.slice(0, -'.json'.length)
     const where = `${rel}/${name}`
     try {
-      const core = readSidecar(JSON.parse(await readFile(join(dir, name), 'utf8')), `${rel}/${audioName}`)
+      const core = readSidecar(JSON.parse(await readFile(join(dir, name), 'utf8')), `${rel}/${audioName}`, this.boxes)
       // a store written before fileStem existed named every file after its id: still indexed
       const named = `${fileStem(core.id)}.${core.ext}`
       if (audioName !== named && audioName !== `${core.id}.${core.ext}`) throw new Error(`sidecar names ${named}, not ${audioName}`)
@@ -320,8 +325,8 @@ export class RecordingStore {
     let box: string
     try {
       callid = checkCallid(meta.callid)
-      const b = normalizeMac(meta.box)
-      if (!b) throw new InvalidRecording('box', `${JSON.stringify(String(meta.box).slice(0, 40))} is not a MAC address`)
+      const b = boxId(this.boxes, meta.box)
+      if (!b) throw new InvalidRecording('box', `${JSON.stringify(String(meta.box).slice(0, 40))} is not ${this.boxes.describe}`)
       box = b
       if (meta.fileMd5 !== undefined && meta.fileMd5.trim().toLowerCase() !== tmp.md5) throw new ChecksumMismatch(meta.fileMd5, tmp.md5)
     } catch (err) {
@@ -393,9 +398,9 @@ export class RecordingStore {
         }
       }
       this.temps.delete(tmp.path)
-      const { record, timeMs } = buildRecord({ id, callid, box, ext, size: tmp.size, md5: tmp.md5, sha256: tmp.sha256, receivedMs, file: `${relDir}/${fileStem(id)}.${ext}`, fields })
+      const { record, timeMs } = buildRecord({ id, callid, box, source: this.boxes.source(box), ext, size: tmp.size, md5: tmp.md5, sha256: tmp.sha256, receivedMs, file: `${relDir}/${fileStem(id)}.${ext}`, fields })
       const sc = `${audioPath}.json`
-      await fsOp('writing', sc, () => writeAtomic(sc, JSON.stringify({ format: SIDECAR_FORMAT, ...record }, null, 2) + '\n'))
+      await fsOp('writing', sc, () => writeAtomic(sc, JSON.stringify({ format: SIDECAR_FORMAT, ...record }, null, 2) + '\n', { syncDir: false }))
       sidecarPath = sc
       // the new entries must survive a power cut: the day directory, and each parent that got a new child
       const dirs = [dir]

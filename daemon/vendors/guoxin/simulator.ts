@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import iconv from 'iconv-lite'
 import { OPTS, decodeQuery, encodeQuery, type GuoxinEncoding, type GuoxinOpt, type PushState } from '../../../protocols/guoxin/index.js'
+import { ULAW_WAV, encodeWav } from '../../../protocols/wav/index.js'
 import type { Logger } from '../../core/log.js'
 import { UsageError, numberArg } from '../../core/usage.js'
 
@@ -699,20 +700,7 @@ export class GuoxinSimulator {
   }
 }
 
-/** A short μ-law 8 kHz mono WAV (the format the seed names for its voice files). */
+/** A short μ-law 8 kHz mono WAV (the format the seed names for its voice files): μ-law silence. */
 function ulawWav(samples: number): Buffer {
-  const h = Buffer.alloc(44)
-  h.write('RIFF', 0, 'ascii')
-  h.writeUInt32LE(36 + samples, 4)
-  h.write('WAVEfmt ', 8, 'ascii')
-  h.writeUInt32LE(16, 16)
-  h.writeUInt16LE(7, 20) // μ-law
-  h.writeUInt16LE(1, 22)
-  h.writeUInt32LE(8000, 24)
-  h.writeUInt32LE(8000, 28)
-  h.writeUInt16LE(1, 32)
-  h.writeUInt16LE(8, 34)
-  h.write('data', 36, 'ascii')
-  h.writeUInt32LE(samples, 40)
-  return Buffer.concat([h, Buffer.alloc(samples, 0xff)])
+  return encodeWav(Buffer.alloc(samples, 0xff), ULAW_WAV)
 }

@@ -1,6 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net'
-import iconv from 'iconv-lite'
-import { LqConnectDecoder, encodeTryReq, MAX_POP_BYTES, type Frame } from '../../../protocols/lq-connect/index.js'
+import { LqConnectDecoder, decodeRawRegistration, decodeRegistration, encodeTryReq, MAX_POP_BYTES, plausibleRegistration, type Frame, type Registration } from '../../../protocols/lq-connect/index.js'
 import { ConfigError, ID_PATTERN, type ObjectSchema } from '../../core/schema.js'
 import type { EventBus } from '../../core/events.js'
 import type { Logger } from '../../core/log.js'
@@ -55,20 +54,6 @@ export function checkLqServer(cfg: LqServerConfig | undefined, sourceIds: Readon
  * Every write goes through a PeerWriter: a client that does not read is paused, then dropped past
  * maxQueuedBytes (or after expireSeconds in which it took none of our bytes).
  */
-
-/** Registration text → agent id. Accepts `oper=801`, `op=801`, or a bare leading `801` (`801,-1`). */
-export function registrationAgent(text: string): string | null {
-  const kv = /(?:^|[,;&\s])(?:oper|op)=([^,;&\s]+)/.exec(text)
-  if (kv) return kv[1]!
-  const bare = /^\s*([0-9A-Za-z_]{1,32})(?:[,;\s]|$)/.exec(text)
-  return bare ? bare[1]! : null
-}
-
-// A registration is text in the LQ framing; anything printable (GBK) up to 255 bytes.
-function plausibleRegistration(payload: Buffer): boolean {
-  for (const b of payload) if (b < 0x20 || b === 0x7f) return false
-  return true
-}
 
 /** A client whose first bytes are no complete frame after this long sent its registration raw. */
 const RAW_REGISTRATION_MS = 300
@@ -149,10 +134,10 @@ export class LqServer {
     const decoder = new LqConnectDecoder({ handshake: 'TRY_REP', plausible: plausibleRegistration })
     log.info('legacy LQ client connected')
     writer.write(encodeTryReq())
-    const register = (text: string, framing: 'length' | 'raw') => {
+    const register = (r: Registration, framing: 'length' | 'raw') => {
       client.registered = true
-      client.agent = registrationAgent(text)
-      log.info({ agent: client.agent, registration: text, framing }, 'legacy LQ client registered')
+      client.agent = r.agent
+      log.info({ agent: client.agent, registration: r.text, framing }, 'legacy LQ client registered')
       this.bus.publish('lqclient', { event: 'registered', remote: client.remote, agent: client.agent })
     }
     // Registration framing is not documented: a length-prefixed frame is read as such; bytes that
@@ -166,9 +151,9 @@ export class LqServer {
           early.push(chunk)
           rawTimer ??= setTimeout(() => {
             if (!client.registered && decoder.buffered > 0) {
-              const text = iconv.decode(Buffer.concat(early), 'gbk').split('TRY_REP').join('').trim()
+              const r = decodeRawRegistration(Buffer.concat(early))
               decoder.reset()
-              if (text) register(text.slice(0, 255), 'raw')
+              if (r) register(r, 'raw')
             }
             early = []
           }, RAW_REGISTRATION_MS)
@@ -177,7 +162,7 @@ export class LqServer {
           chunk,
           (f: Frame) => {
             if (f.type === 'pop' && !client.registered) {
-              register(iconv.decode(f.payload, 'gbk'), 'length')
+              register(decodeRegistration(f.payload), 'length')
               early = []
             }
           },

@@ -1,8 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net'
-import iconv from 'iconv-lite'
-import { LqConnectDecoder, encodePop, encodeTryReq } from '../../../protocols/lq-connect/index.js'
+import { LqConnectDecoder, decodeRegistration, encodePop, encodeTryReq } from '../../../protocols/lq-connect/index.js'
 import { formatPop, isValidTimeZone, type PopFields, type PopFormat } from '../../../protocols/lq-pop/index.js'
-import { registrationAgent } from './server.js'
 import type { Logger } from '../../core/log.js'
 import { UsageError, numberArg } from '../../core/usage.js'
 
@@ -130,8 +128,9 @@ export class LqSimulator {
         (f) => {
           if (f.type === 'handshake') c.tryReps++
           else if (c.registration === null) {
-            c.registration = iconv.decode(f.payload, 'gbk')
-            c.agent = registrationAgent(c.registration)
+            const r = decodeRegistration(f.payload)
+            c.registration = r.text
+            c.agent = r.agent
             this.log?.info({ registration: c.registration, agent: c.agent }, 'simulator: client registered')
           }
         },

@@ -1,6 +1,19 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import iconv from 'iconv-lite'
-import { decodeForm, encodeForm, IN_USE_NAMES, type FormCharset } from '../../../protocols/lq-vack/index.js'
+import {
+  callbackUrl,
+  decodeForm,
+  encodeChStatus,
+  encodeCustCall,
+  encodeCustCallback,
+  encodeIvrCallback,
+  encodeLoc,
+  encodeOperStatus,
+  encodePlaySelected,
+  encodeQueueStatus,
+  encodeVackResult,
+  encodeVackXml,
+  type FormCharset,
+} from '../../../protocols/lq-vack/index.js'
 import { formatLqTime, isValidTimeZone } from '../../../protocols/lq-pop/index.js'
 import type { Logger } from '../../core/log.js'
 import { UsageError, numberArg } from '../../core/usage.js'
@@ -132,22 +145,6 @@ export interface SimRequest {
   at: number
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  0: '空闲',
-  1: '摘机',
-  2: '振铃',
-  3: '通话',
-  4: '等待拨号音',
-  5: '拨号',
-  6: '等待拨号结果',
-  7: '挂起',
-  8: '断线',
-  9: '等待被叫摘机',
-  10: '内部状态',
-  11: '通道不可用',
-  12: '呼出锁定',
-}
-
 const CONTROL = new Set([
   'transfer2Ext', 'callauto', 'setBusyAj', 'talk3s', 'listenlc', 'breakin', 'breakout', 'agenthang', 'hangup', 'agentdeny', 'talkkeep', 'talkrestore',
   'senddtmf', 'sendflash', 'playTTS', 'callouterFast', 'callouterSafe', 'callouterSafeTalk', 'callouterSafeReturn', 'callouterSafeConf', 'push2flow',
@@ -161,36 +158,6 @@ const LOC: [string, string, string, string][] = [
   ['021', '200000', '上海市', '上海市'],
   ['1391', '100000', '北京市', '北京市'],
 ]
-
-export function xmlEscape(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!)
-}
-
-const na = (v: string | null | undefined): string => (v === null || v === undefined || v === '' ? '_NA_' : xmlEscape(v))
-
-/** An answer document in gb2312 bytes, as the vendor's server sends it. */
-export function vackXml(attrs: Record<string, string | number>, inner: string): Buffer {
-  const a = Object.entries(attrs).map(([k, v]) => ` ${k}="${xmlEscape(String(v))}"`).join('')
-  return iconv.encode(`<?xml version="1.0" encoding="gb2312" ?>\n<result${a}>${inner}</result>\n`, 'gbk')
-}
-
-/** `<chStatus>` records (seed 000 layout), for the simulator and the bench. */
-export function chStatusXml(chs: readonly SimChannel[], generated: number): Buffer {
-  const ext = chs.filter((c) => c.kind === 'external').length
-  const parts: string[] = []
-  for (const c of chs) {
-    parts.push(
-      `<chStatus><ch>${c.ch}</ch><type>${c.kind === 'external' ? '外线' : '内线'}</type>` +
-        `<inUse>${c.inUse === 0 ? '0' : (IN_USE_NAMES[c.inUse] ?? String(c.inUse))}</inUse>` +
-        `<status>${c.kind === 'agent' && c.status === 0 ? '挂机' : (STATUS_TEXT[c.status] ?? String(c.status))}</status>` +
-        `<step>${na(c.step)}</step><peerCh>${c.peerCh}</peerCh><phone>${na(c.phone)}</phone><oper>${na(c.oper)}</oper>` +
-        `<file>${c.recording ? '录音中' : '_NA_'}</file><startTime>${na(c.startTime)}</startTime><endTime>${na(c.endTime)}</endTime>` +
-        `<loginTime>${na(c.loginTime)}</loginTime><idleTime>${na(c.idleTime)}</idleTime><listen>${c.listened ? '被监听' : '_NA_'}</listen>` +
-        `<setBusy>${c.busy ? '示忙' : '_NA_'}</setBusy></chStatus>\n`,
-    )
-  }
-  return vackXml({ generated, vo_id: 'getChStatus', chCnt: ext, agentChCnt: chs.length - ext, ichCnt: 0, rchCnt: 0 }, '\n' + parts.join(''))
-}
 
 /** A refusal the simulator answers with the `error` attribute. */
 class Refuse extends Error {
@@ -335,13 +302,13 @@ export class LqVackSimulator {
       body = this.serve(voId, fields, generated)
     } catch (err) {
       if (!(err instanceof Refuse)) throw err
-      body = vackXml({ generated, rcode: 0, error: err.error }, xmlEscape(err.text))
+      body = encodeVackResult(generated, { error: err.error, text: err.text })
     }
     res.writeHead(200, { 'content-type': 'text/xml;charset=gb2312', 'content-length': body.length }).end(body)
   }
 
   private ok(generated: number): Buffer {
-    return vackXml({ generated, rcode: 0, msg: '执行成功' }, '执行成功')
+    return encodeVackResult(generated, { msg: '执行成功', text: '执行成功' })
   }
 
   private serve(voId: string, f: Record<string, string>, generated: number): Buffer {
@@ -349,7 +316,7 @@ export class LqVackSimulator {
       case 'getChStatus': {
         const t = f['type'] ?? '-1'
         const chs = t === '0' ? this.channels.filter((c) => c.kind === 'external') : t === '2' ? this.channels.filter((c) => c.kind === 'agent') : t === '1' || t === '3' ? [] : this.channels
-        return chStatusXml(chs, generated)
+        return encodeChStatus(chs, generated)
       }
       case 'getOperStatus': {
         const oper = f['oper'] ?? ''
@@ -358,42 +325,63 @@ export class LqVackSimulator {
         if (oper !== 'logon' && list.length === 0) throw new Refuse('工号不存在', `工号${oper}不存在`)
         const rows = list.map((a) => {
           const c = this.channels[a.ch]!
-          return `<operStatus>\n<ch>${a.ch}</ch><inUseC>${c.inUse}</inUseC><statusC>${c.status}</statusC><phone>${na(c.phone)}</phone><ifLoginC>${a.loggedIn ? 1 : 0}</ifLoginC><oper>${xmlEscape(a.oper)}</oper><setBusyC>${a.busy}</setBusyC>\n</operStatus>\n`
+          return { oper: a.oper, ch: a.ch, inUse: c.inUse, status: c.status, phone: c.phone, loggedIn: a.loggedIn, busy: a.busy }
         })
-        return vackXml({ generated, vo_id: 'getOperStatus' }, `\n<result>${rows.join('')}</result>\n`)
+        return encodeOperStatus(rows, generated)
       }
       case 'getQueueStatus': {
         const now = Date.now()
-        const rows = this.queue.map(({ call, since }) => {
-          return `<queueStatus>\n<inUseC>1</inUseC>\n<type>外部呼入</type>\n<phone>${na(call.phone)}</phone>\n<ch>${call.line?.ch ?? -1}</ch>\n<wt>oper</wt>\n<wv>_NA_</wv>\n<startTime>${this.clock(since)}</startTime>\n<totalTime>${Math.floor((now - since) / 1000)}</totalTime>\n</queueStatus>\n`
-        })
-        return vackXml({ generated, vo_id: 'getQueueStatus', callautoSize: 0, chWaitSize: this.queue.length, calloutbSize: 0 }, '\n' + rows.join(''))
+        const entries = this.queue.map(({ call, since }) => ({
+          inUse: 1,
+          type: '外部呼入',
+          phone: call.phone,
+          ch: call.line?.ch ?? null,
+          waitType: 'oper',
+          waitValue: null,
+          startTime: this.clock(since),
+          totalSeconds: Math.floor((now - since) / 1000),
+        }))
+        return encodeQueueStatus({ sizes: { callauto: 0, chWait: this.queue.length, calloutb: 0 }, entries }, generated)
       }
       case 'getCustCall': {
         const oper = f['code_operator']
         const rows = this.log.filter((r) => !oper || oper === '%' || r.oper === oper)
         const pn = Math.max(1, Number(f['pn'] ?? '1') || 1)
         const page = rows.slice((pn - 1) * 10, pn * 10)
-        const x = page.map(
-          (r) =>
-            `<CustCall><id>${r.sn}${r.ch}</id><sn>${r.sn}</sn><ch>${r.ch}</ch><dir>${r.dir}</dir><vt>6</vt><ph>${na(r.phone)}</ph><dt>${r.date}</dt><oper>${na(r.oper)}</oper><tms>${r.tms}</tms><tme>${r.tme}</tme><file>_NA_</file><me>${na(r.memo)}</me></CustCall>\n`,
-        )
-        return vackXml({ generated, vo_id: 'getCustCall', totalCnt: rows.length, curPn: pn }, `\n<result>\n${x.join('')}</result>\n`)
+        const calls = page.map((r) => ({
+          id: `${r.sn}${r.ch}`,
+          sn: String(r.sn),
+          ch: r.ch,
+          direction: r.dir,
+          voiceType: 6,
+          phone: r.phone,
+          date: r.date,
+          oper: r.oper,
+          startTime: r.tms,
+          endTime: r.tme,
+          file: null,
+          reason: null,
+          called: null,
+          result: null,
+          satisfaction: null,
+          memo: r.memo,
+        }))
+        return encodeCustCall({ total: rows.length, page: pn, calls }, generated)
       }
       case 'playSelected': {
         const key = f['sn'] ?? f['id'] ?? ''
         const hit = this.log.find((r) => String(r.sn) === key || `${r.sn}${r.ch}` === key)
-        if (!hit) return vackXml({ generated, vo_id: 'playSelected', error: `呼叫流水id=${key}读取错!` }, '<playSelected><asxfile></asxfile></playSelected>')
+        if (!hit) return encodePlaySelected({ url: null, error: `呼叫流水id=${key}读取错!` }, generated)
         const file = `${hit.sn}_${hit.ch}.${f['type'] === '2' ? 'wav' : 'asx'}`
-        return vackXml({ generated, vo_id: 'playSelected', error: '' }, `<playSelected><asxfile>http://${this.opts.host}:${this.port}/v/audio/${file}</asxfile></playSelected>`)
+        return encodePlaySelected({ url: `http://${this.opts.host}:${this.port}/v/audio/${file}` }, generated)
       }
       case 'getLoc': {
         const ph = f['phone'] ?? ''
         const hit = LOC.find(([p]) => ph.startsWith(p))
-        return vackXml({ generated, vo_id: 'getLoc' }, `\n<loc>\n<phone>${na(ph)}</phone>\n<location>${na(hit?.[1])}</location>\n<city>${na(hit?.[2])}</city>\n<province>${na(hit?.[3])}</province>\n</loc>\n`)
+        return encodeLoc({ phone: ph, location: hit?.[1] ?? null, city: hit?.[2] ?? null, province: hit?.[3] ?? null }, generated)
       }
       case 'getSmsBal':
-        return vackXml({ generated, vo_id: 'getSmsBal', rcode: 0, msg: '执行成功' }, '<bal>88.50</bal>')
+        return encodeVackXml({ generated, vo_id: 'getSmsBal', rcode: 0, msg: '执行成功' }, '<bal>88.50</bal>')
     }
     if (!CONTROL.has(voId)) throw new Refuse('未知服务号', `未知服务号${voId}`)
     if (!this.opts.stateless) this.act(voId, f)
@@ -698,9 +686,8 @@ export class LqVackSimulator {
 
   // ---- mode 1 callbacks ------------------------------------------------------------------------------
 
-  private send(base: string, fields: Record<string, string>): void {
-    const sep = base.endsWith('?') || base.endsWith('&') ? '' : base.includes('?') ? '&' : '?'
-    const url = base + sep + encodeForm(fields, this.opts.callbackCharset)
+  private send(base: string, query: string): void {
+    const url = callbackUrl(base, query)
     // a custURL may redirect the agent's browser to a CRM: the server only fires the GET
     fetch(url, { signal: AbortSignal.timeout(5000), redirect: 'manual' })
       .then(async (r) => {
@@ -717,22 +704,14 @@ export class LqVackSimulator {
   private custCallback(call: SimCall, agent: SimChannel, line: SimChannel): void {
     if (!this.opts.custUrl) return
     const t = Date.now()
-    this.send(this.opts.custUrl, {
-      phone: call.phone,
-      oper: agent.oper ?? '',
-      ch: String(agent.ch),
-      outch: String(line.ch),
-      startTime: String(t),
-      datetime: formatLqTime(t, this.opts.timeZone),
-      id: `${t}${agent.ch}`,
-      dtmf: '',
-    })
+    const q = encodeCustCallback({ phone: call.phone, oper: agent.oper ?? '', ch: agent.ch, outch: line.ch, startTime: t, datetime: formatLqTime(t, this.opts.timeZone), id: `${t}${agent.ch}`, dtmf: '' }, this.opts.callbackCharset)
+    this.send(this.opts.custUrl, q)
   }
 
   private ivrCallback(call: SimCall, flow: string, para: string): void {
     if (!this.opts.ivrUrl) return
     const url = this.opts.ivrUrl
-    this.later(call, Math.min(500, this.opts.answerMs), () => this.send(url, { v: `VO_${flow.toUpperCase() || 'FLOW'}`, r: '0', ph: call.phone, pa: para, da: '验证:通过' }))
+    this.later(call, Math.min(500, this.opts.answerMs), () => this.send(url, encodeIvrCallback({ v: `VO_${flow.toUpperCase() || 'FLOW'}`, r: 0, ph: call.phone, pa: para, da: '验证:通过' }, this.opts.callbackCharset)))
   }
 }
 

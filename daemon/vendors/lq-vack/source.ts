@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { HttpTimeoutError, HttpUnreachableError, retrying } from '../../../protocols/http/client.js'
 import {
+  callbackFields,
   ChStatusReader,
-  decodeForm,
+  decodeCustCallback,
+  decodeIvrCallback,
   IN_USE_NAMES,
   lineDirection,
   lineState,
@@ -15,7 +17,7 @@ import {
   type QueueStatusAnswer,
   type VackDoc,
 } from '../../../protocols/lq-vack/index.js'
-import { encodePop, formatPop, hostTimeZone, isoInZone, lqTimeToIso, parseDtmf, parsePopData, PopError, type Pop } from '../../../protocols/lq-pop/index.js'
+import { encodePop, formatPop, hostTimeZone, PopError, type Pop } from '../../../protocols/lq-pop/index.js'
 import { CALL_ACTIONS, UnsupportedAction, VendorRefused, type CallRequest, type CallResult } from '../../core/control.js'
 import { ApiError } from '../../core/errors.js'
 import type { ChannelPatch, ChannelState } from '../../core/table.js'
@@ -409,9 +411,7 @@ export class LqVackSource extends PolledSource {
   }
 
   private async onCallback(kind: 'cust' | 'ivr', req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const url = req.raw.url ?? ''
-    const qi = url.indexOf('?')
-    const q = decodeForm(qi < 0 ? '' : url.slice(qi + 1), this.cfg.callback.charset)
+    const q = callbackFields(req.raw.url ?? '', this.cfg.callback.charset)
     const key = this.cfg.callback.key
     if (key !== undefined && q['key'] !== key) {
       this.ctx.log.warn({ ip: req.ip, kind }, 'LQ callback without the right key; ignored')
@@ -443,91 +443,16 @@ export class LqVackSource extends PolledSource {
       )
   }
 
-  private zoneTime(q: Record<string, string>): string | null | PopError {
-    const dt = q['datetime']?.trim()
-    if (dt) {
-      const iso = lqTimeToIso(dt, this.timeZone)
-      if (iso === null) return new PopError('BAD_FIELD', `datetime must be YYMMDDHHMMSS, got ${JSON.stringify(dt.slice(0, 40))}`, '', 'datetime')
-      return iso
-    }
-    const st = q['startTime']?.trim()
-    if (st) {
-      if (!/^\d{1,15}$/.test(st) || Number(st) > 253_402_300_799_999) return new PopError('BAD_FIELD', `startTime must be milliseconds since 1970, got ${JSON.stringify(st.slice(0, 40))}`, '', 'startTime')
-      return isoInZone(Number(st), this.timeZone, true)
-    }
-    return null
-  }
-
   /** custURL: phone, oper, ch, outch, startTime, datetime, dtmf, id → an inbound pop on the external line. */
   custPop(q: Record<string, string>): { pop: Pop; payload: Buffer } | PopError {
-    const raw = Object.entries(q).map(([k, v]) => `${k}=${v}`).join('&')
-    const chS = (q['outch'] ?? '').trim() !== '' ? q['outch']!.trim() : (q['ch'] ?? '').trim()
-    if (!/^\d{1,15}$/.test(chS)) return new PopError(chS === '' ? 'MISSING_FIELD' : 'BAD_CHANNEL', `custURL call needs ch (or outch) as a channel number, got ${JSON.stringify(chS.slice(0, 40))}`, raw, 'ch')
-    const phone = (q['phone'] ?? '').trim()
-    if (!('phone' in q)) return new PopError('MISSING_FIELD', 'custURL call needs phone', raw, 'phone')
-    const time = this.zoneTime(q)
-    if (time instanceof PopError) return new PopError(time.code, time.message, raw, time.field)
-    const agentCh = (q['ch'] ?? '').trim()
-    const st = (q['startTime'] ?? '').trim()
-    const oper = (q['oper'] ?? '').trim() || null
-    const known = new Set(['phone', 'oper', 'ch', 'outch', 'startTime', 'datetime', 'dtmf', 'id'])
-    const extra: Record<string, string> = {}
-    for (const [k, v] of Object.entries(q)) if (!known.has(k)) extra[k] = v
-    if ((q['outch'] ?? '').trim() !== '' && agentCh !== '') extra['agentCh'] = agentCh
-    const callId = (q['id'] ?? '').trim() || (st && agentCh ? st + agentCh : null)
-    const format = oper ? 't1v3' : 't1v2'
-    const pop: Pop = {
-      format,
-      tag: format,
-      channel: Number(chS),
-      phone: phone === '' ? null : phone,
-      callId,
-      time,
-      agent: oper,
-      serial: null,
-      kindCode: null,
-      kind: null,
-      direction: 'inbound',
-      originAgent: null,
-      member: null,
-      data: null,
-      dtmf: parseDtmf(q['dtmf'] ?? ''),
-      extra,
-      raw,
-    }
-    return { pop, payload: this.payload(pop, format) }
+    const pop = decodeCustCallback(q, this.timeZone)
+    return pop instanceof PopError ? pop : { pop, payload: this.payload(pop, pop.format as 't1v2' | 't1v3') }
   }
 
   /** popCRURL: v, r, ph, pa, da → a t2 pop (an E-IVR result). */
   ivrPop(q: Record<string, string>): { pop: Pop; payload: Buffer } | PopError {
-    const raw = Object.entries(q).map(([k, v]) => `${k}=${v}`).join('&')
-    const rS = (q['r'] ?? '').trim()
-    if (rS !== '' && !/^[-+]?\d{1,9}$/.test(rS)) return new PopError('BAD_FIELD', `r must be an integer, got ${JSON.stringify(rS.slice(0, 40))}`, raw, 'r')
-    const known = new Set(['v', 'r', 'ph', 'pa', 'da'])
-    const extra: Record<string, string> = {}
-    for (const [k, v] of Object.entries(q)) if (!known.has(k)) extra[k] = v
-    const ph = (q['ph'] ?? '').trim()
-    const pop: Pop = {
-      format: 't2',
-      tag: 't2',
-      channel: null,
-      phone: ph === '' ? null : ph,
-      callId: null,
-      time: null,
-      agent: null,
-      serial: null,
-      kindCode: null,
-      kind: null,
-      direction: null,
-      originAgent: null,
-      member: null,
-      data: q['da'] === undefined ? null : parsePopData(q['da']),
-      dtmf: [],
-      ivr: { voId: (q['v'] ?? '').trim() || null, result: rS === '' ? null : Number(rS), param: q['pa'] === undefined ? null : q['pa'].trim() || null },
-      extra,
-      raw,
-    }
-    return { pop, payload: this.payload(pop, 't2') }
+    const pop = decodeIvrCallback(q)
+    return pop instanceof PopError ? pop : { pop, payload: this.payload(pop, 't2') }
   }
 
   /**

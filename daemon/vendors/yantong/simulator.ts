@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import iconv from 'iconv-lite'
+import { decodePairs } from '../../../protocols/text/percent.js'
 import type { Logger } from '../../core/log.js'
 import { UsageError, numberArg } from '../../core/usage.js'
 
@@ -123,31 +123,9 @@ export function phpJson(v: unknown): string {
     .replace(/\//g, '\\/')
 }
 
-/** `application/x-www-form-urlencoded` → fields, percent-decoding bytes in the given charset. */
+/** `application/x-www-form-urlencoded` → fields, percent-decoding bytes in the given charset (GBK read as its superset GB18030); the last of repeated keys wins, as in PHP. */
 export function parseForm(text: string, charset: 'utf-8' | 'gbk'): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const part of text.split('&')) {
-    if (!part) continue
-    const eq = part.indexOf('=')
-    const k = decodeComponent(eq < 0 ? part : part.slice(0, eq), charset)
-    const v = decodeComponent(eq < 0 ? '' : part.slice(eq + 1), charset)
-    if (k !== null && v !== null) out[k] = v
-  }
-  return out
-}
-
-function decodeComponent(s: string, charset: 'utf-8' | 'gbk'): string | null {
-  const bytes: number[] = []
-  const plus = s.replace(/\+/g, ' ')
-  for (let i = 0; i < plus.length; i++) {
-    const c = plus.charCodeAt(i)
-    if (c === 0x25 && /^[0-9a-fA-F]{2}$/.test(plus.slice(i + 1, i + 3))) {
-      bytes.push(parseInt(plus.slice(i + 1, i + 3), 16))
-      i += 2
-    } else if (c < 0x80) bytes.push(c)
-    else for (const b of Buffer.from(plus[i]!, 'utf8')) bytes.push(b)
-  }
-  return iconv.decode(Buffer.from(bytes), charset === 'gbk' ? 'gb18030' : 'utf8')
+  return Object.fromEntries(decodePairs(text, charset === 'gbk' ? 'gb18030' : 'utf-8'))
 }
 
 function pad(n: number, w = 2): string {

@@ -1,9 +1,10 @@
-import { open, readFile, rename } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { HttpTimeoutError, HttpUnreachableError, retrying } from '../../../protocols/http/client.js'
 import { formatOffset, hostTimeZone, localOffset } from '../../../protocols/lq-pop/index.js'
 import { SPY_TYPE, YantongClient, YantongError, YantongFormatError, type CdrRecord, type ExtenStatus } from '../../../protocols/yantong/index.js'
 import { UnsupportedAction, VendorRefused, type CallRequest, type CallResult } from '../../core/control.js'
 import { ApiError } from '../../core/errors.js'
+import { writeAtomic } from '../../core/fs.js'
 import type { ChannelPatch, ChannelState } from '../../core/table.js'
 import { PolledSource, asVendorTimeout } from '../../core/polled.js'
 import type { SourceContext } from '../../core/source.js'
@@ -235,19 +236,11 @@ export class YantongSource extends PolledSource {
     return last.records[0]?.id ?? 0
   }
 
-  /** Written, fsynced and renamed into place: a crash leaves the old cursor or the new, never half. */
+  /** Written atomically: a crash leaves the old cursor or the new, never half. */
   private async saveCursor(): Promise<void> {
     const file = this.cfg.cdrCursorFile
     if (!file || this.cursor === null || this.cursor === this.cursorSaved) return
-    const tmp = `${file}.tmp`
-    const fh = await open(tmp, 'w', 0o644)
-    try {
-      await fh.writeFile(`${this.cursor}\n`)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, file)
+    await writeAtomic(file, `${this.cursor}\n`, { mode: 0o644 })
     this.cursorSaved = this.cursor
   }
 

@@ -1,6 +1,7 @@
 /**
  * The box endpoint's answers, exactly in the vendor's shapes (seed 003 §2.1.10): `time` is the
- * server's clock in ms as a string, `status` a number, `message` the reason on failure.
+ * server's clock in ms as a string, `status` a number, `message` the reason on failure. Encoded by
+ * the server, decoded by a box (the simulator).
  */
 
 /** `status` values. The 3xxx ones are the vendor's; the negative ones reuse the vendor's API code table (§1.2), as the document defines no others for this endpoint. */
@@ -39,8 +40,8 @@ export interface BoxAnswer {
   body: Record<string, unknown>
 }
 
-export function ok(extra?: { callid?: string }): BoxAnswer {
-  const body: Record<string, unknown> = { time: String(Date.now()), status: 0 }
+export function ok(extra?: { callid?: string }, now = Date.now()): BoxAnswer {
+  const body: Record<string, unknown> = { time: String(now), status: 0 }
   if (extra?.callid !== undefined) body.callid = extra.callid
   return { http: 200, body }
 }
@@ -49,8 +50,8 @@ export function ok(extra?: { callid?: string }): BoxAnswer {
  * A failure in the vendor shape. `error` (telbridge's stable code, as on the local API) is added
  * for our own failures so logs and people can tell them apart; a box only reads `status`.
  */
-export function fail(status: number, message?: string, opts: { http?: number; error?: string; callid?: string } = {}): BoxAnswer {
-  const body: Record<string, unknown> = { time: String(Date.now()), status, message: message ?? VENDOR_TEXT[status] ?? 'error' }
+export function fail(status: number, message?: string, opts: { http?: number; error?: string; callid?: string; now?: number } = {}): BoxAnswer {
+  const body: Record<string, unknown> = { time: String(opts.now ?? Date.now()), status, message: message ?? VENDOR_TEXT[status] ?? 'error' }
   if (opts.callid !== undefined) body.callid = opts.callid
   if (opts.error) body.error = opts.error
   return { http: opts.http ?? 200, body }
@@ -59,4 +60,28 @@ export function fail(status: number, message?: string, opts: { http?: number; er
 /** getMessageList with commands: `{"data":[…],"status":0}` (no `time` in the vendor's example). */
 export function messages(data: readonly Record<string, unknown>[]): BoxAnswer {
   return { http: 200, body: { data, status: 0 } }
+}
+
+/** An answer as a box reads it; every field null when absent or of the wrong type. */
+export interface DecodedAnswer {
+  /** `status` as a number (a numeric string counts); null when missing or not a number */
+  status: number | null
+  /** `time`: the server's clock in ms */
+  time: number | null
+  message: string | null
+  callid: string | null
+  error: string | null
+  /** getMessageList's `data` items */
+  data: unknown[] | null
+}
+
+/** A parsed answer body (JSON) → its fields. Never throws: anything that is not an object has no fields. */
+export function decodeAnswer(body: unknown): DecodedAnswer {
+  const o = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {}
+  const num = (v: unknown) => {
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN
+    return Number.isFinite(n) ? n : null
+  }
+  const str = (v: unknown) => (typeof v === 'string' ? v : null)
+  return { status: num(o.status), time: num(o.time), message: str(o.message), callid: str(o.callid), error: str(o.error), data: Array.isArray(o.data) ? o.data : null }
 }

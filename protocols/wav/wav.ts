@@ -1,17 +1,22 @@
 /**
- * WAV (RIFF/WAVE, PCM) files for the box simulator and the benchmarks: 8 kHz 16-bit mono, the
- * format an analog-line recording box produces. Pure: buffers in, buffers out.
+ * WAV (RIFF/WAVE) files for the simulators, the test helpers and the benchmarks; by default 8 kHz
+ * 16-bit mono PCM, the format an analog-line recording box produces. Pure: buffers in, buffers out.
  */
 
 export interface WavFormat {
   sampleRate: number
   channels: number
   bitsPerSample: number
+  /** the `fmt ` format tag: 1 PCM (default), 7 μ-law */
+  audioFormat?: number
 }
 
 export const BOX_WAV: WavFormat = { sampleRate: 8000, channels: 1, bitsPerSample: 16 }
 
-/** The canonical 44-byte header: RIFF, a 16-byte PCM `fmt ` chunk, then the `data` chunk header. */
+/** 8 kHz μ-law mono (G.711), the format Guoxin's seed names for its voice files */
+export const ULAW_WAV: WavFormat = { sampleRate: 8000, channels: 1, bitsPerSample: 8, audioFormat: 7 }
+
+/** The canonical 44-byte header: RIFF, a 16-byte `fmt ` chunk, then the `data` chunk header. */
 export const WAV_HEADER_BYTES = 44
 
 export function wavHeader(dataBytes: number, fmt: WavFormat = BOX_WAV): Buffer {
@@ -23,7 +28,7 @@ export function wavHeader(dataBytes: number, fmt: WavFormat = BOX_WAV): Buffer {
   h.write('WAVE', 8, 'latin1')
   h.write('fmt ', 12, 'latin1')
   h.writeUInt32LE(16, 16)
-  h.writeUInt16LE(1, 20) // PCM
+  h.writeUInt16LE(fmt.audioFormat ?? 1, 20)
   h.writeUInt16LE(fmt.channels, 22)
   h.writeUInt32LE(fmt.sampleRate, 24)
   h.writeUInt32LE(fmt.sampleRate * blockAlign, 28) // byte rate
@@ -43,6 +48,11 @@ export interface WavOptions {
   amplitude?: number
   /** PRNG seed for the noise (the same seed gives the same bytes) */
   seed?: number
+}
+
+/** A whole WAV: the header for `data`, then `data` (whole samples of `fmt`). */
+export function encodeWav(data: Uint8Array, fmt: WavFormat = BOX_WAV): Buffer {
+  return Buffer.concat([wavHeader(data.length, fmt), data])
 }
 
 /** A complete 8 kHz 16-bit mono WAV of `seconds` (rounded down to whole samples). */
@@ -81,7 +91,7 @@ function makeWavSamples(samples: number, opts: WavOptions): Buffer {
   return out
 }
 
-export interface ParsedWav extends WavFormat {
+export interface ParsedWav extends Required<WavFormat> {
   /** audio format tag (1 = PCM) */
   audioFormat: number
   byteRate: number
