@@ -2,7 +2,8 @@ import t, { type Test } from 'tap'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { SourceStatus } from '../daemon/core/source.js'
+import { CALL_ACTIONS, UnsupportedAction, type ActionTable, type CallRequest } from '../daemon/core/control.js'
+import { BaseSource, type SourceContext, type SourceStatus } from '../daemon/core/source.js'
 import { BoxSimulator } from '../devices/800hu/simulator.js'
 import { buildDoubleOrSkip, writeScript } from '../native/test-double/build.js'
 import { daemonRig, postJson, startGuoxin, startLqSocket, startLqVack, startYantong, type DaemonRig } from './helpers/rig.js'
@@ -217,8 +218,10 @@ for (const kind of KINDS) {
     t.ok(ch, 'channel events are published')
     await until(() => rig.daemon.table.countBySource(id) > 0, 5000, 'channels in the table')
 
-    // ---- call control
+    // ---- call control; supports lists what the action table holds
+    const supports = ((await info()) as any as { supports: string[] }).supports
     if (!c.control) {
+      t.notOk(supports.some((a) => (CALL_ACTIONS as readonly string[]).includes(a)), `no call action in supports: ${supports.join(', ')}`)
       for (const [path, body] of [['/v1/calls', { agent: '801', phone: '1' }], ['/v1/calls/hangup', { agent: '801' }]] as Route[]) {
         const res = await postJson(`${rig.api}${path}`, { source: id, ...body })
         t.equal(res.status, 422, `${path}: an observing source refuses control`)
@@ -226,6 +229,7 @@ for (const kind of KINDS) {
       }
     } else {
       const ctl = c.control
+      t.ok(supports.includes(ctl.accepted[0] === '/v1/calls' ? 'dial' : ctl.accepted[0].split('/').at(-1)!), `supports lists the accepted action: ${supports.join(', ')}`)
       const ok = await postJson(`${rig.api}${ctl.accepted[0]}`, { source: id, ...ctl.accepted[1] })
       t.equal(ok.status, 202, `accepted: ${JSON.stringify(ok.body)}`)
       await sse.next((e) => e.event === 'call' && (e.data as any).source === id && (e.data as any).phase === 'accepted', 3000)
@@ -287,3 +291,40 @@ for (const kind of KINDS) {
     t.equal(statuses(sse.events, id).filter((s) => s === 'stopped').length, 1, 'one stopped event')
   })
 }
+
+t.test('handler tables: control() dispatches through actions(), supports lists its keys, a missing entry is UnsupportedAction', async (t) => {
+  class Probe extends BaseSource {
+    readonly type = 'probe'
+    calls: string[] = []
+    start(): void {}
+    async stop(): Promise<void> {}
+    protected override actions(): ActionTable {
+      return {
+        hangup: async (req) => (this.calls.push(`hangup ${req.agent}`), { callId: 'h1' }),
+        dial: async (req) => (this.calls.push(`dial ${req.phone}`), { callId: 'd1' }),
+      }
+    }
+    protected override unsupportedWhy(action: string): string | undefined {
+      return action === 'dtmf' ? 'no tones here' : undefined
+    }
+  }
+  const ctx = { table: { countBySource: () => 0 } } as unknown as SourceContext
+  const p = new Probe('p', ctx)
+  const q = new (class extends BaseSource {
+    readonly type = 'observer'
+    start(): void {}
+    async stop(): Promise<void> {}
+  })('o', ctx)
+  t.same(p.info().supports, ['pops', 'hangup', 'dial'], 'table order')
+  t.same(q.info().supports, ['pops'], 'no table: pops only')
+  t.same(await p.control({ action: 'dial', source: 'p', phone: '1' }), { callId: 'd1' })
+  t.same(await p.control({ action: 'hangup', source: 'p', agent: '7' }), { callId: 'h1' })
+  t.same(p.calls, ['dial 1', 'hangup 7'])
+  const dtmf = await p.control({ action: 'dtmf', source: 'p', digits: '1' }).catch((e: unknown) => e)
+  t.type(dtmf, UnsupportedAction)
+  t.match(dtmf, { source: 'p', action: 'dtmf', message: /no tones here/ })
+  for (const action of ['transfer', 'toString', '__proto__', 'constructor']) {
+    await t.rejects(p.control({ action, source: 'p' } as unknown as CallRequest), { name: 'UnsupportedAction' }, action)
+  }
+  await t.rejects(q.control({ action: 'dial', source: 'o', phone: '1' }), { name: 'UnsupportedAction' })
+})
