@@ -24,8 +24,8 @@ export interface Teardown {
 export interface RigOptions {
   /** an ingest listener on 127.0.0.1:0 (vendor callbacks, 800hu boxes) */
   ingest?: boolean
-  /** a fresh temp dir as dataDir, removed at stop */
-  dataDir?: boolean
+  /** a fresh temp dir as dataDir (named with this prefix, if a string), removed at stop */
+  dataDir?: boolean | string
   /** open /v1/events: 'all' replays from the first event (so `connecting` at start is seen too) */
   sse?: boolean | 'all'
   log?: Logger
@@ -44,14 +44,13 @@ export interface DaemonRig {
 
 export const quietLog = (): Logger => pino({ level: process.env.TB_TEST_LOG ?? 'silent' })
 
-/** A daemon from a config object (api and ingest on 127.0.0.1:0 unless the config says otherwise). */
+/** A daemon from a config object: api on 127.0.0.1:0, and ingest too with `ingest` (the config's own api/ingest keys win). */
 export async function daemonRig(config: Record<string, unknown> = {}, opts: RigOptions = {}): Promise<DaemonRig> {
-  const dir = opts.dataDir ? await mkdtemp(join(tmpdir(), 'tb-rig-')) : null
+  const dir = opts.dataDir ? await mkdtemp(join(tmpdir(), typeof opts.dataDir === 'string' ? opts.dataDir : 'tb-rig-')) : null
   const parsed = parseConfig({
-    timeZone: 'Asia/Shanghai',
     ...config,
     api: { port: 0, ...(config.api as object) },
-    ...(opts.ingest || config.ingest ? { ingest: { host: '127.0.0.1', port: 0, ...(config.ingest as object) } } : {}),
+    ...(opts.ingest ? { ingest: { host: '127.0.0.1', port: 0, ...(config.ingest as object) } } : {}),
     ...(dir ? { dataDir: dir } : {}),
   })
   const daemon = new Daemon(parsed, { log: opts.log ?? quietLog() })
