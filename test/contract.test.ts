@@ -37,6 +37,8 @@ interface Contract {
   lost: SourceStatus[]
   /** what every channel of the source shows while the vendor is gone; 'kept': the states stay as they were */
   whileLost: 'unknown' | 'offline' | 'kept'
+  /** pops only: a channel is known again at its next pop (this sends one), not at reconnection */
+  popAgain?(): Promise<void> | void
   /** null: the kind only observes; every control action is 422 */
   control: null | {
     accepted: Route
@@ -71,7 +73,8 @@ const KINDS: Kind[] = [
         lose: () => h.kill(),
         restore: async () => void (await h.restart()),
         lost: ['reconnecting', 'failed'],
-        whileLost: 'kept',
+        whileLost: 'unknown',
+        popAgain: () => h.sim.sendPop(POP),
         control: null,
       }
     },
@@ -80,9 +83,9 @@ const KINDS: Kind[] = [
     name: 'lq-dll',
     skip: double.noCompiler,
     async setup(t) {
-      // the double's link ends (-201) once `go` exists; the source restarts it by itself
+      // the double's link ends (-201) once `go` exists; the source restarts it by itself; a pop follows once `go2` exists
       const go = join(dir, 'go')
-      const script = await writeScript(join(dir, 'script.txt'), [`pop ${POP}`, `gate ${go}`, 'code -201'])
+      const script = await writeScript(join(dir, 'script.txt'), [`pop ${POP}`, `gate ${go}`, 'code -201', `gate ${go}2`, `pop ${POP}`])
       const rig = await daemonRig({ sources: [{ id: 'src', type: 'lq-dll', library: double.lib, host: script, oper: '801', pollMs: 10, reconnectSeconds: 0.3 }] }, { sse: 'all', t })
       return {
         rig,
@@ -90,7 +93,8 @@ const KINDS: Kind[] = [
         lose: () => writeFile(go, ''),
         restore: async () => {},
         lost: ['reconnecting', 'failed'],
-        whileLost: 'kept',
+        whileLost: 'unknown',
+        popAgain: () => writeFile(`${go}2`, ''),
         control: null,
       }
     },
@@ -281,7 +285,10 @@ for (const kind of KINDS) {
     const seq = statuses(sse.events, id)
     t.ok(lostAt() > 0 && seq.indexOf('connected') < lostAt(), `status events: ${seq.join(' → ')}`)
     t.equal(src.status, 'connected')
-    if (c.whileLost !== 'kept') await until(() => states().every((s) => s !== c.whileLost), 3000, 'channels known again')
+    if (c.popAgain) {
+      await c.popAgain()
+      await until(() => states().some((s) => s !== 'unknown'), 3000, 'a channel known again at the next pop')
+    } else if (c.whileLost !== 'kept') await until(() => states().every((s) => s !== c.whileLost), 3000, 'channels known again')
 
     // ---- stop() twice is safe
     await src.stop()
