@@ -137,8 +137,9 @@ function sourceTimeout(info: SourceInfo): number {
 export async function routeCall(deps: CallDeps, req: CallRequest): Promise<CallResult> {
   const s = deps.sources.get(req.source)
   if (!s) throw new ApiError('NOT_FOUND', `source ${req.source}`).with({ source: req.source })
-  if (!s.control) throw new UnsupportedAction(s.id, req.action, `a ${s.type} source only observes`)
   const info = s.info()
+  // every BaseSource has control(); one whose supports name no call action only observes
+  if (!s.control || !info.supports.some((a) => CONTROL_NAMES.has(a))) throw new UnsupportedAction(s.id, req.action, `a ${s.type} source only observes`)
   if (!info.supports.includes(req.action)) throw new UnsupportedAction(s.id, req.action, `${s.type} supports ${info.supports.filter((a) => CONTROL_NAMES.has(a)).join(', ') || 'no call control'}`)
   if (DOWN.includes(s.status)) {
     throw new ApiError('SOURCE_DOWN', `source ${s.id} is ${s.status}${info.lastError ? ` (${info.lastError})` : ''}; nothing was sent`).with({ source: s.id, status: s.status })

@@ -1,30 +1,24 @@
 import t from 'tap'
-import { pino } from 'pino'
-import { parseConfig } from '../daemon/config.js'
-import { Daemon } from '../daemon/daemon.js'
-import { GuoxinSimulator } from '../daemon/vendors/guoxin/simulator.js'
-import { LqVackSimulator } from '../daemon/vendors/lq-vack/simulator.js'
-import { YantongSimulator } from '../daemon/vendors/yantong/simulator.js'
+import { daemonRig, startGuoxin, startLqVack, startYantong } from './helpers/rig.js'
 import { getJson, until } from './helpers/sse.js'
 
 /** One daemon, the three vendor simulators behind it: a dial through POST /v1/calls reaches each. */
 t.test('a dial via POST /v1/calls reaches each vendor simulator', async (t) => {
-  const lqv = new LqVackSimulator({ port: 0, agents: ['801', '802'], answerMs: 50, talkMs: 0 })
-  const gx = new GuoxinSimulator({ port: 0, extensions: ['8001', '8002'], ringMs: 50, talkMs: 0 })
-  const yt = new YantongSimulator({ port: 0, staff: ['8001', '8002'], ringMs: 50, talkMs: 0 })
-  await Promise.all([lqv.start(), gx.start(), yt.start()])
-  t.teardown(() => Promise.all([lqv.stop(), gx.stop(), yt.stop()]))
-  const config = parseConfig({
-    api: { port: 0 },
-    sources: [
-      { id: 'lqv', type: 'lq-vack', url: lqv.url, secret: 'lcall', pollMs: 100 },
-      { id: 'gx', type: 'guoxin', url: gx.url, pollMs: 100 },
-      { id: 'yt', type: 'yantong', url: yt.url, companyid: 8, auth: 'yantong-demo', staff: ['8001', '8002'], pollMs: 100, cdrPollMs: 0 },
-    ],
-  })
-  const daemon = new Daemon(config, { log: pino({ level: process.env.TB_TEST_LOG ?? 'silent' }) })
-  const { apiUrl } = await daemon.start()
-  t.teardown(() => daemon.stop())
+  const [{ sim: lqv }, { sim: gx }, { sim: yt }] = await Promise.all([
+    startLqVack({ channels: 8, agents: ['801', '802'], answerMs: 50, talkMs: 0 }, t),
+    startGuoxin({ extensions: ['8001', '8002'], supervisors: ['8002'], ringMs: 50, talkMs: 0 }, t),
+    startYantong({ staff: ['8001', '8002'], ringMs: 50, talkMs: 0 }, t),
+  ])
+  const { daemon, api: apiUrl } = await daemonRig(
+    {
+      sources: [
+        { id: 'lqv', type: 'lq-vack', url: lqv.url, secret: 'lcall', pollMs: 100 },
+        { id: 'gx', type: 'guoxin', url: gx.url, pollMs: 100 },
+        { id: 'yt', type: 'yantong', url: yt.url, companyid: 8, auth: 'yantong-demo', staff: ['8001', '8002'], pollMs: 100, cdrPollMs: 0 },
+      ],
+    },
+    { t },
+  )
   await until(() => [...daemon.sources.values()].every((s) => s.status === 'connected'), 5000, 'all sources connected')
 
   const dial = async (source: string, agent: string, phone: string) => {

@@ -1,9 +1,9 @@
 import t from 'tap'
 import { createServer, type Server } from 'node:http'
 import { pino } from 'pino'
-import { parseConfig } from '../daemon/config.js'
-import { Daemon } from '../daemon/daemon.js'
-import { YantongSimulator } from '../daemon/vendors/yantong/simulator.js'
+import type { Daemon } from '../daemon/daemon.js'
+import type { YantongSimulator } from '../daemon/vendors/yantong/simulator.js'
+import { daemonRig, startYantong } from './helpers/rig.js'
 import { SseReader, getJson, until } from './helpers/sse.js'
 
 const quiet = () => pino({ level: process.env.TB_TEST_LOG ?? 'silent' })
@@ -46,28 +46,26 @@ interface Rig {
 }
 
 async function setup(t: Tap.Test, api: Record<string, unknown> = {}): Promise<Rig> {
-  const sim = new YantongSimulator({ port: 0, staff: ['8001', '8002', '8003'], ringMs: 30, talkMs: 0 })
-  await sim.start()
-  t.teardown(() => sim.stop())
+  const { sim } = await startYantong({ staff: ['8001', '8002', '8003'], ringMs: 30, talkMs: 0 }, t)
   const hanging = await hangingVendor()
   t.teardown(async () => {
     hanging.server.closeAllConnections()
     await new Promise((r) => hanging.server.close(r))
   })
   const yt = { type: 'yantong', companyid: 8, auth: 'yantong-demo', pollMs: 50, cdrPollMs: 0, queryAttempts: 1 }
-  const config = parseConfig({
-    api: { port: 0, ...api },
-    sources: [
-      { id: 'yt', ...yt, url: sim.url, staff: ['8001', '8002', '8003'], timeoutMs: 1000 },
-      { id: 'slow', ...yt, url: hanging.url, staff: ['9001'], timeoutMs: 300 },
-      { id: 'lq1', type: 'lq-socket', host: '127.0.0.1', port: await closedPort(), oper: '801', reconnectSeconds: 5 },
-    ],
-  })
-  const daemon = new Daemon(config, { log: quiet() })
-  const { apiUrl } = await daemon.start()
-  t.teardown(() => daemon.stop())
+  const { daemon, api: url } = await daemonRig(
+    {
+      api,
+      sources: [
+        { id: 'yt', ...yt, url: sim.url, staff: ['8001', '8002', '8003'], timeoutMs: 1000 },
+        { id: 'slow', ...yt, url: hanging.url, staff: ['9001'], timeoutMs: 300 },
+        { id: 'lq1', type: 'lq-socket', host: '127.0.0.1', port: await closedPort(), oper: '801', reconnectSeconds: 5 },
+      ],
+    },
+    { t },
+  )
   await until(() => daemon.sources.get('yt')!.status === 'connected' && daemon.sources.get('slow')!.status === 'connected', 5000, 'sources connected')
-  return { sim, daemon, url: apiUrl, hanging }
+  return { sim, daemon, url, hanging }
 }
 
 async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; ms: number }> {

@@ -3,12 +3,13 @@ import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
-import { Daemon } from '../daemon/daemon.js'
+import type { Daemon } from '../daemon/daemon.js'
 import { installJsonErrors } from '../daemon/core/http.js'
-import { GuoxinSimulator, type GuoxinSimOptions } from '../daemon/vendors/guoxin/simulator.js'
+import type { GuoxinSimulator, GuoxinSimOptions } from '../daemon/vendors/guoxin/simulator.js'
 import { GuoxinSource } from '../daemon/vendors/guoxin/source.js'
 import { guoxinApiRoutes } from '../daemon/vendors/guoxin/api.js'
 import { VendorRefused, VendorTimeout, UnsupportedAction, type CallRequest } from '../daemon/core/control.js'
+import { daemonRig, startGuoxin } from './helpers/rig.js'
 import { SseReader, getJson, until } from './helpers/sse.js'
 
 interface GxRig {
@@ -24,8 +25,7 @@ interface GxRig {
 }
 
 async function gxRig(t: Test, source: Record<string, unknown> = {}, simOpts: Partial<GuoxinSimOptions> & { pushes?: boolean } = {}): Promise<GxRig> {
-  const sim = new GuoxinSimulator({ port: 0, extensions: ['801', '802', '803'], supervisors: ['803'], ringMs: 80, talkMs: 0, ...simOpts })
-  await sim.start()
+  const { sim } = await startGuoxin(simOpts, t)
   const logs: Record<string, unknown>[] = []
   const dest = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -33,24 +33,17 @@ async function gxRig(t: Test, source: Record<string, unknown> = {}, simOpts: Par
       cb()
     },
   })
-  const config = parseConfig({
-    api: { port: 0 },
-    ingest: { host: '127.0.0.1', port: 0 },
-    timeZone: 'Asia/Shanghai',
-    sources: [{ id: 'gx', type: 'guoxin', url: sim.url, pollMs: 100, timeoutMs: 300, ...source }],
-  })
-  const daemon = new Daemon(config, { log: pino({ level: process.env.TB_TEST_LOG ?? 'info' }, dest) })
-  const { apiUrl, ingestUrl } = await daemon.start()
+  const d = await daemonRig(
+    { timeZone: 'Asia/Shanghai', sources: [{ id: 'gx', type: 'guoxin', url: sim.url, pollMs: 100, timeoutMs: 300, ...source }] },
+    { ingest: true, log: pino({ level: process.env.TB_TEST_LOG ?? 'info' }, dest), t },
+  )
+  const { daemon, api: apiUrl, ingest: ingestUrl } = d
   if (simOpts.pushes !== false) sim.opts.push = `${ingestUrl}/guoxin/gx/push`
   const extra = Fastify()
   installJsonErrors(extra)
   guoxinApiRoutes(daemon.sources)(extra)
   await extra.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(async () => {
-    await extra.close()
-    await daemon.stop()
-    await sim.stop()
-  })
+  t.teardown(() => extra.close())
   await until(() => daemon.table.countBySource('gx') > 0, 3000, 'first poll')
   const addr = extra.server.address() as { port: number }
   return {

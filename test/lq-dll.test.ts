@@ -3,12 +3,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import iconv from 'iconv-lite'
-import { pino } from 'pino'
 import { parseConfig } from '../daemon/config.js'
-import { Daemon } from '../daemon/daemon.js'
+import type { Daemon } from '../daemon/daemon.js'
 import { LqSimulator } from '../daemon/vendors/lq-socket/simulator.js'
 import { buildDoubleOrSkip, writeScript } from '../native/test-double/build.js'
-import { SseReader, getJson, until } from './helpers/sse.js'
+import { daemonRig } from './helpers/rig.js'
+import { type SseReader, getJson, until } from './helpers/sse.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'tb-lqdll-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -45,19 +45,8 @@ async function eventually(fn: () => Promise<boolean>, timeoutMs: number, what: s
 }
 
 async function daemonWith(sources: Record<string, unknown>[]): Promise<{ daemon: Daemon; url: string; sse: SseReader; stop(): Promise<void> }> {
-  const config = parseConfig({ timeZone: 'Asia/Shanghai', api: { port: 0 }, sources })
-  const daemon = new Daemon(config, { log: pino({ level: process.env.TB_TEST_LOG ?? 'silent' }) })
-  const { apiUrl } = await daemon.start()
-  const sse = await SseReader.open(`${apiUrl}/v1/events`)
-  return {
-    daemon,
-    url: apiUrl,
-    sse,
-    async stop() {
-      sse.close()
-      await daemon.stop()
-    },
-  }
+  const r = await daemonRig({ timeZone: 'Asia/Shanghai', sources }, { sse: true })
+  return { daemon: r.daemon, url: r.api, sse: r.sse!, stop: r.stop }
 }
 
 const dll = (id: string, s: Script, extra: Record<string, unknown> = {}) => ({ id, type: 'lq-dll', library: lib, host: s.path, oper: '801', pollMs: 10, reconnectSeconds: 0.05, ...extra })

@@ -1,10 +1,9 @@
 import t from 'tap'
-import { pino } from 'pino'
-import { parseConfig } from '../daemon/config.js'
-import { Daemon } from '../daemon/daemon.js'
-import { LqVackSimulator } from '../daemon/vendors/lq-vack/simulator.js'
+import type { Daemon } from '../daemon/daemon.js'
+import type { LqVackSimulator } from '../daemon/vendors/lq-vack/simulator.js'
 import type { LqVackSource } from '../daemon/vendors/lq-vack/source.js'
-import { getJson, SseReader, until } from './helpers/sse.js'
+import { daemonRig, startLqVack } from './helpers/rig.js'
+import { getJson, type SseReader, until } from './helpers/sse.js'
 
 const KEY = 'k3y-for-lq'
 
@@ -18,39 +17,14 @@ interface Rig {
 }
 
 async function rig(opts: { sim?: Partial<LqVackSimulator['opts']>; source?: Record<string, unknown> } = {}): Promise<Rig> {
-  const sim = new LqVackSimulator({ port: 0, channels: 4, agents: ['801', '802', '客服甲'], answerMs: 60_000, talkMs: 0, ...opts.sim })
-  await sim.start()
-  const config = parseConfig({
-    timeZone: 'Asia/Shanghai',
-    api: { port: 0 },
-    ingest: { host: '127.0.0.1', port: 0 },
-    sources: [
-      {
-        id: 'lqv',
-        type: 'lq-vack',
-        url: sim.url,
-        secret: 'lcall',
-        pollMs: 100,
-        operPollMs: 100,
-        queuePollMs: 100,
-        timeoutMs: 300,
-        queryAttempts: 1,
-        callback: { key: KEY },
-        ...opts.source,
-      },
-    ],
-  })
-  const daemon = new Daemon(config, { log: pino({ level: process.env.TB_TEST_LOG ?? 'silent' }) })
-  const { apiUrl, ingestUrl } = await daemon.start()
-  const sse = await SseReader.open(`${apiUrl}/v1/events`)
-  t.teardown(async () => {
-    sse.close()
-    await daemon.stop()
-    await sim.stop()
-  })
+  const lq = await startLqVack({ channels: 4, agents: ['801', '802', '客服甲'], answerMs: 60_000, talkMs: 0, ...opts.sim }, t)
+  const sim = lq.sim
+  const source = { id: 'lqv', type: 'lq-vack', url: sim.url, secret: 'lcall', pollMs: 100, operPollMs: 100, queuePollMs: 100, timeoutMs: 300, queryAttempts: 1, callback: { key: KEY }, ...opts.source }
+  const d = await daemonRig({ timeZone: 'Asia/Shanghai', sources: [source] }, { ingest: true, sse: true, t })
+  const { daemon } = d
   const src = daemon.sources.get('lqv') as LqVackSource
   await until(() => src.status === 'connected' && daemon.table.countBySource('lqv') === 7, 5000, 'first poll')
-  return { sim, daemon, api: apiUrl, ingest: ingestUrl!, src, sse }
+  return { sim, daemon, api: d.api, ingest: d.ingest!, src, sse: d.sse! }
 }
 
 async function post(url: string, body: unknown): Promise<{ status: number; body: any }> {

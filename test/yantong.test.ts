@@ -10,6 +10,7 @@ import { Daemon } from '../daemon/daemon.js'
 import { YantongSimulator } from '../daemon/vendors/yantong/simulator.js'
 import { mapExtenStatus } from '../daemon/vendors/yantong/source.js'
 import { splits } from '../protocols/testing/chunks.js'
+import { daemonRig, startYantong } from './helpers/rig.js'
 import {
   YantongClient,
   YantongError,
@@ -202,10 +203,7 @@ t.test('the client reads an answer however TCP splits it (real HTTP, every bound
 })
 
 async function sim(t: Tap.Test, opts: ConstructorParameters<typeof YantongSimulator>[0] = {}): Promise<YantongSimulator> {
-  const s = new YantongSimulator({ port: 0, staff: ['8001', '8002'], ringMs: 50, talkMs: 0, ...opts })
-  await s.start()
-  t.teardown(() => s.stop())
-  return s
+  return (await startYantong({ ringMs: 50, ...opts }, t)).sim
 }
 
 t.test('every action reaches the simulator with the seed fields (POST and GET)', async (t) => {
@@ -263,16 +261,11 @@ interface YRig {
 
 async function yrig(t: Tap.Test, source: Record<string, unknown> = {}, simOpts: ConstructorParameters<typeof YantongSimulator>[0] = {}): Promise<YRig> {
   const s = await sim(t, simOpts)
-  const config = parseConfig({
-    timeZone: 'Asia/Shanghai',
-    api: { port: 0 },
-    sources: [{ id: 'yt', type: 'yantong', url: s.url, companyid: 8, auth: 'yantong-demo', staff: ['8001', '8002'], pollMs: 40, timeoutMs: 300, queryAttempts: 1, cdrPollMs: 40, ...source }],
-  })
-  const daemon = new Daemon(config, { log: quiet() })
-  const { apiUrl } = await daemon.start()
-  const r = { sim: s, daemon, url: apiUrl, stop: () => daemon.stop() }
-  t.teardown(() => r.stop())
-  return r
+  const d = await daemonRig(
+    { timeZone: 'Asia/Shanghai', sources: [{ id: 'yt', type: 'yantong', url: s.url, companyid: 8, auth: 'yantong-demo', staff: ['8001', '8002'], pollMs: 40, timeoutMs: 300, queryAttempts: 1, cdrPollMs: 40, ...source }] },
+    { log: quiet(), t },
+  )
+  return { sim: s, daemon: d.daemon, url: d.api, stop: d.stop }
 }
 
 const chan = (r: YRig, staff: string) => r.daemon.table.get(`yt:${staff}`)

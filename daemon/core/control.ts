@@ -1,7 +1,10 @@
+import { ApiError } from './errors.js'
+
 /**
  * Call control shared by every adapter: one request shape for `POST /v1/calls*` and
- * `POST /v1/agents/:agent/presence`, and the three ways an adapter can fail. The routes live in
- * calls-api.ts; each source that can act implements `Source.control()`.
+ * `POST /v1/agents/:agent/presence`, the three ways an adapter can fail, and the handler tables a
+ * source declares its actions in (BaseSource.actions(); its control() dispatches through them). The
+ * routes live in calls-api.ts.
  */
 
 export const CALL_ACTIONS = ['dial', 'hangup', 'transfer', 'hold', 'resume', 'dtmf', 'monitor', 'barge', 'force-hangup', 'conference', 'presence'] as const
@@ -70,4 +73,40 @@ export class VendorTimeout extends Error {
   ) {
     super(`source ${source}: no answer from the vendor within ${timeoutMs} ms${cause_ ? ` (${cause_})` : ''}`)
   }
+}
+
+// ---- handler tables ----------------------------------------------------------------------------
+
+/** One call action of one source. */
+export type Handler = (req: CallRequest) => Promise<CallResult>
+
+/**
+ * A source's call control: the actions it can do, each a handler. What `supports` lists and what
+ * `control()` dispatches come from the same table, so they cannot drift apart. Key order is the
+ * order `supports` lists them in.
+ */
+export type ActionTable = Partial<Record<CallAction, Handler>>
+
+/** The actions of a table, in its key order. */
+export function actionNames(table: ActionTable): CallAction[] {
+  return (Object.keys(table) as CallAction[]).filter((a) => typeof table[a] === 'function')
+}
+
+/** Run the table's handler for `req.action`; no handler: UnsupportedAction (422), with `why` when given. */
+export async function runAction(source: string, table: ActionTable, req: CallRequest, why?: string): Promise<CallResult> {
+  // own keys only: an action named like an Object.prototype member is no handler
+  const handler = Object.hasOwn(table, req.action) ? table[req.action] : undefined
+  if (typeof handler !== 'function') throw new UnsupportedAction(source, String(req.action), why)
+  return handler(req)
+}
+
+/** A 400 naming the field. */
+export function badField(field: string, message: string): ApiError {
+  return new ApiError('BAD_REQUEST', message).with({ field })
+}
+
+/** The value of a field an action needs; absent or empty: a 400 naming the field with `message`. */
+export function need(v: string | undefined, field: string, message: string): string {
+  if (v === undefined || v === '') throw badField(field, message)
+  return v
 }

@@ -6,7 +6,8 @@ import { BaseSource, type SourceContext } from './source.js'
  * A source that holds one link to a vendor at a time and reconnects (the LQ socket, the LClient
  * DLL): a session runs until the link ends; then the status says `reconnecting` (`failed` after
  * `failAfter` failed attempts in a row), the backoff waits, and a new session starts. The backoff
- * restarts after a link that worked. Subclasses provide the session and their own start/stop.
+ * restarts after a link that worked. While there is no link the source's channels are `unknown`
+ * (like a polled source that is `down`). Subclasses provide the session and their own start/stop.
  */
 export abstract class LinkSource extends BaseSource {
   protected readonly abort = new AbortController()
@@ -52,6 +53,16 @@ export abstract class LinkSource extends BaseSource {
     this.setStatus('connected', undefined)
   }
 
+  /** What happens on the lines while there is no link cannot be known: they are never left looking as they were. */
+  private linesUnknown(): void {
+    try {
+      this.ctx.table.updateSource(this.id, { state: 'unknown' })
+    } catch (err) {
+      // a table listener's bug must not end the reconnect loop
+      this.ctx.log.error({ err }, 'marking the channels unknown failed')
+    }
+  }
+
   protected runLoop(): void {
     this.loop = this.run().catch((err) => this.ctx.log.error({ err }, 'source loop ended unexpectedly'))
   }
@@ -75,6 +86,7 @@ export abstract class LinkSource extends BaseSource {
       }
       if (signal.aborted) break
       this.connectedAt = null
+      this.linesUnknown()
       attempt = worked ? 0 : attempt + 1
       if (!worked) this.failures++
       this.setStatus(this.failures >= this.link.failAfter ? 'failed' : 'reconnecting')

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import type { CallRequest, CallResult } from './control.js'
+import { actionNames, runAction, type ActionTable, type CallAction, type CallRequest, type CallResult } from './control.js'
 import type { Logger } from './log.js'
 import type { EventBus } from './events.js'
 import type { ChannelTable } from './table.js'
@@ -68,7 +68,8 @@ export interface Source {
   ingestRoutes?(app: FastifyInstance): void
   /**
    * Call control. Throw UnsupportedAction, VendorRefused or VendorTimeout (control.ts); the API maps
-   * them to 422/502/504. Absent: the source only observes.
+   * them to 422/502/504. A BaseSource dispatches through its action table; a source whose
+   * `supports` lists no call action only observes.
    */
   control?(req: CallRequest): Promise<CallResult>
   /** queue state for GET /v1/queues (LQ getQueueStatus and the like) */
@@ -95,8 +96,38 @@ export abstract class BaseSource implements Source {
     return {}
   }
 
+  /**
+   * Call control as a table of handlers, one per action the source can do (control.ts). Empty: the
+   * source only observes. Built once, at the first use.
+   */
+  protected actions(): ActionTable {
+    return {}
+  }
+
+  private actionCache: ActionTable | null = null
+
+  private get actionTable(): ActionTable {
+    return (this.actionCache ??= this.actions())
+  }
+
+  /** The call actions of the table, for `supports`. */
+  protected callActions(): CallAction[] {
+    return actionNames(this.actionTable)
+  }
+
+  /** Why an action the table lacks is not done (the 422's message), when there is more to say. */
+  protected unsupportedWhy(_action: string): string | undefined {
+    return undefined
+  }
+
+  /** What GET /v1/sources lists: pops, then the call actions (sources with more override this). */
   protected supports(): string[] {
-    return ['pops']
+    return ['pops', ...this.callActions()]
+  }
+
+  /** Dispatch through the table: no handler is UnsupportedAction; the handler's own errors pass through. */
+  control(req: CallRequest): Promise<CallResult> {
+    return runAction(this.id, this.actionTable, req, this.unsupportedWhy(String(req.action)))
   }
 
   protected setStatus(status: SourceStatus, error?: string): void {

@@ -1,5 +1,5 @@
 import { ApiError } from '../../daemon/core/errors.js'
-import { UnsupportedAction, type CallRequest, type CallResult } from '../../daemon/core/control.js'
+import type { ActionTable, CallRequest, CallResult } from '../../daemon/core/control.js'
 import { BaseSource, type SourceContext } from '../../daemon/core/source.js'
 import { commandJson, type BoxCommand, type CommandType } from './commands.js'
 import { boxSourceId, formatMac } from '../../protocols/800hu/mac.js'
@@ -11,8 +11,6 @@ export interface BoxOwner {
   pendingCommands(box: string): number
   isPolling(box: string): boolean
 }
-
-const CONTROL_TYPES: Record<string, CommandType> = { dial: 'dial', hangup: 'hangup', answer: 'answer' }
 
 /**
  * One 800hu box as a source (`800hu-<mac12>`): channel = RJ11 port. It does not connect anywhere;
@@ -114,7 +112,8 @@ export class BoxSource extends BaseSource {
   }
 
   protected override supports(): string[] {
-    return ['dial', 'hangup', 'answer', 'recordings']
+    // answer is a box command (POST /v1/devices/:mac/commands), not a call action of the API
+    return [...this.callActions(), 'answer', 'recordings']
   }
 
   protected override detail(): Record<string, unknown> {
@@ -135,31 +134,42 @@ export class BoxSource extends BaseSource {
   }
 
   /**
-   * Call control through the box's command queue: dial (channel: the port, or the lowest idle one),
-   * hangup and answer (channel required). The result is the queued command; the box carries it out
-   * at its next poll.
+   * Call control through the box's command queue: dial (channel: the port, or the lowest idle one)
+   * and hangup (channel required). The result is the queued command; the box carries it out at its
+   * next poll.
    */
-  async control(req: CallRequest): Promise<CallResult> {
-    const type = CONTROL_TYPES[req.action as string]
-    if (!type) throw new UnsupportedAction(this.id, req.action, 'an 800hu box can dial, answer and hang up')
+  protected override actions(): ActionTable {
+    return {
+      dial: (req) => this.command('dial', req),
+      hangup: (req) => this.command('hangup', req),
+    }
+  }
+
+  protected override unsupportedWhy(): string {
+    return 'an 800hu box can dial, answer and hang up'
+  }
+
+  private async command(type: 'dial' | 'hangup', req: CallRequest): Promise<CallResult> {
     if (this.status === 'down' || this.status === 'stopped') {
       throw new ApiError('SOURCE_DOWN', `box ${formatMac(this.mac)} is ${this.status}${this.lastError ? ` (${this.lastError})` : ''}; it would not get the command`)
     }
-    let channel = req.channel
-    if (channel === undefined || channel === '') {
-      if (type !== 'dial') throw new ApiError('BAD_REQUEST', `${type} on an 800hu box needs a channel (the RJ11 port)`)
-      const idle = this.ctx.table
-        .list({ source: this.id, state: 'idle' })
-        .map((e) => e.channel)
-        .sort((a, b) => Number(a) - Number(b))
-      if (!idle[0]) throw new ApiError('CONFLICT', `box ${formatMac(this.mac)} has no idle channel to dial on`)
-      channel = idle[0]
-    }
+    const channel = req.channel === undefined || req.channel === '' ? this.dialChannel(type) : req.channel
     if (!/^\d{1,4}$/.test(channel)) throw new ApiError('BAD_REQUEST', `channel must be an RJ11 port number, got ${JSON.stringify(channel)}`)
     const phone = req.phone ?? ''
     if (type === 'dial' && !PHONE.test(phone)) throw new ApiError('BAD_REQUEST', `dial needs a phone number (digits, * # + , up to 40), got ${JSON.stringify(phone)}`)
     const cmd = this.owner.queueCommand(this.mac, { type, channel: String(Number(channel)), phone, memo: req.memo })
     return { vendor: { command: commandJson(cmd) } }
+  }
+
+  /** No channel given: a dial takes the lowest idle port; anything else needs one. */
+  private dialChannel(type: 'dial' | 'hangup'): string {
+    if (type !== 'dial') throw new ApiError('BAD_REQUEST', `${type} on an 800hu box needs a channel (the RJ11 port)`)
+    const idle = this.ctx.table
+      .list({ source: this.id, state: 'idle' })
+      .map((e) => e.channel)
+      .sort((a, b) => Number(a) - Number(b))
+    if (!idle[0]) throw new ApiError('CONFLICT', `box ${formatMac(this.mac)} has no idle channel to dial on`)
+    return idle[0]
   }
 }
 

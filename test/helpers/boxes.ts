@@ -1,10 +1,6 @@
 import { wavHeader } from '../../protocols/wav/index.js'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { pino } from 'pino'
-import { parseConfig } from '../../daemon/config.js'
-import { Daemon } from '../../daemon/daemon.js'
+import type { Daemon } from '../../daemon/daemon.js'
+import { daemonRig } from './rig.js'
 
 export const MAC = '00:00:00:00:00:01'
 export const MAC12 = '000000000001'
@@ -18,28 +14,10 @@ export interface BoxRig {
   stop(): Promise<void>
 }
 
-/** A daemon with the ingest listener on 127.0.0.1:0 and its data in a fresh temp dir. */
+/** A daemon with the ingest listener on 127.0.0.1:0 and its data in a fresh temp dir (built on rig.ts). */
 export async function boxRig(boxes: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<BoxRig> {
-  const dir = await mkdtemp(join(tmpdir(), 'tb-800hu-'))
-  const config = parseConfig({
-    ...extra,
-    api: { port: 0, ...(extra.api as object) },
-    ingest: { host: '127.0.0.1', port: 0, ...(extra.ingest as object) },
-    dataDir: dir,
-    boxes: { allow: [MAC], ...boxes },
-  })
-  const daemon = new Daemon(config, { log: pino({ level: process.env.TB_TEST_LOG ?? 'silent' }) })
-  const { apiUrl, ingestUrl } = await daemon.start()
-  return {
-    daemon,
-    api: apiUrl,
-    ingest: ingestUrl!,
-    dir,
-    async stop() {
-      await daemon.stop()
-      await rm(dir, { recursive: true, force: true })
-    },
-  }
+  const r = await daemonRig({ ...extra, boxes: { allow: [MAC], ...boxes } }, { ingest: true, dataDir: 'tb-800hu-' })
+  return { daemon: r.daemon, api: r.api, ingest: r.ingest!, dir: r.dir!, stop: r.stop }
 }
 
 export interface Answer {

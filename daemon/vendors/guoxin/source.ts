@@ -15,7 +15,7 @@ import {
   type Skipped,
 } from '../../../protocols/guoxin/index.js'
 import { encodePop, formatPop, tryParsePop } from '../../../protocols/lq-pop/index.js'
-import { UnsupportedAction, VendorRefused, type CallRequest, type CallResult } from '../../core/control.js'
+import { badField, need, UnsupportedAction, VendorRefused, type ActionTable, type CallRequest, type CallResult } from '../../core/control.js'
 import { ApiError } from '../../core/errors.js'
 import type { ChannelEntry, ChannelPatch, ChannelState } from '../../core/table.js'
 import type { GuoxinConfig } from './config.js'
@@ -27,8 +27,6 @@ const IN_CALL: readonly ChannelState[] = ['ringing', 'dialing', 'talking', 'held
 /** Remembered call ids that already made a pop (one pop per call and extension). */
 const POPPED_KEEP = 2000
 const SKIPPED_LOG_EVERY_MS = 60_000
-
-export const GUOXIN_ACTIONS = ['dial', 'hangup', 'transfer', 'hold', 'resume', 'monitor', 'barge', 'force-hangup', 'conference', 'presence'] as const
 
 /**
  * Guoxin call center (seed 001): polls EXTNUM_STATE into the table (one channel per extension,
@@ -73,7 +71,7 @@ export class GuoxinSource extends PolledSource {
   }
 
   protected override supports(): string[] {
-    return ['pops', ...GUOXIN_ACTIONS, 'recordings', 'call-log']
+    return ['pops', ...this.callActions(), 'recordings', 'call-log']
   }
 
   protected override detail(): Record<string, unknown> {
@@ -306,7 +304,7 @@ export class GuoxinSource extends PolledSource {
   private ext(req: CallRequest): string {
     let ext = req.agent ?? req.channel
     if (ext === undefined && req.callId !== undefined) ext = this.byCallId(req.callId)?.channel
-    if (ext === undefined) throw badRequest('agent', `${req.action} needs the agent's extension (agent or channel${req.callId ? `; no extension is in call ${req.callId}` : ''})`)
+    if (ext === undefined) throw badField('agent', `${req.action} needs the agent's extension (agent or channel${req.callId ? `; no extension is in call ${req.callId}` : ''})`)
     return checkNumber('agent', ext)
   }
 
@@ -320,112 +318,129 @@ export class GuoxinSource extends PolledSource {
     this.ctx.table.update(this.id, ext, patch)
   }
 
-  async control(req: CallRequest): Promise<CallResult> {
-    const c = this.client
-    const send = async (fn: () => Promise<GuoxinOk>): Promise<GuoxinOk> => {
-      this.stats.controls++
-      try {
-        return await fn()
-      } catch (err) {
-        if (err instanceof GuoxinRefused) {
-          this.stats.refused++
-          throw new VendorRefused(this.id, err.status, `${err.opt}: ${err.meaning.en}${err.meaning.zh ? ` (${err.meaning.zh})` : ''}`)
-        }
-        throw asVendorTimeout(this.id, this.cfg.timeoutMs, err)
-      }
+  /** Guoxin's call control; this order is `supports'`. DTMF: the interface has none. */
+  protected override actions(): ActionTable {
+    return {
+      dial: (req) => this.dial(req),
+      hangup: (req) => this.hangup(req),
+      transfer: (req) => this.transfer(req),
+      hold: (req) => this.hold(req),
+      resume: (req) => this.resume(req),
+      monitor: (req) => this.supervise(req, (p) => this.client.monitor(p)),
+      barge: (req) => this.supervise(req, (p) => this.client.forcePickup(p)),
+      'force-hangup': (req) => this.supervise(req, (p) => this.client.forceHungup(p)),
+      conference: (req) => this.conference(req),
+      presence: (req) => this.presence(req),
     }
-    const done = (ok: GuoxinOk, callId?: string): CallResult => {
-      this.pollSoon()
-      return { ...(callId ? { callId } : {}), vendor: { opt: ok.opt, status: ok.status, meaning: ok.meaning.en } }
+  }
+
+  protected override unsupportedWhy(action: string): string | undefined {
+    return action === 'dtmf' ? 'the Guoxin interface has no DTMF operation' : undefined
+  }
+
+  /** One control request, sent once; a refusal carries the vendor's status and its meaning. */
+  private async send(fn: () => Promise<GuoxinOk>): Promise<GuoxinOk> {
+    this.stats.controls++
+    try {
+      return await fn()
+    } catch (err) {
+      if (err instanceof GuoxinRefused) {
+        this.stats.refused++
+        throw new VendorRefused(this.id, err.status, `${err.opt}: ${err.meaning.en}${err.meaning.zh ? ` (${err.meaning.zh})` : ''}`)
+      }
+      throw asVendorTimeout(this.id, this.cfg.timeoutMs, err)
     }
-    switch (req.action) {
-      case 'dial': {
-        const ext = this.ext(req)
-        const phone = checkNumber('phone', need(req.phone, 'phone', 'dial needs the number to call'))
-        return done(await send(() => c.clickToDial({ caller: ext, callee: phone, line: this.cfg.dialLine })))
-      }
-      case 'hangup': {
-        const ext = this.ext(req)
-        const phone = req.phone ?? this.ctx.table.lookup(this.id, ext)?.phone ?? undefined
-        return done(await send(() => c.clickToHangup({ caller: ext, callee: phone })))
-      }
-      case 'transfer': {
-        const ext = this.ext(req)
-        const target = req.target ?? req.phone
-        const consult = this.consults.get(ext)
-        if (consult !== undefined && (target === undefined || target === consult)) {
-          const ok = await send(() => c.callThirdTransfer({ callee: ext }))
-          this.forgetCall(ext)
-          return done(ok)
-        }
-        const to = checkNumber('target', need(target, 'target', 'transfer needs target (an extension) or phone'))
-        return done(await send(() => c.transfer({ extnum: ext, target: to })))
-      }
-      case 'hold': {
-        const ext = this.ext(req)
-        const target = req.target ?? req.phone
-        if (target === undefined) throw new UnsupportedAction(this.id, 'hold', 'Guoxin holds a caller only while calling a third party (CALL_THIRD): give target or phone')
-        const to = checkNumber('target', target)
-        const ok = await send(() => c.callThird({ callee: ext, target: to }))
-        this.consults.set(ext, to)
-        this.mark(ext, { state: 'held' })
-        return done(ok)
-      }
-      case 'resume': {
-        const ext = this.ext(req)
-        const ok = await send(() => c.callThirdResume({ callee: ext }))
-        this.consults.delete(ext)
-        if (this.ctx.table.lookup(this.id, ext)?.state === 'held') this.mark(ext, { state: 'talking' })
-        return done(ok)
-      }
-      case 'conference': {
-        const target = req.target ?? req.phone
-        // a call id that is no extension's call names a conference to join (CONFERENCE_JOIN)
-        if (req.agent === undefined && req.channel === undefined && req.callId !== undefined && !this.byCallId(req.callId)) {
-          const to = checkNumber('target', need(target, 'target', 'joining a conference needs target or phone'))
-          return done(await send(() => c.conferenceJoin({ conferenceid: req.callId!, target: to })), req.callId)
-        }
-        const ext = this.ext(req)
-        const consult = this.consults.get(ext)
-        if (consult !== undefined && (target === undefined || target === consult)) {
-          const ok = await send(() => c.callThirdConference({ callee: ext }))
-          this.consults.delete(ext)
-          this.mark(ext, { state: 'talking' })
-          return done(ok)
-        }
-        const to = checkNumber('target', need(target, 'target', 'conference needs target or phone'))
-        const existing = this.conferences.get(ext)
-        if (existing !== undefined) return done(await send(() => c.conferenceJoin({ conferenceid: existing, target: to })), existing)
-        const e = this.ctx.table.lookup(this.id, ext)
-        if (!e?.phone || !e.direction) throw badRequest('agent', `extension ${ext} is in no call telbridge knows the parties of; CONFERENCE_CREATE needs the caller and callee`)
-        const [caller, callee] = e.direction === 'inbound' ? [e.phone, ext] : [ext, e.phone]
-        const ok = await send(() => c.conferenceCreate({ caller, callee, target: to }))
-        // the seed: the conference is usually numbered by the creating call's caller
-        this.conferences.set(ext, caller)
-        return done(ok, caller)
-      }
-      case 'monitor':
-      case 'barge':
-      case 'force-hangup': {
-        const leaderRaw = req.agent
-        const workerRaw = req.target ?? req.channel ?? (req.callId !== undefined ? this.byCallId(req.callId)?.channel : undefined)
-        const leader = checkNumber('agent', need(leaderRaw, 'agent', `${req.action} needs agent: the supervisor's extension (Guoxin checks its "坐席监控" permission)`))
-        const worker = checkNumber('target', need(workerRaw, 'target', `${req.action} needs target: the extension of the agent whose call it is`))
-        const p = { leaderExtnum: leader, wokerExtnum: worker }
-        const fn = req.action === 'monitor' ? () => c.monitor(p) : req.action === 'barge' ? () => c.forcePickup(p) : () => c.forceHungup(p)
-        return done(await send(fn))
-      }
-      case 'presence': {
-        const ext = this.ext(req)
-        const state = req.presence === 'busy' ? 'busy' : req.presence === 'idle' ? 'online' : undefined
-        if (!state) throw badRequest('presence', 'presence must be busy or idle')
-        return done(await send(() => c.setPresence({ extnum: ext, state })))
-      }
-      case 'dtmf':
-        throw new UnsupportedAction(this.id, 'dtmf', 'the Guoxin interface has no DTMF operation')
-      default:
-        throw new UnsupportedAction(this.id, String((req as { action: unknown }).action))
+  }
+
+  private done(ok: GuoxinOk, callId?: string): CallResult {
+    this.pollSoon()
+    return { ...(callId ? { callId } : {}), vendor: { opt: ok.opt, status: ok.status, meaning: ok.meaning.en } }
+  }
+
+  private async dial(req: CallRequest): Promise<CallResult> {
+    const ext = this.ext(req)
+    const phone = checkNumber('phone', need(req.phone, 'phone', 'dial needs the number to call'))
+    return this.done(await this.send(() => this.client.clickToDial({ caller: ext, callee: phone, line: this.cfg.dialLine })))
+  }
+
+  private async hangup(req: CallRequest): Promise<CallResult> {
+    const ext = this.ext(req)
+    const phone = req.phone ?? this.ctx.table.lookup(this.id, ext)?.phone ?? undefined
+    return this.done(await this.send(() => this.client.clickToHangup({ caller: ext, callee: phone })))
+  }
+
+  private async transfer(req: CallRequest): Promise<CallResult> {
+    const ext = this.ext(req)
+    const target = req.target ?? req.phone
+    const consult = this.consults.get(ext)
+    if (consult !== undefined && (target === undefined || target === consult)) {
+      const ok = await this.send(() => this.client.callThirdTransfer({ callee: ext }))
+      this.forgetCall(ext)
+      return this.done(ok)
     }
+    const to = checkNumber('target', need(target, 'target', 'transfer needs target (an extension) or phone'))
+    return this.done(await this.send(() => this.client.transfer({ extnum: ext, target: to })))
+  }
+
+  private async hold(req: CallRequest): Promise<CallResult> {
+    const ext = this.ext(req)
+    const target = req.target ?? req.phone
+    if (target === undefined) throw new UnsupportedAction(this.id, 'hold', 'Guoxin holds a caller only while calling a third party (CALL_THIRD): give target or phone')
+    const to = checkNumber('target', target)
+    const ok = await this.send(() => this.client.callThird({ callee: ext, target: to }))
+    this.consults.set(ext, to)
+    this.mark(ext, { state: 'held' })
+    return this.done(ok)
+  }
+
+  private async resume(req: CallRequest): Promise<CallResult> {
+    const ext = this.ext(req)
+    const ok = await this.send(() => this.client.callThirdResume({ callee: ext }))
+    this.consults.delete(ext)
+    if (this.ctx.table.lookup(this.id, ext)?.state === 'held') this.mark(ext, { state: 'talking' })
+    return this.done(ok)
+  }
+
+  private async conference(req: CallRequest): Promise<CallResult> {
+    const target = req.target ?? req.phone
+    // a call id that is no extension's call names a conference to join (CONFERENCE_JOIN)
+    if (req.agent === undefined && req.channel === undefined && req.callId !== undefined && !this.byCallId(req.callId)) {
+      const to = checkNumber('target', need(target, 'target', 'joining a conference needs target or phone'))
+      return this.done(await this.send(() => this.client.conferenceJoin({ conferenceid: req.callId!, target: to })), req.callId)
+    }
+    const ext = this.ext(req)
+    const consult = this.consults.get(ext)
+    if (consult !== undefined && (target === undefined || target === consult)) {
+      const ok = await this.send(() => this.client.callThirdConference({ callee: ext }))
+      this.consults.delete(ext)
+      this.mark(ext, { state: 'talking' })
+      return this.done(ok)
+    }
+    const to = checkNumber('target', need(target, 'target', 'conference needs target or phone'))
+    const existing = this.conferences.get(ext)
+    if (existing !== undefined) return this.done(await this.send(() => this.client.conferenceJoin({ conferenceid: existing, target: to })), existing)
+    const e = this.ctx.table.lookup(this.id, ext)
+    if (!e?.phone || !e.direction) throw badField('agent', `extension ${ext} is in no call telbridge knows the parties of; CONFERENCE_CREATE needs the caller and callee`)
+    const [caller, callee] = e.direction === 'inbound' ? [e.phone, ext] : [ext, e.phone]
+    const ok = await this.send(() => this.client.conferenceCreate({ caller, callee, target: to }))
+    // the seed: the conference is usually numbered by the creating call's caller
+    this.conferences.set(ext, caller)
+    return this.done(ok, caller)
+  }
+
+  /** monitor, barge, force-hangup: a supervisor's extension acting on an agent's call. */
+  private async supervise(req: CallRequest, fn: (p: { leaderExtnum: string; wokerExtnum: string }) => Promise<GuoxinOk>): Promise<CallResult> {
+    const workerRaw = req.target ?? req.channel ?? (req.callId !== undefined ? this.byCallId(req.callId)?.channel : undefined)
+    const leader = checkNumber('agent', need(req.agent, 'agent', `${req.action} needs agent: the supervisor's extension (Guoxin checks its "坐席监控" permission)`))
+    const worker = checkNumber('target', need(workerRaw, 'target', `${req.action} needs target: the extension of the agent whose call it is`))
+    return this.done(await this.send(() => fn({ leaderExtnum: leader, wokerExtnum: worker })))
+  }
+
+  private async presence(req: CallRequest): Promise<CallResult> {
+    const ext = this.ext(req)
+    const state = req.presence === 'busy' ? 'busy' : req.presence === 'idle' ? 'online' : undefined
+    if (!state) throw badField('presence', 'presence must be busy or idle')
+    return this.done(await this.send(() => this.client.setPresence({ extnum: ext, state })))
   }
 
   // ---- recordings and call log (for guoxinApiRoutes) ----
@@ -454,16 +469,7 @@ export class GuoxinSource extends PolledSource {
   }
 }
 
-function badRequest(field: string, message: string): ApiError {
-  return new ApiError('BAD_REQUEST', message).with({ field })
-}
-
-function need(v: string | undefined, field: string, message: string): string {
-  if (v === undefined || v === '') throw badRequest(field, message)
-  return v
-}
-
 function checkNumber(field: string, v: string): string {
-  if (!NUMBER_PATTERN.test(v)) throw badRequest(field, `${field} must be an extension or phone number (1–64 of 0-9 A-Z a-z * # + . _ -), got ${JSON.stringify(v.slice(0, 40))}`)
+  if (!NUMBER_PATTERN.test(v)) throw badField(field, `${field} must be an extension or phone number (1–64 of 0-9 A-Z a-z * # + . _ -), got ${JSON.stringify(v.slice(0, 40))}`)
   return v
 }

@@ -18,9 +18,9 @@ import {
   type VackDoc,
 } from '../../../protocols/lq-vack/index.js'
 import { encodePop, formatPop, hostTimeZone, PopError, type Pop } from '../../../protocols/lq-pop/index.js'
-import { CALL_ACTIONS, UnsupportedAction, VendorRefused, type CallRequest, type CallResult } from '../../core/control.js'
+import { UnsupportedAction, VendorRefused, type ActionTable, type CallRequest, type CallResult, type Handler } from '../../core/control.js'
 import { ApiError } from '../../core/errors.js'
-import type { ChannelPatch, ChannelState } from '../../core/table.js'
+import type { ChannelPatch, ChannelState, ChannelTable } from '../../core/table.js'
 import { asVendorTimeout, PolledSource } from '../../core/polled.js'
 import type { SourceContext } from '../../core/source.js'
 import type { LqVackConfig } from './config.js'
@@ -46,6 +46,71 @@ function queueOf(inUse: number | null): LqVackQueue['queue'] {
   if (inUse === 4) return 'auto-outbound'
   if (inUse === 8) return 'batch-outbound'
   return 'inbound'
+}
+
+/** One vack service call a control action comes to: its vo_id (for logs and the answer) and the request. */
+interface VackCall {
+  voId: string
+  run(c: VackClient): Promise<VackDoc | null>
+}
+
+/**
+ * One control request as LQ sees it: LQ addresses agents and channels, not calls, so a call id is
+ * looked up in the table; the acting agent is the one given, or the one on the call's / the
+ * channel's line. Every check throws a 400 naming the action and the source.
+ */
+class VackAsk {
+  readonly chan: string | undefined
+  readonly byCall: { channel: string; agent: string | null } | undefined
+
+  constructor(
+    private readonly id: string,
+    private readonly table: ChannelTable,
+    readonly req: CallRequest,
+  ) {
+    if (req.callId !== undefined) {
+      const e = table.list({ source: id }).find((x) => x.callId === req.callId)
+      if (!e) throw this.bad(`no channel of ${id} carries call id ${req.callId}`)
+      this.byCall = { channel: e.channel, agent: e.agent }
+    }
+    if (req.channel !== undefined && !CHANNEL.test(req.channel)) throw this.bad('channel must be a channel number')
+    this.chan = req.channel ?? this.byCall?.channel
+  }
+
+  bad(msg: string): ApiError {
+    return new ApiError('BAD_REQUEST', `${this.req.action} on ${this.id}: ${msg}`).with({ source: this.id, action: this.req.action })
+  }
+
+  chanKind(): unknown {
+    return this.chan === undefined ? undefined : this.table.lookup(this.id, this.chan)?.vendor?.['kind']
+  }
+
+  agentOnChannel(): string | undefined {
+    return this.chan === undefined ? undefined : (this.table.lookup(this.id, this.chan)?.agent ?? undefined)
+  }
+
+  checkId(v: string, name: string): string {
+    if (!AGENT.test(v)) throw this.bad(`${name} must be 1–32 characters without spaces, & or =`)
+    return v
+  }
+
+  /** the acting agent: given, or the agent on the call's / the channel's line */
+  agent(): string {
+    const a = this.req.agent ?? this.byCall?.agent ?? this.agentOnChannel()
+    if (a === undefined || a === null) throw this.bad(this.chan !== undefined ? `needs agent (no agent is on channel ${this.chan})` : 'needs agent (the LQ 工号)')
+    return this.checkId(a, 'agent')
+  }
+
+  target(what: string): string {
+    if (this.req.target === undefined) throw this.bad(`needs target (${what})`)
+    return this.checkId(this.req.target, 'target')
+  }
+
+  phone(): string {
+    if (this.req.phone === undefined) throw this.bad('needs phone')
+    if (!PHONE.test(this.req.phone)) throw this.bad('phone must be 1–40 of 0-9 * # +')
+    return this.req.phone
+  }
 }
 
 /**
@@ -84,7 +149,7 @@ export class LqVackSource extends PolledSource {
   }
 
   protected override supports(): string[] {
-    return [...(this.cfg.callback.enabled ? ['pops'] : []), 'channels', 'agents', ...(this.cfg.queuePollMs > 0 ? ['queues'] : []), ...CALL_ACTIONS]
+    return [...(this.cfg.callback.enabled ? ['pops'] : []), 'channels', 'agents', ...(this.cfg.queuePollMs > 0 ? ['queues'] : []), ...this.callActions()]
   }
 
   protected override detail(): Record<string, unknown> {
@@ -227,157 +292,125 @@ export class LqVackSource extends PolledSource {
     return false
   }
 
-  async control(req: CallRequest): Promise<CallResult> {
-    const bad = (msg: string) => new ApiError('BAD_REQUEST', `${req.action} on ${this.id}: ${msg}`).with({ source: this.id, action: req.action })
-    // LQ addresses agents and channels, not calls: a call id is looked up in the table
-    let byCall: { channel: string; agent: string | null } | undefined
-    if (req.callId !== undefined) {
-      const e = this.ctx.table.list({ source: this.id }).find((x) => x.callId === req.callId)
-      if (!e) throw bad(`no channel of ${this.id} carries call id ${req.callId}`)
-      byCall = { channel: e.channel, agent: e.agent }
+  /** Every API action, each a vack service (or a choice of two); this order is `supports'`. */
+  protected override actions(): ActionTable {
+    const on =
+      (plan: (q: VackAsk) => VackCall): Handler =>
+      async (req) =>
+        this.send(req, plan(new VackAsk(this.id, this.ctx.table, req)))
+    return {
+      dial: on((q) => this.dial(q)),
+      hangup: on((q) => this.hangup(q)),
+      transfer: on((q) => this.transfer(q)),
+      hold: on((q) => this.keep(q, 'talkkeep')),
+      resume: on((q) => this.keep(q, 'talkrestore')),
+      dtmf: on((q) => this.dtmf(q)),
+      monitor: on((q) => this.listen(q, 'listenlc')),
+      barge: on((q) => this.listen(q, 'breakin')),
+      'force-hangup': on((q) => this.forceHangup(q)),
+      conference: on((q) => this.conference(q)),
+      presence: on((q) => this.presence(q)),
     }
-    if (req.channel !== undefined && !CHANNEL.test(req.channel)) throw bad('channel must be a channel number')
-    const chan = req.channel ?? byCall?.channel
-    const ch = (): string | undefined => chan
-    const chanKind = (): unknown => (chan === undefined ? undefined : this.ctx.table.lookup(this.id, chan)?.vendor?.['kind'])
-    const agentOnChannel = (): string | undefined => (chan === undefined ? undefined : (this.ctx.table.lookup(this.id, chan)?.agent ?? undefined))
-    const checkId = (v: string, name: string): string => {
-      if (!AGENT.test(v)) throw bad(`${name} must be 1–32 characters without spaces, & or =`)
-      return v
+  }
+
+  private dial(q: VackAsk): VackCall {
+    const { req, chan } = q
+    if (req.agent === undefined && chan !== undefined && q.chanKind() !== 'agent') throw q.bad(`channel ${chan} is no agent channel (内线): dial needs the agent's channel or agent`)
+    const oper = q.agent()
+    const extra = req.memo !== undefined && this.cfg.memoField ? { [this.cfg.memoField]: req.memo } : undefined
+    // callauto reqType 1 calls an extension: a target, or a phone that is one of this server's agents
+    const ext = req.target !== undefined ? q.target('the extension to call') : req.phone !== undefined && this.isKnownAgent(req.phone) ? req.phone : undefined
+    if (ext !== undefined) return { voId: 'callauto', run: (c) => c.callauto({ oper, phone: ext, reqType: 1, ch: chan, extra }) }
+    const p = q.phone()
+    return { voId: 'callauto', run: (c) => c.callauto({ oper, phone: p, reqType: this.cfg.dialPop ? 0 : 6, ch: chan, extra }) }
+  }
+
+  /** an agent (or an agent channel): agenthang; an external line: hangup ch */
+  private hangup(q: VackAsk): VackCall {
+    const { req, chan } = q
+    if (req.agent !== undefined || (chan !== undefined ? q.chanKind() === 'agent' : q.byCall?.agent)) {
+      const oper = q.agent()
+      return { voId: 'agenthang', run: (c) => c.agenthang({ oper }) }
     }
-    /** the acting agent: given, or the agent on the call's / the channel's line */
-    const agent = (): string => {
-      const a = req.agent ?? byCall?.agent ?? agentOnChannel()
-      if (a === undefined || a === null) throw bad(chan !== undefined ? `needs agent (no agent is on channel ${chan})` : 'needs agent (the LQ 工号)')
-      return checkId(a, 'agent')
+    if (chan !== undefined) return { voId: 'hangup', run: (c) => c.hangup({ ch: chan }) }
+    throw q.bad('needs agent (agenthang) or channel (hangup of an external line)')
+  }
+
+  private transfer(q: VackAsk): VackCall {
+    const { req, chan } = q
+    const oper = q.agent()
+    if (req.target !== undefined) {
+      const ext = q.target('the extension to transfer to')
+      return { voId: 'transfer2Ext', run: (c) => c.transfer2Ext({ oper, phone: ext, ch: chan }) }
     }
-    const target = (what: string): string => {
-      if (req.target === undefined) throw bad(`needs target (${what})`)
-      return checkId(req.target, 'target')
+    if (req.phone !== undefined) {
+      const p = q.phone()
+      if (this.isKnownAgent(p)) return { voId: 'transfer2Ext', run: (c) => c.transfer2Ext({ oper, phone: p, ch: chan }) }
+      return { voId: 'callouterFast', run: (c) => c.callouterFast({ oper, phone: p, ch: chan }) }
     }
-    const phone = (): string => {
-      if (req.phone === undefined) throw bad('needs phone')
-      if (!PHONE.test(req.phone)) throw bad('phone must be 1–40 of 0-9 * # +')
-      return req.phone
+    throw q.bad('needs target (an extension: transfer2Ext) or phone (an outside number: callouterFast)')
+  }
+
+  /** hold (talkkeep) and resume (talkrestore) */
+  private keep(q: VackAsk, voId: 'talkkeep' | 'talkrestore'): VackCall {
+    const oper = q.agent()
+    return { voId, run: (c) => c[voId]({ oper, ch: q.chan }) }
+  }
+
+  private dtmf(q: VackAsk): VackCall {
+    const oper = q.agent()
+    const dtmf = q.req.digits
+    if (dtmf === undefined || !DIGITS.test(dtmf)) throw q.bad('needs digits (1–64 of 0-9 * # A-D)')
+    return { voId: 'senddtmf', run: (c) => c.senddtmf({ oper, dtmf }) }
+  }
+
+  /** monitor (listenlc) and barge (breakin): the agent listens to or joins the target's call */
+  private listen(q: VackAsk, voId: 'listenlc' | 'breakin'): VackCall {
+    const { req, chan } = q
+    if (req.agent === undefined) throw q.bad('needs agent (the one who listens or joins)')
+    const local = q.checkId(req.agent, 'agent')
+    const t = req.target !== undefined ? q.target('the agent on the call') : q.agentOnChannel()
+    if (t === undefined) throw q.bad(`needs target (no agent is on channel ${chan ?? '?'})`)
+    const f = { oper: q.checkId(t, 'target'), operLocal: local, ch: chan }
+    return { voId, run: (c) => c[voId](f) }
+  }
+
+  private forceHangup(q: VackAsk): VackCall {
+    const { req, chan } = q
+    const t = req.target ?? (chan !== undefined && q.chanKind() !== 'agent' ? undefined : (q.byCall?.agent ?? q.agentOnChannel()))
+    if (t !== undefined && t !== null) {
+      const oper = q.checkId(t, 'target')
+      return { voId: 'breakout', run: (c) => c.breakout({ oper, ch: chan }) }
     }
-    const c = this.client
-    let run: () => Promise<VackDoc | null>
-    let voId: string
-    switch (req.action) {
-      case 'dial': {
-        if (req.agent === undefined && chan !== undefined && chanKind() !== 'agent') throw bad(`channel ${chan} is no agent channel (内线): dial needs the agent's channel or agent`)
-        const oper = agent()
-        const extra = req.memo !== undefined && this.cfg.memoField ? { [this.cfg.memoField]: req.memo } : undefined
-        // callauto reqType 1 calls an extension: a target, or a phone that is one of this server's agents
-        const ext = req.target !== undefined ? target('the extension to call') : req.phone !== undefined && this.isKnownAgent(req.phone) ? req.phone : undefined
-        voId = 'callauto'
-        if (ext !== undefined) run = () => c.callauto({ oper, phone: ext, reqType: 1, ch: ch(), extra })
-        else {
-          const p = phone()
-          run = () => c.callauto({ oper, phone: p, reqType: this.cfg.dialPop ? 0 : 6, ch: ch(), extra })
-        }
-        break
-      }
-      case 'hangup':
-        // an agent (or an agent channel): agenthang; an external line: hangup ch
-        if (req.agent !== undefined || (chan !== undefined ? chanKind() === 'agent' : byCall?.agent)) {
-          const oper = agent()
-          voId = 'agenthang'
-          run = () => c.agenthang({ oper })
-        } else if (chan !== undefined) {
-          voId = 'hangup'
-          run = () => c.hangup({ ch: chan })
-        } else throw bad('needs agent (agenthang) or channel (hangup of an external line)')
-        break
-      case 'transfer': {
-        const oper = agent()
-        if (req.target !== undefined) {
-          const ext = target('the extension to transfer to')
-          voId = 'transfer2Ext'
-          run = () => c.transfer2Ext({ oper, phone: ext, ch: ch() })
-        } else if (req.phone !== undefined) {
-          const p = phone()
-          if (this.isKnownAgent(p)) {
-            voId = 'transfer2Ext'
-            run = () => c.transfer2Ext({ oper, phone: p, ch: ch() })
-          } else {
-            voId = 'callouterFast'
-            run = () => c.callouterFast({ oper, phone: p, ch: ch() })
-          }
-        } else throw bad('needs target (an extension: transfer2Ext) or phone (an outside number: callouterFast)')
-        break
-      }
-      case 'hold': {
-        const oper = agent()
-        voId = 'talkkeep'
-        run = () => c.talkkeep({ oper, ch: ch() })
-        break
-      }
-      case 'resume': {
-        const oper = agent()
-        voId = 'talkrestore'
-        run = () => c.talkrestore({ oper, ch: ch() })
-        break
-      }
-      case 'dtmf': {
-        const oper = agent()
-        if (req.digits === undefined || !DIGITS.test(req.digits)) throw bad('needs digits (1–64 of 0-9 * # A-D)')
-        const dtmf = req.digits
-        voId = 'senddtmf'
-        run = () => c.senddtmf({ oper, dtmf })
-        break
-      }
-      case 'monitor':
-      case 'barge': {
-        if (req.agent === undefined) throw bad('needs agent (the one who listens or joins)')
-        const local = checkId(req.agent, 'agent')
-        const t = req.target !== undefined ? target('the agent on the call') : agentOnChannel()
-        if (t === undefined) throw bad(`needs target (no agent is on channel ${chan ?? '?'})`)
-        const f = { oper: checkId(t, 'target'), operLocal: local, ch: ch() }
-        voId = req.action === 'monitor' ? 'listenlc' : 'breakin'
-        run = () => (req.action === 'monitor' ? c.listenlc(f) : c.breakin(f))
-        break
-      }
-      case 'force-hangup': {
-        const t = req.target ?? (chan !== undefined && chanKind() !== 'agent' ? undefined : (byCall?.agent ?? agentOnChannel()))
-        if (t !== undefined && t !== null) {
-          const oper = checkId(t, 'target')
-          voId = 'breakout'
-          run = () => c.breakout({ oper, ch: ch() })
-        } else if (chan !== undefined) {
-          voId = 'hangup'
-          run = () => c.hangup({ ch: chan })
-        } else throw bad('needs target (breakout) or channel')
-        break
-      }
-      case 'conference': {
-        const oper = agent()
-        const t = req.target ?? (req.phone !== undefined && this.isKnownAgent(req.phone) ? req.phone : undefined)
-        if (t === undefined) {
-          throw new UnsupportedAction(this.id, 'conference', req.phone !== undefined ? 'LQ three-way (talk3s) brings in another agent; an outside number needs callouterSafe then callouterSafeConf' : 'needs target, another agent')
-        }
-        const other = checkId(t, 'target')
-        voId = 'talk3s'
-        run = () => c.talk3s({ oper: other, operLocal: oper, ch: ch() })
-        break
-      }
-      case 'presence': {
-        const oper = agent()
-        if (req.presence !== 'busy' && req.presence !== 'idle') throw bad('needs presence busy or idle')
-        const busy = req.presence === 'busy'
-        voId = 'setBusyAj'
-        run = () => c.setBusyAj({ oper, busy, ch: ch() })
-        break
-      }
-      default:
-        throw new UnsupportedAction(this.id, String((req as { action: unknown }).action))
+    if (chan !== undefined) return { voId: 'hangup', run: (c) => c.hangup({ ch: chan }) }
+    throw q.bad('needs target (breakout) or channel')
+  }
+
+  private conference(q: VackAsk): VackCall {
+    const { req, chan } = q
+    const oper = q.agent()
+    const t = req.target ?? (req.phone !== undefined && this.isKnownAgent(req.phone) ? req.phone : undefined)
+    if (t === undefined) {
+      throw new UnsupportedAction(this.id, 'conference', req.phone !== undefined ? 'LQ three-way (talk3s) brings in another agent; an outside number needs callouterSafe then callouterSafeConf' : 'needs target, another agent')
     }
+    const other = q.checkId(t, 'target')
+    return { voId: 'talk3s', run: (c) => c.talk3s({ oper: other, operLocal: oper, ch: chan }) }
+  }
+
+  private presence(q: VackAsk): VackCall {
+    const oper = q.agent()
+    if (q.req.presence !== 'busy' && q.req.presence !== 'idle') throw q.bad('needs presence busy or idle')
+    const busy = q.req.presence === 'busy'
+    return { voId: 'setBusyAj', run: (c) => c.setBusyAj({ oper, busy, ch: q.chan }) }
+  }
+
+  /** One vack service call: never retried (a dial that timed out may still have been placed); refusals 502, no answer 504. */
+  private async send(req: CallRequest, { voId, run }: VackCall): Promise<CallResult> {
     this.stats.controls++
     const t0 = performance.now()
     let doc: VackDoc | null
     try {
-      // never retried: a dial that timed out may still have been placed
-      doc = await run()
+      doc = await run(this.client)
     } catch (err) {
       const ms = Math.round(performance.now() - t0)
       if (err instanceof VackError) {

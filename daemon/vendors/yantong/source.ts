@@ -1,17 +1,13 @@
 import { readFile } from 'node:fs/promises'
 import { HttpTimeoutError, HttpUnreachableError, retrying } from '../../../protocols/http/client.js'
 import { formatOffset, hostTimeZone, localOffset } from '../../../protocols/lq-pop/index.js'
-import { SPY_TYPE, YantongClient, YantongError, YantongFormatError, type CdrRecord, type ExtenStatus } from '../../../protocols/yantong/index.js'
-import { UnsupportedAction, VendorRefused, type CallRequest, type CallResult } from '../../core/control.js'
-import { ApiError } from '../../core/errors.js'
+import { SPY_TYPE, YantongClient, YantongError, YantongFormatError, type Answer, type CdrRecord, type ExtenStatus, type SpyType } from '../../../protocols/yantong/index.js'
+import { need as needField, VendorRefused, type ActionTable, type CallRequest, type CallResult } from '../../core/control.js'
 import { writeAtomic } from '../../core/fs.js'
 import type { ChannelPatch, ChannelState } from '../../core/table.js'
 import { PolledSource, asVendorTimeout } from '../../core/polled.js'
 import type { SourceContext } from '../../core/source.js'
 import type { YantongConfig } from './config.js'
-
-/** What Yantong can do through the control API (seed 004 has no transfer, hold, DTMF or presence). */
-const CONTROL = ['dial', 'hangup', 'force-hangup', 'monitor', 'barge'] as const
 
 /** A dial we placed marks the staff member's next call outbound for this long (ring + answer time). */
 const DIAL_MEMORY_MS = 120_000
@@ -94,7 +90,7 @@ export class YantongSource extends PolledSource {
   }
 
   protected override supports(): string[] {
-    return ['channels', ...(this.cfg.cdrPollMs > 0 ? ['cdr'] : []), ...CONTROL]
+    return ['channels', ...(this.cfg.cdrPollMs > 0 ? ['cdr'] : []), ...this.callActions()]
   }
 
   protected override detail(): Record<string, unknown> {
@@ -293,11 +289,28 @@ export class YantongSource extends PolledSource {
 
   // ---- control ----------------------------------------------------------------------------------
 
-  async control(req: CallRequest): Promise<CallResult> {
-    if (!(CONTROL as readonly string[]).includes(req.action)) throw new UnsupportedAction(this.id, req.action, 'the Yantong API has no such action')
-    let answer
+  /** What Yantong can do through the control API (seed 004 has no transfer, hold, DTMF or presence); this order is `supports`'. */
+  protected override actions(): ActionTable {
+    return {
+      dial: (req) => this.act(() => this.dial(req)),
+      hangup: (req) => this.act(() => this.client.hangUp({ staffid: need(req.agent ?? req.channel, 'agent', 'Yantong hangs up by staff id (agent or channel)') })),
+      // Yantong's HangUp works on any staff member of the company: a supervisor's force-hangup is
+      // HangUp on the target
+      'force-hangup': (req) => this.act(() => this.client.hangUp({ staffid: need(req.target ?? req.channel ?? req.agent, 'target', 'force-hangup needs the staff id whose call ends (target or channel)') })),
+      monitor: (req) => this.act(() => this.spy(req, SPY_TYPE.listen)),
+      barge: (req) => this.act(() => this.spy(req, SPY_TYPE.threeWay)),
+    }
+  }
+
+  protected override unsupportedWhy(): string {
+    return 'the Yantong API has no such action'
+  }
+
+  /** Sent once: a dial that timed out may still ring, so it is never repeated here. */
+  private async act(send: () => Promise<Answer>): Promise<CallResult> {
+    let answer: Answer
     try {
-      answer = await this.send(req)
+      answer = await send()
     } catch (err) {
       throw this.controlFailure(err)
     }
@@ -306,37 +319,23 @@ export class YantongSource extends PolledSource {
     return { vendor: { errno: answer.errno, message: answer.message, data: answer.data } }
   }
 
-  /** Sent once: a dial that timed out may still ring, so it is never repeated here. */
-  private send(req: CallRequest) {
-    const self = req.agent ?? req.channel
-    const other = req.target ?? req.channel
-    switch (req.action) {
-      case 'dial': {
-        const staffid = need(self, 'agent', 'dial needs the staff id (agent or channel)')
-        const phonenum = need(req.phone, 'phone', 'dial needs a phone number')
-        this.dialed.set(staffid, { phone: phonenum, at: Date.now(), seen: false })
-        // memo travels as codeid_1, which comes back on the call record: the caller can match them
-        return this.client.sendDial({ staffid, phonenum, codeid_1: req.memo }).catch((err) => {
-          this.dialed.delete(staffid)
-          throw err
-        })
-      }
-      case 'hangup':
-        return this.client.hangUp({ staffid: need(self, 'agent', 'Yantong hangs up by staff id (agent or channel)') })
-      case 'force-hangup':
-        // Yantong's HangUp works on any staff member of the company: a supervisor's force-hangup is
-        // HangUp on the target
-        return this.client.hangUp({ staffid: need(req.target ?? req.channel ?? req.agent, 'target', 'force-hangup needs the staff id whose call ends (target or channel)') })
-      case 'monitor':
-      case 'barge':
-        return this.client.extenSpy({
-          staffid: need(req.agent, 'agent', `${req.action} needs the listening staff id (agent)`),
-          spystaffid: need(other, 'target', `${req.action} needs the staff id being listened to (target or channel)`),
-          spytype: req.action === 'monitor' ? SPY_TYPE.listen : SPY_TYPE.threeWay,
-        })
-      default:
-        throw new UnsupportedAction(this.id, req.action)
-    }
+  private dial(req: CallRequest): Promise<Answer> {
+    const staffid = need(req.agent ?? req.channel, 'agent', 'dial needs the staff id (agent or channel)')
+    const phonenum = need(req.phone, 'phone', 'dial needs a phone number')
+    this.dialed.set(staffid, { phone: phonenum, at: Date.now(), seen: false })
+    // memo travels as codeid_1, which comes back on the call record: the caller can match them
+    return this.client.sendDial({ staffid, phonenum, codeid_1: req.memo }).catch((err) => {
+      this.dialed.delete(staffid)
+      throw err
+    })
+  }
+
+  private spy(req: CallRequest, spytype: SpyType): Promise<Answer> {
+    return this.client.extenSpy({
+      staffid: need(req.agent, 'agent', `${req.action} needs the listening staff id (agent)`),
+      spystaffid: need(req.target ?? req.channel, 'target', `${req.action} needs the staff id being listened to (target or channel)`),
+      spytype,
+    })
   }
 
   private controlFailure(err: unknown): unknown {
@@ -347,9 +346,9 @@ export class YantongSource extends PolledSource {
   }
 }
 
+/** A field the action needs; the 400 says `field: why`. */
 function need(v: string | undefined, field: string, why: string): string {
-  if (v === undefined || v === '') throw new ApiError('BAD_REQUEST', `${field}: ${why}`).with({ field })
-  return v
+  return needField(v, field, `${field}: ${why}`)
 }
 
 /** Run fn over items with at most n in flight; rejects with the first error after all settle. */
