@@ -11,7 +11,7 @@ import { LoginLimiter } from './core/login-limit.js'
 import type { Metrics } from './core/metrics.js'
 import { installOriginGuard } from './origin-guard.js'
 import { ROOT } from './core/paths.js'
-import { anyObject, errorSchema, jsonResponse, stringParams } from './core/route-schema.js'
+import { anyObject, errorSchema, jsonResponse, queryInt, stringParams } from './core/route-schema.js'
 import type { PopHub } from './core/pops.js'
 import type { Source } from './core/source.js'
 import { SseClient } from './sse.js'
@@ -167,11 +167,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const popsQuery = {
       type: 'object',
       properties: {
-        limit: { type: 'integer', minimum: 1, maximum: deps.popsKeep, description: `a whole number from 1 to ${deps.popsKeep} (pops.keep); default ${Math.min(100, deps.popsKeep)}` },
+        limit: queryInt(1, deps.popsKeep, `a whole number from 1 to ${deps.popsKeep} (pops.keep); default ${Math.min(100, deps.popsKeep)}`),
         source: { type: 'string', description: 'a source id: only its pops' },
       },
     } as const
-    app.get<{ Querystring: { limit?: number; source?: string } }>('/v1/pops', { schema: { summary: 'The latest screen pops, newest first', tags: ['pops'], querystring: popsQuery, response: jsonResponse() } }, async (req) => {
+    app.get<{ Querystring: { limit?: number | null; source?: string } }>('/v1/pops', { schema: { summary: 'The latest screen pops, newest first', tags: ['pops'], querystring: popsQuery, response: jsonResponse() } }, async (req) => {
       const limit = req.query.limit ?? Math.min(100, deps.popsKeep)
       return { pops: pops.list({ limit, source: req.query.source }) }
     })

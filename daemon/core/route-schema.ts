@@ -36,3 +36,11 @@ export function jsonResponse(ok: object = anyObject, status: 200 | 202 = 200): R
 export function stringParams<K extends string>(...names: K[]): { type: 'object'; required: K[]; properties: Record<K, { type: 'string' }> } {
   return { type: 'object', required: names, properties: Object.fromEntries(names.map((n) => [n, { type: 'string' }])) as Record<K, { type: 'string' }> }
 }
+
+/**
+ * An optional whole-number query parameter: `?limit=` (empty) is coerced to null, which the
+ * handler takes as absent, as it always did.
+ */
+export function queryInt(minimum: number, maximum: number, description: string): { type: ['integer', 'null']; minimum: number; maximum: number; description: string } {
+  return { type: ['integer', 'null'], minimum, maximum, description }
+}
