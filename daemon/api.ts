@@ -35,6 +35,8 @@ export interface ApiDeps {
   sources: ReadonlyMap<string, Source>
   version: string
   startedAt: number
+  /** the ingest listener's OpenAPI document, when there is one */
+  ingestOpenApi?: () => unknown
   /** more routes (devices, recordings, calls); a route with `config: { public: true }` skips the bearer check */
   routes?: readonly RoutePlugin[]
 }
@@ -136,6 +138,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     // Public like /v1/health: it describes the software's routes and schemas, nothing configured
     // (no source ids, tokens or addresses), and a client reads it before it has a token.
     app.get('/openapi.json', { config: { public: true }, schema: { summary: 'This OpenAPI 3.1 document (no token needed)', tags: ['status'], security: [], response: { 200: anyObject } } }, async () => app.swagger())
+
+    // Behind the token, unlike /openapi.json: the ingest routes carry configured paths and source ids.
+    // Served here because the ingest listener faces the LAN and its callers (boxes, vendors) never read it.
+    const ingestDoc = deps.ingestOpenApi
+    if (ingestDoc) app.get('/openapi-ingest.json', { schema: { summary: "The ingest listener's OpenAPI 3.1 document (box and vendor callbacks)", tags: ['status'], response: { 200: anyObject } } }, async () => ingestDoc())
 
     app.get('/v1/sources', { schema: { summary: 'Every source with its status', tags: ['sources'], response: jsonResponse() } }, async () => ({ sources: [...sources.values()].map((s) => s.info()) }))
     app.get<{ Params: { id: string } }>('/v1/sources/:id', { schema: { summary: 'One source', tags: ['sources'], params: stringParams('id'), response: jsonResponse() } }, async (req) => {

@@ -123,6 +123,7 @@ export class Daemon {
       version: VERSION,
       startedAt: this.startedAt,
       routes: apiRoutes,
+      ingestOpenApi: this.ingest ? () => this.ingest!.swagger() : undefined,
     })
   }
 

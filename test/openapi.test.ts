@@ -101,10 +101,14 @@ t.test('GET /openapi.json: a valid OpenAPI 3.1 document of every route on the AP
   t.equal((await fetch(`${url}/v1/sources`)).status, 401)
 })
 
-t.test('the ingest listener has its own valid document, of every route on it', async (t) => {
-  const { d } = await daemon(t)
-  const doc = d.ingest!.swagger() as { openapi: string; paths: Record<string, Record<string, unknown>> }
+t.test('GET /openapi-ingest.json (behind the token): the ingest listener\'s valid document, of every route on it', async (t) => {
+  const { d, url } = await daemon(t)
+  t.equal((await fetch(`${url}/openapi-ingest.json`)).status, 401, 'it names configured paths: token needed')
+  const res = await fetch(`${url}/openapi-ingest.json`, { headers: { authorization: `Bearer ${TOKEN}` } })
+  t.equal(res.status, 200)
+  const doc = (await res.json()) as { openapi: string; info: { version: string }; paths: Record<string, Record<string, unknown>> }
   t.equal(doc.openapi, '3.1.0')
+  t.equal(doc.info.version, VERSION)
   await valid(t, doc, 'the ingest document')
   const routes = routesOf(d.ingest!)
   t.ok(routes.includes('get /guoxin/gx/push') && routes.includes('get /lq/lqv/cust') && routes.includes('post /voip/api/jsondata.html'), routes.join(', '))
