@@ -60,8 +60,8 @@ export function registeredRoutes(app: FastifyInstance): readonly RouteOptions[] 
 /**
  * Route schemas: querystring, params and headers are validated with coercion (they are text: `?limit=5`
  * is the integer 5), bodies without (a JSON body carries its types: `"phone": 13800000000` stays a
- * number, and wrong). Errors carry the failing schema and value (`verbose`) so jsonErrors() can say
- * what was expected. Response schemas are documentation only: answers are written with
+ * number, and wrong). Errors carry the failing schema and value (`verbose`) so installJsonErrors can
+ * say what was expected (validationError). Response schemas are documentation only: answers are written with
  * JSON.stringify as before, never filtered by a schema.
  */
 function installSchemas(app: FastifyInstance): void {
@@ -82,27 +82,23 @@ export function validationError(err: { validation: readonly ErrorObject[]; valid
   const v = err.validation[0]
   if (!v) return new ApiError('BAD_REQUEST', `${ctx}: invalid`)
   const path = v.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+  const properties = (v.parentSchema?.properties ?? {}) as Record<string, { description?: string }>
   let expected: string
-  let got: unknown = v.data
-  let shown = true
+  // the value is shown when there is one to show (not for a missing or an unknown field)
+  let got: unknown
   if (v.keyword === 'required') {
     const name = (v.params as { missingProperty: string }).missingProperty
     path.push(name)
-    const prop = (v.parentSchema?.properties as Record<string, { description?: string }> | undefined)?.[name]
-    expected = prop?.description ? `expected ${prop.description}` : 'expected a value'
-    shown = false
+    expected = `expected ${properties[name]?.description ?? 'a value'}`
   } else if (v.keyword === 'additionalProperties') {
-    const name = (v.params as { additionalProperty: string }).additionalProperty
-    path.push(name)
-    const known = Object.keys((v.parentSchema?.properties as object | undefined) ?? {})
-    expected = `no such field${known.length ? ` (known: ${known.join(', ')})` : ''}`
-    shown = false
+    path.push((v.params as { additionalProperty: string }).additionalProperty)
+    expected = `no such field (known: ${Object.keys(properties).join(', ')})`
   } else {
+    // without `verbose` (a plain fastify in tests) there is no schema to quote: ajv's message then
     const d = (v.parentSchema as { description?: string } | undefined)?.description
     expected = d ? `expected ${d}` : (v.message ?? 'invalid')
-    if (v.keyword === 'type' && got === undefined) shown = false
+    got = v.data
   }
-  if (!shown) got = undefined
   const field = path.join('.') || (ctx === 'querystring' ? 'query' : ctx)
   const tail = got === undefined ? '' : `, got ${describe(got)}`
   if (ctx === 'querystring') return new ApiError('BAD_QUERY', field, expected + tail)
