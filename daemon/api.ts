@@ -11,6 +11,7 @@ import { LoginLimiter } from './core/login-limit.js'
 import type { Metrics } from './core/metrics.js'
 import { installOriginGuard } from './origin-guard.js'
 import { ROOT } from './core/paths.js'
+import { anyObject, errorSchema, jsonResponse, queryInt, stringParams } from './core/route-schema.js'
 import type { PopHub } from './core/pops.js'
 import type { Source } from './core/source.js'
 import { SseClient } from './sse.js'
@@ -34,6 +35,8 @@ export interface ApiDeps {
   sources: ReadonlyMap<string, Source>
   version: string
   startedAt: number
+  /** the ingest listener's OpenAPI document, when there is one */
+  ingestOpenApi?: () => unknown
   /** more routes (devices, recordings, calls); a route with `config: { public: true }` skips the bearer check */
   routes?: readonly RoutePlugin[]
 }
@@ -61,25 +64,24 @@ function bearerOk(req: FastifyRequest, token: Buffer): boolean | 'missing' {
   return g.length === token.length && timingSafeEqual(g, token)
 }
 
-function intQuery(q: Record<string, unknown>, name: string, min: number, max: number, dflt: number): number {
-  const v = q[name]
-  if (v === undefined || v === '') return dflt
-  if (typeof v !== 'string' || !/^-?\d{1,16}$/.test(v)) throw new ApiError('BAD_QUERY', name, `expected a whole number from ${min} to ${max}`)
-  const n = Number(v)
-  if (n < min || n > max) throw new ApiError('BAD_QUERY', name, `expected a whole number from ${min} to ${max}, got ${n}`)
-  return n
-}
-
-function strQuery(q: Record<string, unknown>, name: string): string | undefined {
-  const v = q[name]
-  if (v === undefined) return undefined
-  if (typeof v !== 'string') throw new ApiError('BAD_QUERY', name, 'expected a single value')
-  return v
-}
+const healthSchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ok'] },
+    version: { type: 'string' },
+    uptimeSeconds: { type: 'integer' },
+    sources: { type: 'object', properties: { total: { type: 'integer' }, connected: { type: 'integer' } } },
+    channels: { type: 'integer' },
+  },
+} as const
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { config, table, bus, pops, sources } = deps
-  const app = createListener(deps.log, 'api', config)
+  const app = createListener(deps.log, 'api', config, {
+    title: 'telbridge local API',
+    description: 'One local API over the call-center vendors: channels, pops, events (SSE), call control, recordings, devices. Every route needs `Authorization: Bearer <api.token>` when api.token is set, except /v1/health and /openapi.json.',
+    bearer: true,
+  })
   const page = readFileSync(PAGE_PATH, 'utf8')
   const token = config.token ? Buffer.from(config.token) : null
   let sseDrops = 0
@@ -120,87 +122,113 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   installJsonErrors(app)
 
-  app.get('/v1/health', async () => {
-    const list = [...sources.values()]
-    return {
-      status: 'ok',
-      version: deps.version,
-      uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
-      sources: { total: list.length, connected: list.filter((s) => s.status === 'connected').length },
-      channels: table.size,
-    }
-  })
-
-  app.get('/v1/sources', async () => ({ sources: [...sources.values()].map((s) => s.info()) }))
-  app.get('/v1/sources/:id', async (req) => {
-    const s = sources.get((req.params as { id: string }).id)
-    if (!s) throw new ApiError('NOT_FOUND', `source ${(req.params as { id: string }).id}`)
-    return s.info()
-  })
-
-  app.get('/v1/channels', async (req) => {
-    const q = req.query as Record<string, unknown>
-    const source = strQuery(q, 'source')
-    const state = strQuery(q, 'state')
-    if (state !== undefined && !(CHANNEL_STATES as readonly string[]).includes(state)) {
-      throw new ApiError('BAD_QUERY', 'state', `expected one of ${CHANNEL_STATES.join(', ')}`)
-    }
-    const list = table.list({ source, state: state as ChannelState | undefined })
-    list.sort((a, b) => (a.source === b.source ? compareChannel(a.channel, b.channel) : a.source < b.source ? -1 : 1))
-    return { channels: list.map(entryJson), lastEventId: bus.lastId }
-  })
-  app.get('/v1/channels/:id', async (req) => {
-    const id = (req.params as { id: string }).id
-    const e = table.get(id)
-    if (!e) throw new ApiError('NOT_FOUND', `channel ${id}`)
-    return entryJson(e)
-  })
-
-  app.get('/v1/pops', async (req) => {
-    const q = req.query as Record<string, unknown>
-    const limit = intQuery(q, 'limit', 1, deps.popsKeep, Math.min(100, deps.popsKeep))
-    return { pops: pops.list({ limit, source: strQuery(q, 'source') }) }
-  })
-
-  app.get('/v1/events', (req: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
-    const q = req.query as Record<string, unknown>
-    const header = req.headers['last-event-id']
-    let since: number | null = null
-    const raw = typeof header === 'string' && header !== '' ? header : strQuery(q, 'since')
-    if (raw !== undefined) {
-      if (!/^\d{1,16}$/.test(raw)) throw new ApiError('BAD_QUERY', typeof header === 'string' ? 'Last-Event-ID' : 'since', 'expected an event id (a whole number)')
-      since = Number(raw)
-    }
-    if (streams.size >= config.maxSseClients) {
-      sseRefused++
-      // each client holds a socket and its buffers (README: event stream); a full house is a 503, not a slow OOM
-      const e = new ApiError('TOO_MANY_CLIENTS', `${streams.size} event-stream clients are connected (api.maxSseClients); retry later`).with({ limit: config.maxSseClients })
-      return reply.code(e.status).header('retry-after', String(SSE_RETRY_AFTER_SECONDS)).send(e.toJSON())
-    }
-    reply.hijack()
-    const client = new SseClient(reply.raw, bus, since, {
-      maxBacklogBytes: config.sseMaxBacklogBytes,
-      heartbeatMs: config.sseHeartbeatSeconds * 1000,
-      onDrop: (reason) => {
-        sseDrops++
-        deps.log.warn({ reason, remote: req.socket.remoteAddress }, 'event-stream client too slow; disconnected (it can resume with Last-Event-ID)')
-      },
+  // the routes in a plugin, so the OpenAPI plugin (registered by createListener) sees each one
+  app.register(async (app) => {
+    app.get('/v1/health', { schema: { summary: 'Liveness and a count of sources and channels (no token needed)', tags: ['status'], security: [], response: jsonResponse(healthSchema) } }, async () => {
+      const list = [...sources.values()]
+      return {
+        status: 'ok',
+        version: deps.version,
+        uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+        sources: { total: list.length, connected: list.filter((s) => s.status === 'connected').length },
+        channels: table.size,
+      }
     })
-    streams.add(client)
-    reply.raw.on('close', () => streams.delete(client))
-  })
 
-  app.get('/metrics', async (_req, reply) => {
-    reply.type('text/plain; version=0.0.4; charset=utf-8')
-    return deps.metrics.render()
-  })
+    // Public like /v1/health: it describes the software's routes and schemas, nothing configured
+    // (no source ids, tokens or addresses), and a client reads it before it has a token.
+    app.get('/openapi.json', { config: { public: true }, schema: { summary: 'This OpenAPI 3.1 document (no token needed)', tags: ['status'], security: [], response: { 200: anyObject } } }, async () => app.swagger())
 
-  app.get('/', async (_req, reply) => {
-    reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache')
-    return page
-  })
+    // Behind the token, unlike /openapi.json: the ingest routes carry configured paths and source ids.
+    // Served here because the ingest listener faces the LAN and its callers (boxes, vendors) never read it.
+    const ingestDoc = deps.ingestOpenApi
+    if (ingestDoc) app.get('/openapi-ingest.json', { schema: { summary: "The ingest listener's OpenAPI 3.1 document (box and vendor callbacks)", tags: ['status'], response: { 200: anyObject } } }, async () => ingestDoc())
 
-  for (const r of deps.routes ?? []) r(app)
+    app.get('/v1/sources', { schema: { summary: 'Every source with its status', tags: ['sources'], response: jsonResponse() } }, async () => ({ sources: [...sources.values()].map((s) => s.info()) }))
+    app.get<{ Params: { id: string } }>('/v1/sources/:id', { schema: { summary: 'One source', tags: ['sources'], params: stringParams('id'), response: jsonResponse() } }, async (req) => {
+      const s = sources.get(req.params.id)
+      if (!s) throw new ApiError('NOT_FOUND', `source ${req.params.id}`)
+      return s.info()
+    })
+
+    const channelsQuery = {
+      type: 'object',
+      properties: {
+        source: { type: 'string', description: 'a source id: only its channels' },
+        state: { type: 'string', enum: CHANNEL_STATES, description: `one of ${CHANNEL_STATES.join(', ')}` },
+      },
+    } as const
+    app.get<{ Querystring: { source?: string; state?: ChannelState } }>('/v1/channels', { schema: { summary: 'The channel table, sorted by source and channel', tags: ['channels'], querystring: channelsQuery, response: jsonResponse() } }, async (req) => {
+      const { source, state } = req.query
+      const list = table.list({ source, state })
+      list.sort((a, b) => (a.source === b.source ? compareChannel(a.channel, b.channel) : a.source < b.source ? -1 : 1))
+      return { channels: list.map(entryJson), lastEventId: bus.lastId }
+    })
+    app.get<{ Params: { id: string } }>('/v1/channels/:id', { schema: { summary: 'One channel by id (<source>:<channel>)', tags: ['channels'], params: stringParams('id'), response: jsonResponse() } }, async (req) => {
+      const id = req.params.id
+      const e = table.get(id)
+      if (!e) throw new ApiError('NOT_FOUND', `channel ${id}`)
+      return entryJson(e)
+    })
+
+    const popsQuery = {
+      type: 'object',
+      properties: {
+        limit: queryInt(1, deps.popsKeep, `a whole number from 1 to ${deps.popsKeep} (pops.keep); default ${Math.min(100, deps.popsKeep)}`),
+        source: { type: 'string', description: 'a source id: only its pops' },
+      },
+    } as const
+    app.get<{ Querystring: { limit?: number | null; source?: string } }>('/v1/pops', { schema: { summary: 'The latest screen pops, newest first', tags: ['pops'], querystring: popsQuery, response: jsonResponse() } }, async (req) => {
+      const limit = req.query.limit ?? Math.min(100, deps.popsKeep)
+      return { pops: pops.list({ limit, source: req.query.source }) }
+    })
+
+    const eventsSchema = {
+      summary: 'The event stream (text/event-stream): channel, pop, call, recording… events; resumes with Last-Event-ID or ?since=',
+      tags: ['events'],
+      querystring: { type: 'object', properties: { since: { type: 'string', pattern: '^\\d{1,16}$', description: 'an event id (a whole number): replay the events after it' } } },
+      headers: { type: 'object', properties: { 'last-event-id': { type: 'string', description: 'an event id (a whole number), as EventSource sends it on a reconnect' } } },
+      response: { 200: { description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, '4xx': errorSchema, '5xx': errorSchema },
+    } as const
+    app.get<{ Querystring: { since?: string } }>('/v1/events', { schema: eventsSchema }, (req: FastifyRequest<{ Querystring: { since?: string } }>, reply: FastifyReply): FastifyReply | undefined => {
+      const header = req.headers['last-event-id']
+      let since: number | null = null
+      const raw = typeof header === 'string' && header !== '' ? header : req.query.since
+      if (raw !== undefined) {
+        if (!/^\d{1,16}$/.test(raw)) throw new ApiError('BAD_QUERY', typeof header === 'string' ? 'Last-Event-ID' : 'since', 'expected an event id (a whole number)')
+        since = Number(raw)
+      }
+      if (streams.size >= config.maxSseClients) {
+        sseRefused++
+        // each client holds a socket and its buffers (README: event stream); a full house is a 503, not a slow OOM
+        const e = new ApiError('TOO_MANY_CLIENTS', `${streams.size} event-stream clients are connected (api.maxSseClients); retry later`).with({ limit: config.maxSseClients })
+        return reply.code(e.status).header('retry-after', String(SSE_RETRY_AFTER_SECONDS)).send(e.toJSON())
+      }
+      reply.hijack()
+      const client = new SseClient(reply.raw, bus, since, {
+        maxBacklogBytes: config.sseMaxBacklogBytes,
+        heartbeatMs: config.sseHeartbeatSeconds * 1000,
+        onDrop: (reason) => {
+          sseDrops++
+          deps.log.warn({ reason, remote: req.socket.remoteAddress }, 'event-stream client too slow; disconnected (it can resume with Last-Event-ID)')
+        },
+      })
+      streams.add(client)
+      reply.raw.on('close', () => streams.delete(client))
+    })
+
+    app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['status'], response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } }, async (_req, reply) => {
+      reply.type('text/plain; version=0.0.4; charset=utf-8')
+      return deps.metrics.render()
+    })
+
+    app.get('/', { schema: { summary: 'The status page (HTML; a person opens it as /?token=…)', tags: ['status'], response: { 200: { description: 'the page', content: { 'text/html': { schema: { type: 'string' } } } } } } }, async (_req, reply) => {
+      reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache')
+      return page
+    })
+
+    for (const r of deps.routes ?? []) r(app)
+  })
   return app
 }
 

@@ -4,6 +4,7 @@ import { CALL_ACTIONS, UnsupportedAction, VendorRefused, VendorTimeout, type Cal
 import { ApiError } from './core/errors.js'
 import type { EventBus } from './core/events.js'
 import { controlError, type RoutePlugin } from './core/http.js'
+import { jsonResponse } from './core/route-schema.js'
 import type { Logger } from './core/log.js'
 import type { Source, SourceInfo, SourceStatus } from './core/source.js'
 
@@ -40,6 +41,7 @@ const SHAPES: Record<Exclude<CallAction, 'presence'>, { fields: Field[]; need: F
 }
 
 const ID_RE = /^[^\s\x00-\x1f\x7f]{1,64}$/
+const SOURCE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 const FIELD_RULES: Record<Exclude<Field, 'source' | 'presence'>, { re: RegExp; text: string; numeric?: boolean }> = {
   agent: { re: ID_RE, text: 'an agent id (1–64 characters, no spaces)', numeric: true },
   target: { re: ID_RE, text: 'an agent id (1–64 characters, no spaces)', numeric: true },
@@ -70,7 +72,7 @@ function bodyObject(body: unknown): Record<string, unknown> {
 
 function sourceField(o: Record<string, unknown>): string {
   const v = o.source
-  if (typeof v !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(v)) throw bad('source', 'a source id (a string)', v)
+  if (typeof v !== 'string' || !SOURCE_RE.test(v)) throw bad('source', 'a source id (a string)', v)
   return v
 }
 
@@ -109,6 +111,48 @@ export function parsePresenceBody(agent: string, body: unknown): CallRequest {
   if (o.presence !== 'busy' && o.presence !== 'idle') throw bad('presence', '"busy" or "idle"', o.presence)
   return { action: 'presence', source, agent, presence: o.presence }
 }
+
+// The route schemas say what parseCallBody checks, so fastify refuses a wrong type or an unknown
+// field first (same 400, same field); the groups "one of agent, channel" stay with parseCallBody.
+
+const SOURCE_FIELD = { type: 'string', pattern: SOURCE_RE.source, description: 'a source id (a string)' } as const
+
+function fieldSchema(f: Exclude<Field, 'source' | 'presence'>): Record<string, unknown> {
+  const r = FIELD_RULES[f]
+  // agent, target and channel may be given as a whole number too
+  return r.numeric ? { type: ['string', 'integer'], pattern: r.re.source, minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: r.text } : { type: 'string', pattern: r.re.source, description: r.text }
+}
+
+function callBodySchema(action: Exclude<CallAction, 'presence'>): Record<string, unknown> {
+  const shape = SHAPES[action]
+  return {
+    type: 'object',
+    description: 'a JSON object',
+    required: ['source'],
+    additionalProperties: false,
+    properties: { source: SOURCE_FIELD, ...Object.fromEntries(shape.fields.map((f) => [f, fieldSchema(f as Exclude<Field, 'source' | 'presence'>)])) },
+  }
+}
+
+const presenceParams = { type: 'object', required: ['agent'], properties: { agent: { type: 'string', pattern: ID_RE.source, description: FIELD_RULES.agent.text } } } as const
+const presenceBodySchema = {
+  type: 'object',
+  description: 'a JSON object',
+  required: ['source', 'presence'],
+  additionalProperties: false,
+  properties: { source: SOURCE_FIELD, presence: { type: 'string', enum: ['busy', 'idle'], description: '"busy" or "idle"' } },
+} as const
+const acceptedSchema = {
+  type: 'object',
+  properties: {
+    accepted: { type: 'boolean' },
+    requestId: { type: 'string', description: 'names the request in the log and the `call` events' },
+    source: { type: 'string' },
+    action: { type: 'string' },
+    callId: { type: 'string' },
+    vendor: { description: "the vendor's answer" },
+  },
+} as const
 
 export interface CallDeps {
   sources: ReadonlyMap<string, Source>
@@ -194,22 +238,22 @@ export function callRoutes(deps: CallDeps): RoutePlugin {
   }
 
   return (app: FastifyInstance) => {
-    app.post('/v1/calls', async (request, reply) => {
+    app.post('/v1/calls', { schema: { summary: 'Dial: the agent (or channel) calls phone', tags: ['calls'], body: callBodySchema('dial'), response: jsonResponse(acceptedSchema, 202) } }, async (request, reply) => {
       reply.code(202)
       return run(parseCallBody('dial', request.body))
     })
     for (const action of Object.keys(SHAPES) as (keyof typeof SHAPES)[]) {
       if (action === 'dial') continue
-      app.post(`/v1/calls/${action}`, async (request, reply) => {
+      app.post(`/v1/calls/${action}`, { schema: { summary: `${action[0]!.toUpperCase()}${action.slice(1)} a call`, tags: ['calls'], body: callBodySchema(action), response: jsonResponse(acceptedSchema, 202) } }, async (request, reply) => {
         reply.code(202)
         return run(parseCallBody(action, request.body))
       })
     }
-    app.post('/v1/agents/:agent/presence', async (request, reply) => {
+    app.post<{ Params: { agent: string } }>('/v1/agents/:agent/presence', { schema: { summary: 'Set an agent busy or idle', tags: ['calls'], params: presenceParams, body: presenceBodySchema, response: jsonResponse(acceptedSchema, 202) } }, async (request, reply) => {
       reply.code(202)
-      return run(parsePresenceBody((request.params as { agent: string }).agent, request.body))
+      return run(parsePresenceBody(request.params.agent, request.body))
     })
-    app.get('/v1/queues', async () => {
+    app.get('/v1/queues', { schema: { summary: 'The queues of every source that has them', tags: ['calls'], response: jsonResponse() } }, async () => {
       const queues: Record<string, unknown>[] = []
       for (const s of deps.sources.values()) {
         if (!s.queues) continue

@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
-import { ConfigError, validate, checkTimeZone, ID_PATTERN, type Schema } from './core/schema.js'
-import { recordingsSchema, type RecordingsConfig } from './core/recordings/config.js'
-import { checkWebhooks, webhooksSchema, type WebhookConfig } from './webhooks/config.js'
-import type { ObjectSchema } from './core/schema.js'
+import { ConfigError, validate, checkTimeZone, type Infer, type ObjectSchema, type Schema, type StringSchema } from './core/schema.js'
+import { recordingsSchema } from './core/recordings/config.js'
+import { checkWebhooks, webhooksSchema } from './webhooks/config.js'
 import { findJsonSyntaxError, type JsonSyntaxError } from './core/json-syntax.js'
 import { MODULES } from './registry.js'
-import type { HttpLimits } from './core/http-limits.js'
+import { HTTP_LIMITS } from './core/http-limits.js'
 
 export { ConfigError }
 
@@ -21,60 +20,12 @@ export class ConfigSyntaxError extends ConfigError {
   }
 }
 
-export interface ApiConfig extends HttpLimits {
-  host: string
-  port: number
-  token?: string
-  /** events kept for replay with Last-Event-ID */
-  eventBuffer: number
-  /** bytes queued for one SSE client before it is cut off */
-  sseMaxBacklogBytes: number
-  /** seconds between SSE keep-alive comments */
-  sseHeartbeatSeconds: number
-  /** event-stream clients at once; the next one gets 503 with Retry-After */
-  maxSseClients: number
-  /** Host names answered besides loopback names/addresses and `host` itself (DNS-rebinding guard) */
-  allowedHosts: readonly string[]
-  /** browser origins allowed to call the API (CORS, Private Network Access); any other Origin gets 403 */
-  cors: { origins: readonly string[] }
-  /** failed logins to the local 800hu JSON API per address and window before 429 */
-  loginRateLimit: { max: number; windowSeconds: number }
-}
-
 /** One `sources[]` entry: `id`, `type`, and the keys of its module's schema. */
 export interface SourceConfig {
   readonly id: string
   readonly type: string
   readonly [key: string]: unknown
 }
-
-/** The device-facing HTTP listener: 800hu boxes and vendor callbacks (LQ custURL/popCRURL, Guoxin push). */
-export interface IngestConfig extends HttpLimits {
-  host: string
-  port: number
-  /** TCP connections at once (boxes, vendor callbacks); more are dropped by Node as they arrive */
-  maxConnections: number
-  /** an upload bringing fewer bytes per second than this over a bodyIdleSeconds window is answered 408; 0: no minimum */
-  minUploadBytesPerSecond: number
-}
-
-export interface Config {
-  api: ApiConfig
-  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' }
-  /** IANA zone of the vendor servers' local times (`tm=`); default: the host's */
-  timeZone?: string
-  pops: { keep: number }
-  /** absent: no device-facing listener */
-  ingest?: IngestConfig
-  /** where recordings, their index and the webhook outbox live (relative paths: from the working directory) */
-  dataDir: string
-  recordings: RecordingsConfig
-  webhooks: readonly WebhookConfig[]
-  sources: readonly SourceConfig[]
-  /** the modules' own top-level keys (`boxes`, `lqServer`): each module reads and checks its own */
-  readonly [key: string]: unknown
-}
-
 
 /** A `sources[]` entry: the module named by `type` gives the schema. */
 const sourceSchema: Schema = {
@@ -91,61 +42,82 @@ const HOSTNAME_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.
 /** What a browser sends as Origin: scheme, host, optional port, nothing else. */
 const ORIGIN_PATTERN = /^[a-z][a-z0-9+.-]*:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
 
-const HTTP_LIMITS: Record<keyof HttpLimits, Schema> = {
-  bodyIdleSeconds: { type: 'number', default: 30, min: 0.05, max: 3600 },
-  headersTimeoutSeconds: { type: 'number', default: 15, min: 0.05, max: 3600 },
-  requestTimeoutSeconds: { type: 'number', default: 60, min: 0.05, max: 86400 },
-}
+const apiSchema = {
+  type: 'object',
+  doc: 'the local API listener (loopback by default)',
+  properties: {
+    host: { type: 'string', default: '127.0.0.1', minLength: 1, doc: 'address to listen on; not loopback needs api.token' },
+    port: { type: 'port', default: 7700, doc: 'TCP port to listen on' },
+    token: { type: 'string', optional: true, minLength: 16, patternText: 'a token of at least 16 printable characters', pattern: /^[\x21-\x7e]+$/, doc: 'when set, every route but /v1/health and /openapi.json needs `Authorization: Bearer <token>` (or `?access_token=`)' },
+    eventBuffer: { type: 'integer', default: 10000, min: 100, max: 1_000_000, doc: 'events kept for replay with Last-Event-ID' },
+    sseMaxBacklogBytes: { type: 'integer', default: 1 << 20, min: 4096, max: 1 << 30, doc: 'bytes queued for one SSE client before it is cut off' },
+    sseHeartbeatSeconds: { type: 'number', default: 15, min: 0.01, max: 3600, doc: 'seconds between SSE keep-alive comments' },
+    maxSseClients: { type: 'integer', default: 500, min: 1, max: 100_000, doc: 'event-stream clients at once; the next one gets 503 with Retry-After' },
+    allowedHosts: { type: 'array', default: [], maxItems: 100, items: { type: 'string', pattern: HOSTNAME_PATTERN, patternText: 'a host name or address without port, e.g. "telbridge.lan"', doc: 'a host name or address' }, doc: 'Host names answered besides loopback names/addresses and `host` itself (DNS-rebinding guard)' },
+    cors: {
+      type: 'object',
+      doc: 'browser access from other origins',
+      properties: {
+        origins: { type: 'array', default: [], maxItems: 100, items: { type: 'string', pattern: ORIGIN_PATTERN, patternText: 'an origin: scheme://host[:port] with no path, e.g. "https://crm.example.com"', doc: 'an origin' }, doc: 'browser origins allowed to call the API (CORS, Private Network Access); any other Origin gets 403' },
+      },
+    },
+    loginRateLimit: {
+      type: 'object',
+      doc: 'failed logins (bearer token, local 800hu JSON API) per address and window before 429',
+      properties: {
+        max: { type: 'integer', default: 10, min: 1, max: 1_000_000, doc: 'failed logins allowed per window' },
+        windowSeconds: { type: 'number', default: 60, min: 0.1, max: 86400, doc: 'the window' },
+      },
+    },
+    ...HTTP_LIMITS,
+  },
+} as const satisfies ObjectSchema
+
+export type ApiConfig = Infer<typeof apiSchema>
+
+/** The device-facing HTTP listener: 800hu boxes and vendor callbacks (LQ custURL/popCRURL, Guoxin push). */
+const ingestSchema = {
+  type: 'object',
+  optional: true,
+  doc: 'the device-facing listener for 800hu boxes and vendor callbacks (LQ custURL/popCRURL, Guoxin push); absent: none',
+  properties: {
+    host: { type: 'string', default: '0.0.0.0', minLength: 1, doc: 'address to listen on (the boxes and vendor servers on the LAN must reach it)' },
+    port: { type: 'port', default: 7701, doc: 'TCP port to listen on' },
+    maxConnections: { type: 'integer', default: 1024, min: 1, max: 1_000_000, doc: 'TCP connections at once (boxes, vendor callbacks); more are dropped by Node as they arrive' },
+    minUploadBytesPerSecond: { type: 'integer', default: 1024, min: 0, max: 1 << 30, doc: 'an upload bringing fewer bytes per second than this over a bodyIdleSeconds window is answered 408; 0: no minimum' },
+    ...HTTP_LIMITS,
+  },
+} as const satisfies ObjectSchema
+
+export type IngestConfig = Infer<typeof ingestSchema>
+
+/** The top-level keys the daemon itself owns (modules add theirs, and `sources`). */
+const logSchema = { type: 'object', doc: 'logging (JSON lines on stdout)', properties: { level: { type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], doc: 'the lowest level written' } } } as const satisfies ObjectSchema
+const timeZoneSchema = { type: 'string', optional: true, check: checkTimeZone, doc: "IANA zone of the vendor servers' local times (`tm=`); default: the host's" } as const satisfies StringSchema
+const popsSchema = { type: 'object', doc: 'screen pops', properties: { keep: { type: 'integer', default: 1000, min: 1, max: 100_000, doc: 'pops kept for GET /v1/pops' } } } as const satisfies ObjectSchema
+const dataDirSchema = { type: 'string', default: './data', minLength: 1, doc: 'where recordings, their index and the webhook outbox live (relative paths: from the working directory)' } as const satisfies StringSchema
+
+type CoreConfig = Infer<{
+  type: 'object'
+  properties: { api: typeof apiSchema; log: typeof logSchema; timeZone: typeof timeZoneSchema; pops: typeof popsSchema; ingest: typeof ingestSchema; dataDir: typeof dataDirSchema; recordings: typeof recordingsSchema; webhooks: typeof webhooksSchema }
+}>
+
+/** The validated config: the daemon's keys, `sources`, and the modules' own top-level keys (`boxes`, `lqServer`), which each module reads and checks. */
+export type Config = CoreConfig & { readonly sources: readonly SourceConfig[]; readonly [key: string]: unknown }
 
 export const configSchema: Schema = {
   type: 'object',
   properties: {
-    api: {
-      type: 'object',
-      properties: {
-        host: { type: 'string', default: '127.0.0.1', minLength: 1 },
-        port: { type: 'port', default: 7700 },
-        token: { type: 'string', optional: true, minLength: 16, patternText: 'a token of at least 16 printable characters', pattern: /^[\x21-\x7e]+$/ },
-        eventBuffer: { type: 'integer', default: 10000, min: 100, max: 1_000_000 },
-        sseMaxBacklogBytes: { type: 'integer', default: 1 << 20, min: 4096, max: 1 << 30 },
-        sseHeartbeatSeconds: { type: 'number', default: 15, min: 0.01, max: 3600 },
-        maxSseClients: { type: 'integer', default: 500, min: 1, max: 100_000 },
-        allowedHosts: { type: 'array', default: [], maxItems: 100, items: { type: 'string', pattern: HOSTNAME_PATTERN, patternText: 'a host name or address without port, e.g. "telbridge.lan"' } },
-        cors: {
-          type: 'object',
-          properties: {
-            origins: { type: 'array', default: [], maxItems: 100, items: { type: 'string', pattern: ORIGIN_PATTERN, patternText: 'an origin: scheme://host[:port] with no path, e.g. "https://crm.example.com"' } },
-          },
-        },
-        loginRateLimit: {
-          type: 'object',
-          properties: {
-            max: { type: 'integer', default: 10, min: 1, max: 1_000_000 },
-            windowSeconds: { type: 'number', default: 60, min: 0.1, max: 86400 },
-          },
-        },
-        ...HTTP_LIMITS,
-      },
-    },
-    log: { type: 'object', properties: { level: { type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] } } },
-    timeZone: { type: 'string', optional: true, check: checkTimeZone },
-    pops: { type: 'object', properties: { keep: { type: 'integer', default: 1000, min: 1, max: 100_000 } } },
-    ingest: {
-      type: 'object',
-      optional: true,
-      properties: {
-        host: { type: 'string', default: '0.0.0.0', minLength: 1 },
-        port: { type: 'port', default: 7701 },
-        maxConnections: { type: 'integer', default: 1024, min: 1, max: 1_000_000 },
-        minUploadBytesPerSecond: { type: 'integer', default: 1024, min: 0, max: 1 << 30 },
-        ...HTTP_LIMITS,
-      },
-    },
-    dataDir: { type: 'string', default: './data', minLength: 1 },
+    api: apiSchema,
+    log: logSchema,
+    timeZone: timeZoneSchema,
+    pops: popsSchema,
+    ingest: ingestSchema,
+    dataDir: dataDirSchema,
     ...moduleSettings,
     recordings: recordingsSchema,
     webhooks: webhooksSchema,
-    sources: { type: 'array', items: sourceSchema, default: [] },
+    sources: { type: 'array', items: sourceSchema, default: [], doc: 'the vendor connections: each entry is one source, its keys those of its `type`' },
   },
 }
 

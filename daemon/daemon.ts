@@ -124,6 +124,7 @@ export class Daemon {
       version: VERSION,
       startedAt: this.startedAt,
       routes: apiRoutes,
+      ingestOpenApi: this.ingest ? () => this.ingest!.swagger() : undefined,
     })
   }
 

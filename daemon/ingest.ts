@@ -10,10 +10,16 @@ import type { Logger } from './core/log.js'
  * are timed (http-limits.ts) and connections capped at `maxConnections`.
  */
 export function buildIngest(cfg: IngestConfig, log: Logger, routes: readonly RoutePlugin[]): FastifyInstance {
-  const app = createListener(log, 'ingest', cfg)
+  const app = createListener(log, 'ingest', cfg, {
+    title: 'telbridge ingest listener',
+    description: 'The device-facing listener: 800hu boxes and vendor callbacks (LQ custURL/popCRURL, Guoxin push). Each route authenticates its caller its own way.',
+  })
   // more connections than this are dropped by Node as they arrive (the server's 'drop' event)
   app.server.maxConnections = cfg.maxConnections
   installJsonErrors(app)
-  for (const r of routes) r(app)
+  // in a plugin, so the OpenAPI plugin (registered by createListener) sees each route
+  app.register(async (app) => {
+    for (const r of routes) r(app)
+  })
   return app
 }

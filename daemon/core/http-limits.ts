@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { IncomingMessage, ServerOptions } from 'node:http'
 import { ApiError } from './errors.js'
+import type { Infer, NumberSchema } from './schema.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -12,15 +13,14 @@ declare module 'fastify' {
   }
 }
 
-/** Timeouts both listeners share. */
-export interface HttpLimits {
-  /** a request whose body sends no byte for this long is answered 408 and closed */
-  bodyIdleSeconds: number
-  /** the request line and headers must arrive within this */
-  headersTimeoutSeconds: number
-  /** a request that is no upload and no long poll must arrive whole within this */
-  requestTimeoutSeconds: number
-}
+/** Timeouts both listeners share: config keys of `api` and `ingest`. */
+export const HTTP_LIMITS = {
+  bodyIdleSeconds: { type: 'number', default: 30, min: 0.05, max: 3600, doc: 'a request whose body sends no byte for this long is answered 408 and closed' },
+  headersTimeoutSeconds: { type: 'number', default: 15, min: 0.05, max: 3600, doc: 'the request line and headers must arrive within this' },
+  requestTimeoutSeconds: { type: 'number', default: 60, min: 0.05, max: 86400, doc: 'a request that is no upload and no long poll must arrive whole within this' },
+} as const satisfies Record<string, NumberSchema>
+
+export type HttpLimits = Infer<{ type: 'object'; properties: typeof HTTP_LIMITS }>
 
 export interface HttpLimitOptions extends HttpLimits {
   /** an upload that brings fewer bytes than this per second over a bodyIdleSeconds window gets 408; 0: no minimum */

@@ -173,7 +173,7 @@ function deepFreeze<T>(v: T): T {
 }
 
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
-export const idSchema: Schema = { type: 'string', pattern: ID_PATTERN, patternText: 'an id of letters, digits, _ . - (at most 64, starting with a letter or digit)' }
+export const idSchema = { type: 'string', pattern: ID_PATTERN, patternText: 'an id of letters, digits, _ . - (at most 64, starting with a letter or digit)', doc: 'the source id: names its channels (`<id>:<channel>`), metrics and log lines' } as const satisfies StringSchema
 
 export function checkTimeZone(tz: string): string | null {
   return isValidTimeZone(tz) ? null : 'an IANA time zone such as "Asia/Shanghai"'

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { ConfigError, ID_PATTERN, type Schema } from '../core/schema.js'
+import { ConfigError, ID_PATTERN, type ArraySchema, type Infer } from '../core/schema.js'
 
 /**
  * One entry of the top-level `webhooks` list: where the 800hu-style push (seed 003 §2.10.4: `type`,
@@ -10,28 +10,6 @@ import { ConfigError, ID_PATTERN, type Schema } from '../core/schema.js'
 export const WEBHOOK_EVENTS = ['call', 'answer', 'hangup', 'recording'] as const
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number]
 export const EVENT_TYPE: Record<WebhookEvent, number> = { call: 1, answer: 2, hangup: 3, recording: 4 }
-
-export interface WebhookConfig {
-  url: string
-  /** names the outbox directory, metrics and logs; default: derived from the URL */
-  id?: string
-  events: readonly WebhookEvent[]
-  /** notifications from these sources only (exact ids, or a prefix ending in `*`; a recording comes from its box, `800hu-<mac>`) */
-  sources: readonly string[]
-  /** GET: fields in the query string (the vendor's way); POST: an application/x-www-form-urlencoded body, or JSON with `body: "json"` */
-  method: 'GET' | 'POST'
-  body: 'form' | 'json'
-  timeoutSeconds: number
-  headers: Readonly<Record<string, string>>
-  /** when set: `X-Telbridge-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of "<t>.<query or body>">` */
-  secret?: string
-  /** first retry after this long; doubled each failure up to retryMaxSeconds */
-  retryBaseSeconds: number
-  retryMaxSeconds: number
-  /** outbox bounds for this webhook: at either, new notifications are dropped (counted, logged), queued ones kept */
-  maxEntries: number
-  maxBytes: number
-}
 
 function checkUrl(v: string): string | null {
   let u: URL
@@ -51,33 +29,39 @@ function checkSource(v: string): string | null {
   return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(base) ? null : 'a source id, or a prefix ending in * (e.g. "800hu-*", or "*" for all)'
 }
 
-export const webhooksSchema: Schema = {
+export const webhooksSchema = {
   type: 'array',
   default: [],
   maxItems: 50,
+  doc: 'where call and recording notifications are pushed (the 800hu server\'s push, seed 003 §2.10.4), each with its own outbox',
   items: {
     type: 'object',
+    doc: 'one webhook',
     properties: {
-      url: { type: 'string', minLength: 1, maxLength: 2000, check: checkUrl },
-      id: { type: 'string', optional: true, pattern: ID_PATTERN, patternText: 'an id of letters, digits, _ . - (at most 64, starting with a letter or digit)' },
-      events: { type: 'array', minItems: 1, default: ['hangup', 'recording'], items: { type: 'string', enum: WEBHOOK_EVENTS } },
-      sources: { type: 'array', minItems: 1, default: ['800hu-*'], maxItems: 1000, items: { type: 'string', check: checkSource } },
-      method: { type: 'string', default: 'GET', enum: ['GET', 'POST'] },
-      body: { type: 'string', default: 'form', enum: ['form', 'json'] },
-      timeoutSeconds: { type: 'number', default: 10, min: 0.05, max: 300 },
+      url: { type: 'string', minLength: 1, maxLength: 2000, check: checkUrl, doc: 'where the notifications go (http:// or https://)' },
+      id: { type: 'string', optional: true, pattern: ID_PATTERN, patternText: 'an id of letters, digits, _ . - (at most 64, starting with a letter or digit)', doc: 'names the outbox directory, metrics and logs; default: derived from the URL' },
+      events: { type: 'array', minItems: 1, default: ['hangup', 'recording'], items: { type: 'string', enum: WEBHOOK_EVENTS, doc: 'an event: call, answer, hangup or recording' }, doc: 'which events are pushed' },
+      sources: { type: 'array', minItems: 1, default: ['800hu-*'], maxItems: 1000, items: { type: 'string', check: checkSource, doc: 'a source id or a prefix ending in *' }, doc: 'notifications from these sources only (exact ids, or a prefix ending in `*`; a recording comes from its box, `800hu-<mac>`)' },
+      method: { type: 'string', default: 'GET', enum: ['GET', 'POST'], doc: "GET: fields in the query string (the vendor's way); POST: a body as `body` says" },
+      body: { type: 'string', default: 'form', enum: ['form', 'json'], doc: 'a POST body as application/x-www-form-urlencoded (form) or JSON' },
+      timeoutSeconds: { type: 'number', default: 10, min: 0.05, max: 300, doc: 'per delivery attempt' },
       headers: {
         type: 'record',
         default: {},
-        values: { type: 'string', maxLength: 4000, pattern: /^[\t\x20-\x7e]*$/, patternText: 'a header value of printable ASCII' },
+        values: { type: 'string', maxLength: 4000, pattern: /^[\t\x20-\x7e]*$/, patternText: 'a header value of printable ASCII', doc: 'a header value' },
+        doc: 'extra request headers, e.g. Authorization',
       },
-      secret: { type: 'string', optional: true, minLength: 16, maxLength: 512 },
-      retryBaseSeconds: { type: 'number', default: 1, min: 0.01, max: 3600 },
-      retryMaxSeconds: { type: 'number', default: 60, min: 0.01, max: 86400 },
-      maxEntries: { type: 'integer', default: 100_000, min: 1, max: 10_000_000 },
-      maxBytes: { type: 'integer', default: 256 * 1024 * 1024, min: 4096, max: 64 * 1024 ** 3 },
+      secret: { type: 'string', optional: true, minLength: 16, maxLength: 512, doc: 'when set: `X-Telbridge-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of "<t>.<query or body>">`' },
+      retryBaseSeconds: { type: 'number', default: 1, min: 0.01, max: 3600, doc: 'first retry after this long; doubled each failure up to retryMaxSeconds' },
+      retryMaxSeconds: { type: 'number', default: 60, min: 0.01, max: 86400, doc: 'longest wait between retries' },
+      maxEntries: { type: 'integer', default: 100_000, min: 1, max: 10_000_000, doc: 'outbox bound in notifications: at it, new ones are dropped (counted, logged), queued ones kept' },
+      maxBytes: { type: 'integer', default: 256 * 1024 * 1024, min: 4096, max: 64 * 1024 ** 3, doc: 'outbox bound in bytes, like maxEntries' },
     },
   },
-}
+} as const satisfies ArraySchema
+
+/** One entry of the top-level `webhooks` list. */
+export type WebhookConfig = Infer<(typeof webhooksSchema)['items']>
 
 /** The outbox directory name: the configured id, else one stable across restarts and list reordering. */
 export function webhookId(h: WebhookConfig): string {

@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { BusEvent, EventBus } from '../core/events.js'
 import type { RoutePlugin } from '../core/http.js'
+import { jsonResponse } from '../core/route-schema.js'
 import type { Logger } from '../core/log.js'
 import type { Counter, Metrics } from '../core/metrics.js'
 import { checkWebhooks, sourceMatches, webhookId, type WebhookConfig } from './config.js'
@@ -90,7 +91,7 @@ export class WebhookOutbox {
   /** `GET /v1/webhooks`: each webhook's backlog and last error (behind the API token like the rest). */
   apiRoutes(): RoutePlugin {
     return (app) => {
-      app.get('/v1/webhooks', async () => ({ webhooks: this.status() }))
+      app.get('/v1/webhooks', { schema: { summary: "Each webhook's backlog and last error", tags: ['webhooks'], response: jsonResponse() } }, async () => ({ webhooks: this.status() }))
     }
   }
 

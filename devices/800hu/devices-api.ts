@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { ApiError } from '../../daemon/core/errors.js'
 import { MAX_JSON_DEPTH, tooDeep } from '../../daemon/core/json-depth.js'
 import type { RoutePlugin } from '../../daemon/core/http.js'
+import { anyObject, jsonResponse, stringParams } from '../../daemon/core/route-schema.js'
 import type { BoxSource } from './box.js'
 import { PHONE } from './box.js'
 import { COMMAND_TYPES, commandJson, type CommandType } from './commands.js'
@@ -21,23 +22,25 @@ export function devicesRoutes(hub: BoxHub): RoutePlugin {
       if (!b) throw new ApiError('NOT_FOUND', `box ${raw}`)
       return b
     }
-    app.get('/v1/devices', async () => ({
+    const tags = ['devices']
+    const mac = stringParams('mac')
+    app.get('/v1/devices', { schema: { summary: 'The 800hu boxes, by MAC', tags, response: jsonResponse() } }, async () => ({
       devices: [...hub.boxes.values()].sort((a, b) => (a.mac < b.mac ? -1 : 1)).map((b) => hub.deviceJson(b)),
     }))
-    app.get('/v1/devices/:mac', async (req) => hub.deviceJson(box((req.params as { mac: string }).mac)))
-    app.get('/v1/devices/:mac/commands', async (req) => {
-      const b = box((req.params as { mac: string }).mac)
+    app.get<{ Params: { mac: string } }>('/v1/devices/:mac', { schema: { summary: 'One box', tags, params: mac, response: jsonResponse() } }, async (req) => hub.deviceJson(box(req.params.mac)))
+    app.get<{ Params: { mac: string } }>('/v1/devices/:mac/commands', { schema: { summary: "The box's waiting commands", tags, params: mac, response: jsonResponse() } }, async (req) => {
+      const b = box(req.params.mac)
       return { commands: hub.queues.pending(b.mac).map(commandJson) }
     })
-    app.post('/v1/devices/:mac/commands', async (req, reply) => {
-      const b = box((req.params as { mac: string }).mac)
+    app.post<{ Params: { mac: string } }>('/v1/devices/:mac/commands', { schema: { summary: 'Queue a command (dial…) for the box to fetch at its next poll', tags, params: mac, body: commandBodySchema, response: jsonResponse(anyObject, 202) } }, async (req, reply) => {
+      const b = box(req.params.mac)
       const c = parseCommand(req.body)
       const cmd = hub.queueCommand(b.mac, c)
       reply.code(202)
       return { command: commandJson(cmd), device: { mac: hub.deviceJson(b).mac, status: b.status, polling: hub.isPolling(b.mac) } }
     })
-    app.delete('/v1/devices/:mac/commands/:id', async (req) => {
-      const p = req.params as { mac: string; id: string }
+    app.delete<{ Params: { mac: string; id: string } }>('/v1/devices/:mac/commands/:id', { schema: { summary: 'Cancel a waiting command', tags, params: stringParams('mac', 'id'), response: jsonResponse() } }, async (req) => {
+      const p = req.params
       const b = box(p.mac)
       const c = hub.queues.cancel(b.mac, p.id)
       if (!c) throw new ApiError('NOT_FOUND', `waiting command ${p.id}`)
@@ -45,6 +48,21 @@ export function devicesRoutes(hub: BoxHub): RoutePlugin {
     })
   }
 }
+
+/**
+ * The types parseCommand takes. Its own checks, with the messages clients know ("type must be one
+ * of…", "unknown key…"), stay with it: so no enum on type and unknown keys are its to refuse.
+ */
+const commandBodySchema = {
+  type: 'object',
+  description: 'a JSON object {"type","channel","phone","memo"}',
+  properties: {
+    type: { type: 'string', description: `one of ${COMMAND_TYPES.join(', ')}` },
+    channel: { type: ['integer', 'string'], description: 'the RJ11 port number (from 1)' },
+    phone: { type: ['string', 'number', 'null'], description: 'a phone number: digits, * # + , (1–40); needed by dial' },
+    memo: { type: ['object', 'string', 'null'], description: 'an object or a string, carried to the box as is (at most 4096 characters as JSON)' },
+  },
+} as const
 
 /** `{"type":"dial","channel":1,"phone":"138…","memo":…}` checked field by field. */
 export function parseCommand(body: unknown): { type: CommandType; channel: string; phone: string; memo?: unknown } {

@@ -3,6 +3,7 @@ import multipart from '@fastify/multipart'
 import { ApiError } from '../../daemon/core/errors.js'
 import { JsonTooDeep } from '../../daemon/core/json-depth.js'
 import type { RoutePlugin } from '../../daemon/core/http.js'
+import { errorSchema } from '../../daemon/core/route-schema.js'
 import { timedOut } from '../../daemon/core/http-limits.js'
 import type { BoxSource } from './box.js'
 import { commandWire, type PollWaiter } from './commands.js'
@@ -59,10 +60,11 @@ export function boxEndpoint(hub: BoxHub): RoutePlugin {
       const paths = [...VENDOR_PATHS, ...hub.config.paths]
       for (const url of paths) {
         // uploads: bound by body idleness and the minimum rate, not by requestTimeoutSeconds (http-limits.ts)
-        sub.post(url, { bodyLimit: FORM_LIMIT, config: { uploads: true } }, (req, reply) => handle(hub, uploading, req, reply))
+        sub.post(url, { bodyLimit: FORM_LIMIT, config: { uploads: true }, schema: postSchema }, (req, reply) => handle(hub, uploading, req, reply))
         sub.route({
           method: ['GET', 'PUT', 'DELETE', 'PATCH'],
           url,
+          schema: { summary: 'Refused: 405, the box endpoint takes POST only', tags: ['800hu boxes'], response: { '4xx': errorSchema } },
           handler: async (req) => {
             throw new ApiError('METHOD_NOT_ALLOWED', `the 800hu box endpoint takes POST only (boxes never send ${req.method}); point the box's upload URL here`).with({ allow: 'POST' })
           },
@@ -70,6 +72,18 @@ export function boxEndpoint(hub: BoxHub): RoutePlugin {
       }
     })
   }
+}
+
+/**
+ * Documentation only: the box sends its fields by query, urlencoded, multipart or JSON, and every
+ * answer must stay in the vendor's shape, so nothing here is validated (no params, querystring or
+ * body schema: a fastify 400 would not be the vendor's answer).
+ */
+const postSchema = {
+  summary: "An 800hu box's post (seed 003 §2.1.10): cmd=channelstatus, upload (multipart WAV) or getMessageList (long poll)",
+  description: 'Fields (cmd, mac, status, …) by query string, urlencoded, multipart or JSON body; answered in the vendor\'s JSON ({time, status, …}).',
+  tags: ['800hu boxes'],
+  response: { 200: { description: "the vendor's answer", type: 'object', properties: { status: { type: 'integer' }, time: { type: 'string' } } } },
 }
 
 async function handle(hub: BoxHub, uploading: Map<string, number>, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {

@@ -25,6 +25,40 @@ type Answer = Record<string, unknown> & { code: number }
 
 const err = (code: number, message: string): Answer => ({ code, message })
 
+/**
+ * Documentation: the fields may come by query or form/JSON body and every answer is the vendor's
+ * `{code, message}`, so the fields are described without types (nothing is refused by fastify).
+ */
+const localApiSchema = {
+  summary: "The 800hu server's JSON API (sendTelCall, systemChannels, getChannelList, findDialrecord); no bearer token: sa_user + sa_password",
+  tags: ['800hu local API'],
+  security: [],
+  querystring: {
+    type: 'object',
+    properties: {
+      method: { description: METHODS.join(', ') },
+      sa_user: { description: 'boxes.localApi.user' },
+      sa_password: { description: 'the 32-digit MD5 of boxes.localApi.password' },
+      mac: { description: 'sendTelCall: the box' },
+      channel: { description: 'sendTelCall: the RJ11 port (default 1)' },
+      phone: { description: 'sendTelCall: the number to dial' },
+      memo: { description: 'sendTelCall: carried to the box' },
+      queueSize: { description: 'getChannelList: 1 waiting calls (default), 0 every call' },
+      extension: { description: 'findDialrecord: box MACs or channel ids, comma-separated' },
+      phoneNum: { description: 'findDialrecord' },
+      startTime: { description: 'findDialrecord: yyyy-mm-dd hh:nn:ss' },
+      endTime: { description: 'findDialrecord: yyyy-mm-dd hh:nn:ss' },
+      cdrPeer: { description: 'findDialrecord: 1 outbound, 2 inbound' },
+      scdrId: { description: 'findDialrecord: a call id' },
+      talktime: { description: 'findDialrecord: seconds' },
+      talktimeSql: { description: 'findDialrecord: 0 longer than talktime, 1 shorter' },
+      start: { description: 'findDialrecord: first row (default 0)' },
+      limit: { description: 'findDialrecord: rows (default 20, at most 1000)' },
+    },
+  },
+  response: { 200: { description: "the vendor's answer: code 0 ok, -2 auth, -3 method error, -5 off, -11 no such data, -12 over a limit", type: 'object', properties: { code: { type: 'integer' }, message: { type: 'string' } } } },
+}
+
 export function localApiRoutes(hub: BoxHub): RoutePlugin {
   const cfg = hub.config.localApi
   // the MD5 the client must send, compared in constant time (case does not matter: the vendor's examples are upper case)
@@ -81,8 +115,8 @@ export function localApiRoutes(hub: BoxHub): RoutePlugin {
           return err(CODE.METHOD, 'internal error')
         }
       }
-      sub.get('/voip/api/jsondata.html', { config: { public: true } }, handler)
-      sub.post('/voip/api/jsondata.html', { config: { public: true } }, handler)
+      sub.get('/voip/api/jsondata.html', { config: { public: true }, schema: localApiSchema }, handler)
+      sub.post('/voip/api/jsondata.html', { config: { public: true }, schema: localApiSchema }, handler)
     })
   }
 }

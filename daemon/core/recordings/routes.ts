@@ -2,56 +2,75 @@ import { open, type FileHandle } from 'node:fs/promises'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
 import type { RoutePlugin } from '../http.js'
+import { errorSchema, jsonResponse, queryInt, stringParams } from '../route-schema.js'
 import { DEFAULT_LIMIT, MAX_LIMIT, type RecordingFilters } from './catalog.js'
 import { InvalidRecording } from './errors.js'
 import { parseRange } from './range.js'
 import { DIRECTIONS, checkCallid, parseTime, type BoxIds, type Direction } from './record.js'
 import type { RecordingStore } from './store.js'
 
-function one(q: Record<string, unknown>, name: string): string | undefined {
-  const v = q[name]
-  if (v === undefined || v === '') return undefined
-  if (typeof v !== 'string') throw new ApiError('BAD_QUERY', name, 'expected a single value')
-  return v
-}
-
-function int(q: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
-  const v = one(q, name)
-  if (v === undefined) return undefined
-  const n = /^\d{1,10}$/.test(v) ? Number(v) : NaN
-  if (!(n >= min && n <= max)) throw new ApiError('BAD_QUERY', name, `expected a whole number from ${min} to ${max}, got ${JSON.stringify(v.slice(0, 40))}`)
-  return n
-}
-
-function time(q: Record<string, unknown>, name: string): number | undefined {
-  const v = one(q, name)
+function time(q: RecordingQuery, name: 'from' | 'to'): number | undefined {
+  const v = q[name] || undefined
   if (v === undefined) return undefined
   const t = parseTime(v)
   if (t === null) throw new ApiError('BAD_QUERY', name, `expected epoch milliseconds or an ISO 8601 time (2024-05-01, 2024-05-01T08:00:00+08:00), got ${JSON.stringify(v.slice(0, 40))}`)
   return t
 }
 
+/** The list's query as the route schema leaves it (an empty parameter: absent). */
+export interface RecordingQuery {
+  box?: string
+  channel?: number | null
+  phone?: string
+  direction?: string
+  callid?: string
+  from?: string
+  to?: string
+  order?: string
+  offset?: number | null
+  limit?: number | null
+}
+
+const TIME_TEXT = 'epoch milliseconds or an ISO 8601 time (2024-05-01, 2024-05-01T08:00:00+08:00)'
+
+/** What fastify checks of the list's query; the forms (MAC, call id, times) are checked by parseRecordingQuery. */
+export const recordingQuerySchema = {
+  type: 'object',
+  properties: {
+    box: { type: 'string', description: 'a MAC address (12 hex digits, with or without : or -)' },
+    channel: queryInt(0, 9999, 'a whole number from 0 to 9999'),
+    phone: { type: 'string', maxLength: 64, description: 'a phone number (at most 64 characters)' },
+    direction: { type: 'string', pattern: `^(?:${DIRECTIONS.join('|')})?$`, description: `one of ${DIRECTIONS.join(', ')}` },
+    callid: { type: 'string', description: 'a call id' },
+    from: { type: 'string', description: TIME_TEXT },
+    to: { type: 'string', description: `${TIME_TEXT}, not before from` },
+    order: { type: 'string', pattern: '^(?:asc|desc)?$', description: 'asc or desc (by time)' },
+    offset: queryInt(0, 1e9, 'a whole number from 0 (recordings to skip)'),
+    limit: queryInt(1, MAX_LIMIT, `a whole number from 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT})`),
+  },
+} as const
+
 /** The list filters from a query string; every bad value is a BAD_QUERY naming the parameter. */
-export function parseRecordingQuery(q: Record<string, unknown>, boxes: BoxIds): RecordingFilters {
+export function parseRecordingQuery(q: RecordingQuery, boxes: BoxIds): RecordingFilters {
   const f: RecordingFilters = {}
-  const box = one(q, 'box')
+  const box = q.box || undefined
   if (box !== undefined) {
     const id = boxes.normalise(box)
     if (!id) throw new ApiError('BAD_QUERY', 'box', `expected ${boxes.describe}`)
     f.box = id
   }
-  f.channel = int(q, 'channel', 0, 9999)
-  const phone = one(q, 'phone')
+  f.channel = q.channel ?? undefined
+  const phone = q.phone || undefined
   if (phone !== undefined) {
     if (phone.length > 64) throw new ApiError('BAD_QUERY', 'phone', 'expected at most 64 characters')
     f.phone = phone
   }
-  const dir = one(q, 'direction')
+  const dir = q.direction || undefined
   if (dir !== undefined) {
     if (!(DIRECTIONS as readonly string[]).includes(dir)) throw new ApiError('BAD_QUERY', 'direction', `expected one of ${DIRECTIONS.join(', ')}`)
     f.direction = dir as Direction
   }
-  const callid = one(q, 'callid')
+  const callid = q.callid || undefined
   if (callid !== undefined) {
     try {
       f.callid = checkCallid(callid)
@@ -62,11 +81,11 @@ export function parseRecordingQuery(q: Record<string, unknown>, boxes: BoxIds): 
   f.from = time(q, 'from')
   f.to = time(q, 'to')
   if (f.from !== undefined && f.to !== undefined && f.to < f.from) throw new ApiError('BAD_QUERY', 'to', 'must not be before from')
-  const order = one(q, 'order')
+  const order = q.order || undefined
   if (order !== undefined && order !== 'asc' && order !== 'desc') throw new ApiError('BAD_QUERY', 'order', 'expected asc or desc')
-  f.order = order as 'asc' | 'desc' | undefined
-  f.offset = int(q, 'offset', 0, 1e9) ?? 0
-  f.limit = int(q, 'limit', 1, MAX_LIMIT) ?? DEFAULT_LIMIT
+  f.order = order
+  f.offset = q.offset ?? 0
+  f.limit = q.limit ?? DEFAULT_LIMIT
   for (const k of Object.keys(f) as (keyof RecordingFilters)[]) if (f[k] === undefined) delete f[k]
   return f
 }
@@ -77,25 +96,33 @@ function withUrl<T extends { id: string }>(r: T): T & { audioUrl: string } {
 
 /** GET /v1/recordings (filters, paging), /v1/recordings/:callid, /v1/recordings/:callid/audio (Range). */
 export function recordingRoutes(store: RecordingStore): RoutePlugin {
-  const lookup = (req: FastifyRequest) => {
-    const id = (req.params as { callid: string }).callid
+  const lookup = (req: FastifyRequest<{ Params: { callid: string } }>) => {
+    const id = req.params.callid
     const e = store.entry(id)
     if (!e) throw new ApiError('NOT_FOUND', `recording ${JSON.stringify(id.slice(0, 140))}`)
     return e
   }
   return (app) => {
-    app.get('/v1/recordings', async (req) => {
-      const r = store.find(parseRecordingQuery(req.query as Record<string, unknown>, store.boxes))
+    const tags = ['recordings']
+    const params = stringParams('callid')
+    app.get<{ Querystring: RecordingQuery }>('/v1/recordings', { schema: { summary: 'Stored recordings, filtered and paged (newest first by default)', tags, querystring: recordingQuerySchema, response: jsonResponse() } }, async (req) => {
+      const r = store.find(parseRecordingQuery(req.query, store.boxes))
       return { total: r.total, offset: r.offset, limit: r.limit, recordings: r.recordings.map(withUrl) }
     })
 
-    app.get('/v1/recordings/:callid', async (req) => withUrl(lookup(req).record))
+    app.get<{ Params: { callid: string } }>('/v1/recordings/:callid', { schema: { summary: 'One recording by id', tags, params, response: jsonResponse() } }, async (req) => withUrl(lookup(req).record))
 
     // HEAD is declared, not left to fastify's automatic one, which would read the whole file to discard it
     app.route({
       method: ['GET', 'HEAD'],
       url: '/v1/recordings/:callid/audio',
-      handler: async (req: FastifyRequest, reply: FastifyReply) => {
+      schema: {
+        summary: "A recording's audio (Range, If-None-Match, If-Range)",
+        tags,
+        params,
+        response: { 200: { description: 'the audio file, in its own content type', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, 206: { description: 'the requested range' }, 304: { description: 'not modified (If-None-Match)' }, '4xx': errorSchema },
+      },
+      handler: async (req: FastifyRequest<{ Params: { callid: string } }>, reply: FastifyReply) => {
         const e = lookup(req)
         const r = e.record
         let fh: FileHandle

@@ -4,6 +4,7 @@ import { CALL_ID_PATTERN, NUMBER_PATTERN } from '../../../protocols/guoxin/index
 import { UnsupportedAction, VendorRefused } from '../../core/control.js'
 import { ApiError } from '../../core/errors.js'
 import type { RoutePlugin } from '../../core/http.js'
+import { errorSchema, jsonResponse, queryInt, stringParams } from '../../core/route-schema.js'
 import type { Source } from '../../core/source.js'
 
 /** Finds a source by id (the daemon's registry). */
@@ -36,9 +37,29 @@ function q(query: Record<string, unknown>, name: string): string | undefined {
   return v
 }
 
+type CallParams = { id: string; callid: string }
+
+// the call id's form is callIdParam's to check (its message names callid), after the source's 404
+const callParams = stringParams('id', 'callid')
+
+/** What fastify checks of the call-log query; the handler checks the forms, with its messages. */
+const callLogQuery = {
+  type: 'object',
+  properties: {
+    begin: { type: 'string', description: "a date yyyy-MM-dd (the server's local date); required" },
+    end: { type: 'string', description: 'a date yyyy-MM-dd (default: begin)' },
+    telnum: { type: 'string', description: 'a phone or extension number' },
+    direction: { type: 'string', description: 'all (default), answered or placed' },
+    first: queryInt(0, 1e9, 'a whole number from 0 to 1000000000 (default 0)'),
+    max: queryInt(1, 10000, 'a whole number from 1 to 10000 (default 1000)'),
+  },
+} as const
+
 function intQ(query: Record<string, unknown>, name: string, min: number, max: number, dflt: number): number {
-  const v = q(query, name)
-  if (v === undefined) return dflt
+  const raw = query[name]
+  if (raw === undefined || raw === null || raw === '') return dflt
+  // the route schema has made it a number
+  const v = String(raw)
   if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max) throw new ApiError('BAD_QUERY', name, `expected a whole number from ${min} to ${max}`)
   return Number(v)
 }
@@ -51,8 +72,9 @@ function intQ(query: Record<string, unknown>, name: string, min: number, max: nu
  */
 export function guoxinApiRoutes(sources: SourceLookup): RoutePlugin {
   return (app: FastifyInstance) => {
-    app.get('/v1/sources/:id/recordings/:callid', async (req, reply) => {
-      const p = req.params as { id: string; callid: string }
+    const tags = ['guoxin']
+    app.get<{ Params: CallParams }>('/v1/sources/:id/recordings/:callid', { schema: { summary: "A Guoxin call's recording, streamed from the server (Range passed through)", tags, params: callParams, response: { 200: { description: "the recording, in the server's content type", content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, 206: { description: 'the requested range' }, '4xx': errorSchema, '5xx': errorSchema } } }, async (req, reply) => {
+      const p = req.params
       const s = guoxinSource(sources, p.id, 'recordings')
       const callid = callIdParam(p.callid)
       const range = typeof req.headers.range === 'string' ? req.headers.range : undefined
@@ -87,10 +109,10 @@ export function guoxinApiRoutes(sources: SourceLookup): RoutePlugin {
       return reply.send(rec.body)
     })
 
-    app.get('/v1/sources/:id/call-log', async (req) => {
-      const p = req.params as { id: string }
+    app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>('/v1/sources/:id/call-log', { schema: { summary: "The server's call log for a date range (CALL_LOG_QUERY)", tags, params: stringParams('id'), querystring: callLogQuery, response: jsonResponse() } }, async (req) => {
+      const p = req.params
       const s = guoxinSource(sources, p.id, 'call-log')
-      const query = (req.query ?? {}) as Record<string, unknown>
+      const query = req.query
       const begin = q(query, 'begin')
       const end = q(query, 'end') ?? begin
       if (!begin || !DATE.test(begin)) throw new ApiError('BAD_QUERY', 'begin', 'expected a date yyyy-MM-dd (the server\'s local date)')
@@ -106,8 +128,8 @@ export function guoxinApiRoutes(sources: SourceLookup): RoutePlugin {
       return { source: s.id, first, count: r.logs.length, logs: r.logs.map(logJson), skipped: r.skipped }
     })
 
-    app.get('/v1/sources/:id/call-log/:callid', async (req) => {
-      const p = req.params as { id: string; callid: string }
+    app.get<{ Params: CallParams }>('/v1/sources/:id/call-log/:callid', { schema: { summary: 'One call of the call log', tags, params: callParams, response: jsonResponse() } }, async (req) => {
+      const p = req.params
       const s = guoxinSource(sources, p.id, 'call-log')
       const callid = callIdParam(p.callid)
       const log = await s.callLogEntry(callid)

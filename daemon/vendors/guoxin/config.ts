@@ -1,30 +1,5 @@
 import { isIP } from 'node:net'
-import { checkTimeZone, idSchema, type Schema } from '../../core/schema.js'
-
-export interface GuoxinConfig {
-  id: string
-  type: 'guoxin'
-  /** the server's base URL, e.g. http://10.0.0.6:12121 (the paths /bridge/callctrl, /bridge/jsoncfg, /Oms/… are added) */
-  url: string
-  /** time between EXTNUM_STATE polls */
-  pollMs: number
-  /** per request to the server */
-  timeoutMs: number
-  /** polls failing in a row before the source is `down` and its extensions `unknown` */
-  downAfter: number
-  /** charset of query strings and of answers that name none */
-  encoding: 'utf-8' | 'gbk'
-  /** dial with CLICK_TO_DIAL (fixed line) or CLICK_TO_IP_DIAL (VoIP) */
-  dialLine: 'fixed' | 'ip'
-  /** watch only these extensions (default: every extension EXTNUM_STATE lists) */
-  extensions?: readonly string[]
-  /** path of the push callback on the ingest listener (default /guoxin/<id>/push) */
-  pushPath?: string
-  /** addresses allowed to push: IPs, CIDRs, or "any" (default: the address of `url`) */
-  pushAllow?: readonly string[]
-  /** IANA zone of the server (pop times); default the top-level timeZone */
-  timeZone?: string
-}
+import { checkTimeZone, idSchema, type Infer, type ObjectSchema } from '../../core/schema.js'
 
 function checkBaseUrl(v: string): string | null {
   let u: URL
@@ -48,26 +23,30 @@ function checkAllow(v: string): string | null {
   return null
 }
 
-export const guoxinSchema: Schema & { type: 'object' } = {
+export const guoxinSchema = {
   type: 'object',
+  doc: '国信 Guoxin call center over HTTP: extension states, call control, push callbacks, recordings and call log',
   properties: {
     id: idSchema,
-    type: { type: 'string', enum: ['guoxin'] },
-    url: { type: 'string', minLength: 1, maxLength: 2048, check: checkBaseUrl },
-    pollMs: { type: 'integer', default: 2000, min: 100, max: 3_600_000 },
-    timeoutMs: { type: 'integer', default: 5000, min: 50, max: 600_000 },
-    downAfter: { type: 'integer', default: 1, min: 1, max: 1000 },
-    encoding: { type: 'string', default: 'utf-8', enum: ['utf-8', 'gbk'] },
-    dialLine: { type: 'string', default: 'fixed', enum: ['fixed', 'ip'] },
+    type: { type: 'string', enum: ['guoxin'], doc: 'guoxin' },
+    url: { type: 'string', minLength: 1, maxLength: 2048, check: checkBaseUrl, doc: "the server's base URL, e.g. http://10.0.0.6:12121 (the paths /bridge/callctrl, /bridge/jsoncfg, /Oms/… are added)" },
+    pollMs: { type: 'integer', default: 2000, min: 100, max: 3_600_000, doc: 'time between EXTNUM_STATE polls' },
+    timeoutMs: { type: 'integer', default: 5000, min: 50, max: 600_000, doc: 'per request to the server' },
+    downAfter: { type: 'integer', default: 1, min: 1, max: 1000, doc: 'polls failing in a row before the source is `down` and its extensions `unknown`' },
+    encoding: { type: 'string', default: 'utf-8', enum: ['utf-8', 'gbk'], doc: 'charset of query strings and of answers that name none' },
+    dialLine: { type: 'string', default: 'fixed', enum: ['fixed', 'ip'], doc: 'dial with CLICK_TO_DIAL (fixed line) or CLICK_TO_IP_DIAL (VoIP)' },
     extensions: {
       type: 'array',
       optional: true,
       minItems: 1,
       maxItems: 100_000,
-      items: { type: 'stringish', pattern: /^[0-9A-Za-z*#+._-]{1,64}$/, patternText: 'an extension number' },
+      items: { type: 'stringish', pattern: /^[0-9A-Za-z*#+._-]{1,64}$/, patternText: 'an extension number', doc: 'an extension number' },
+      doc: 'watch only these extensions (default: every extension EXTNUM_STATE lists)',
     },
-    pushPath: { type: 'string', optional: true, pattern: /^\/[A-Za-z0-9._~\/-]{0,200}$/, patternText: 'a path starting with / (letters, digits, . _ ~ / -)' },
-    pushAllow: { type: 'array', optional: true, minItems: 1, maxItems: 1000, items: { type: 'string', check: checkAllow } },
-    timeZone: { type: 'string', optional: true, check: checkTimeZone },
+    pushPath: { type: 'string', optional: true, pattern: /^\/[A-Za-z0-9._~\/-]{0,200}$/, patternText: 'a path starting with / (letters, digits, . _ ~ / -)', doc: 'path of the push callback on the ingest listener (default /guoxin/<id>/push)' },
+    pushAllow: { type: 'array', optional: true, minItems: 1, maxItems: 1000, items: { type: 'string', check: checkAllow, doc: 'an IP, a CIDR, or "any"' }, doc: 'addresses allowed to push: IPs, CIDRs, or "any" (default: the address of `url`)' },
+    timeZone: { type: 'string', optional: true, check: checkTimeZone, doc: 'IANA zone of the server (pop times); default the top-level timeZone' },
   },
-}
+} as const satisfies ObjectSchema
+
+export type GuoxinConfig = Infer<typeof guoxinSchema>

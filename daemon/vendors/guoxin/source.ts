@@ -17,6 +17,7 @@ import {
 import { encodePop, formatPop, tryParsePop } from '../../../protocols/lq-pop/index.js'
 import { badField, need, UnsupportedAction, VendorRefused, type ActionTable, type CallRequest, type CallResult } from '../../core/control.js'
 import { ApiError } from '../../core/errors.js'
+import { errorSchema } from '../../core/route-schema.js'
 import type { ChannelEntry, ChannelPatch, ChannelState } from '../../core/table.js'
 import type { GuoxinConfig } from './config.js'
 import { PolledSource, asVendorTimeout } from '../../core/polled.js'
@@ -212,13 +213,20 @@ export class GuoxinSource extends PolledSource {
   }
 
   ingestRoutes(app: FastifyInstance): void {
-    app.get(this.pushPath, async (req, reply) => {
+    // the push's fields are parsePush's to check: its 400 names the field and counts the bad push
+    const schema = {
+      summary: `Guoxin server push for source ${this.id} (call state changes)`,
+      description: 'Fields by query string, as the Guoxin server sends them; accepted from pushAllow only. Answers "ok" (text/plain).',
+      tags: ['guoxin'],
+      response: { 200: { description: 'ok', content: { 'text/plain': { schema: { type: 'string' } } } }, '4xx': errorSchema },
+    }
+    app.get<{ Querystring: Record<string, unknown> }>(this.pushPath, { schema }, async (req, reply) => {
       if (!this.pushAllowed(req.ip)) {
         this.stats.pushesForbidden++
         this.ctx.log.warn({ ip: req.ip }, 'Guoxin push from an address not allowed; refused')
         throw new ApiError('FORBIDDEN', `pushes to ${this.pushPath} are accepted from the Guoxin server only (pushAllow), not from ${req.ip}`)
       }
-      const r = parsePush((req.query ?? {}) as Record<string, unknown>)
+      const r = parsePush(req.query ?? {})
       if (!r.ok) {
         this.stats.pushesRejected++
         this.ctx.log.warn({ ip: req.ip, field: r.field, url: req.url.slice(0, 300) }, `bad Guoxin push: ${r.message}`)

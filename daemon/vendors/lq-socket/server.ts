@@ -1,41 +1,30 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { LqConnectDecoder, decodeRawRegistration, decodeRegistration, encodeTryReq, MAX_POP_BYTES, plausibleRegistration, type Frame, type Registration } from '../../../protocols/lq-connect/index.js'
-import { ConfigError, ID_PATTERN, type ObjectSchema } from '../../core/schema.js'
+import { ConfigError, ID_PATTERN, type Infer, type ObjectSchema } from '../../core/schema.js'
 import type { EventBus } from '../../core/events.js'
 import type { Logger } from '../../core/log.js'
 import type { Metrics } from '../../core/metrics.js'
 import { DEFAULT_MAX_QUEUED_BYTES, PeerWriter, peerCutCounter } from '../../core/peer-writer.js'
 import type { PopHub, PopRecord } from '../../core/pops.js'
 
-export interface LqServerConfig {
-  host: string
-  port: number
-  /** `agent`: a client that registered with an agent id gets that agent's pops (and pops that name no agent); `all`: every client gets every pop */
-  forward: 'agent' | 'all'
-  /** forward pops of these source ids only (default: all sources) */
-  sources?: readonly string[]
-  checkSeconds: number
-  expireSeconds: number
-  maxClients: number
-  /** bytes queued for a client that does not read (pops, TRY_REQ) before it is dropped */
-  maxQueuedBytes: number
-}
-
 /** The top-level `lqServer` key: absent, no server. */
-export const lqServerSchema: ObjectSchema = {
+export const lqServerSchema = {
   type: 'object',
   optional: true,
+  doc: 'an LQ-Connect server for legacy desktops: they connect here as they did to the LQ server, and get the pops',
   properties: {
-    host: { type: 'string', default: '127.0.0.1', minLength: 1 },
-    port: { type: 'port' },
-    forward: { type: 'string', default: 'agent', enum: ['agent', 'all'] },
-    sources: { type: 'array', optional: true, items: { type: 'string', pattern: ID_PATTERN, patternText: 'a source id' } },
-    checkSeconds: { type: 'number', default: 5, min: 0.01, max: 3600 },
-    expireSeconds: { type: 'number', default: 30, min: 0.05, max: 86400 },
-    maxClients: { type: 'integer', default: 200, min: 1, max: 10000 },
-    maxQueuedBytes: { type: 'integer', default: DEFAULT_MAX_QUEUED_BYTES, min: 1024, max: 64 * 1024 * 1024 },
+    host: { type: 'string', default: '127.0.0.1', minLength: 1, doc: 'address to listen on' },
+    port: { type: 'port', doc: 'TCP port to listen on (0: any free port)' },
+    forward: { type: 'string', default: 'agent', enum: ['agent', 'all'], doc: '`agent`: a client that registered with an agent id gets that agent\'s pops (and pops that name no agent); `all`: every client gets every pop' },
+    sources: { type: 'array', optional: true, items: { type: 'string', pattern: ID_PATTERN, patternText: 'a source id', doc: 'a source id' }, doc: 'forward pops of these source ids only (default: all sources)' },
+    checkSeconds: { type: 'number', default: 5, min: 0.01, max: 3600, doc: 'seconds between link checks (TRY_REQ) to each client' },
+    expireSeconds: { type: 'number', default: 30, min: 0.05, max: 86400, doc: 'a client silent this long is dropped' },
+    maxClients: { type: 'integer', default: 200, min: 1, max: 10000, doc: 'clients at once; more are dropped as they connect' },
+    maxQueuedBytes: { type: 'integer', default: DEFAULT_MAX_QUEUED_BYTES, min: 1024, max: 64 * 1024 * 1024, doc: 'bytes queued for a client that does not read (pops, TRY_REQ) before it is dropped' },
   },
-}
+} as const satisfies ObjectSchema
+
+export type LqServerConfig = Infer<typeof lqServerSchema>
 
 /** `lqServer.sources` name configured sources; the port is not the API's. */
 export function checkLqServer(cfg: LqServerConfig | undefined, sourceIds: ReadonlySet<string>, api: { host: string; port: number }): void {

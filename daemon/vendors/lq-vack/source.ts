@@ -439,8 +439,11 @@ export class LqVackSource extends PolledSource {
 
   ingestRoutes(app: FastifyInstance): void {
     if (!this.cfg.callback.enabled) return
-    app.get(`${this.callbackPath}/cust`, (req, reply) => this.onCallback('cust', req, reply))
-    app.get(`${this.callbackPath}/ivr`, (req, reply) => this.onCallback('ivr', req, reply))
+    // the fields are read from the raw query in callback.charset (GBK by default), so nothing is declared
+    // for fastify to check; answers are the vendor's plain text, HTML or a redirect
+    const doc = (what: string) => ({ summary: `LQ ${what} callback for source ${this.id}`, description: 'Fields by query string (phone, oper, ch, outch, datetime, startTime, dtmf, id, key), in callback.charset.', tags: ['lq-vack'] })
+    app.get(`${this.callbackPath}/cust`, { schema: doc('custURL (screen pop in the agent\'s browser)') }, (req, reply) => this.onCallback('cust', req, reply))
+    app.get(`${this.callbackPath}/ivr`, { schema: doc('popCRURL (IVR pop)') }, (req, reply) => this.onCallback('ivr', req, reply))
   }
 
   private async onCallback(kind: 'cust' | 'ivr', req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
