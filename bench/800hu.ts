@@ -112,7 +112,14 @@ function statusBodies(kind: Scenario): string[] {
       const state = kind === 'changing' ? [1, 2, 4, 1, 3, 4][(v + i) % 6]! : i < 4 ? 4 : 1
       const busy = state !== 1
       const timelen = kind === 'steady' ? 30 + i : kind === 'ticking' ? 30 + i + v * 5 : v
-      return { ch: String(i + 1), state: String(state), phone: busy ? `1380013${String((kind === 'changing' ? v * 10 : 0) + i).padStart(4, '0')}` : '', timelen: busy ? String(timelen) : '0', peer: busy ? (state === 3 ? '1' : '2') : '', serial: '1' }
+      return {
+        ch: String(i + 1),
+        state: String(state),
+        phone: busy ? `1380013${String((kind === 'changing' ? v * 10 : 0) + i).padStart(4, '0')}` : '',
+        timelen: busy ? String(timelen) : '0',
+        peer: busy ? (state === 3 ? '1' : '2') : '',
+        serial: '1',
+      }
     })
     const status = { diskUsagePercent: '5', diskSize: '29510', diskSurplusSize: '28034', diskStatus: 0, ip: '192.168.1.20', channels }
     bodies.push(new URLSearchParams({ cmd: 'channelstatus', satellite: MACS[0]!, time: String(Date.now()), status: JSON.stringify(status) }).toString())
@@ -135,7 +142,9 @@ async function cannon(url: string, bodies: string[], seconds: number): Promise<A
 // ---- (a) channelstatus -------------------------------------------------------------------------
 
 async function statusBench(dir: string): Promise<void> {
-  say(`  channelstatus: ${CHANNELS} channels per POST, ~${Buffer.byteLength(statusBodies('changing')[0]!)} bytes per body, ${CONNECTIONS} connections, ${DURATION} s per run after 2 s warm-up, 2 rounds`)
+  say(
+    `  channelstatus: ${CHANNELS} channels per POST, ~${Buffer.byteLength(statusBodies('changing')[0]!)} bytes per body, ${CONNECTIONS} connections, ${DURATION} s per run after 2 s warm-up, 2 rounds`,
+  )
   const daemon = await startDaemon(dir)
   const ceiling = await startCeiling()
   // a status post must really be accepted: check one answer before measuring
@@ -220,7 +229,14 @@ function uploadOne(ingest: string, agent: Agent, wav: Buffer, md5: string, calli
   const u = new URL(ingest + '/upload_record')
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': pre.length + wav.length + post.length } },
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        agent,
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': pre.length + wav.length + post.length },
+      },
       (res) => {
         let body = ''
         res.setEncoding('utf8')
@@ -257,7 +273,9 @@ async function uploadBench(dir: string): Promise<void> {
   const wav = makeWavOfSize(UPLOAD_BYTES, { kind: 'noise', seed: 3 })
   const md5 = createHash('md5').update(wav).digest('hex')
   const total = UPLOADS * wav.length
-  say(`  uploads: ${UPLOADS} concurrent × ${fixed(mb(wav.length), 1)} MB WAV (8 kHz 16-bit mono, ${int(wav.length / 16000)} s of audio), ${fixed(mb(total), 1)} MB in all, one connection each; data in ${dir}`)
+  say(
+    `  uploads: ${UPLOADS} concurrent × ${fixed(mb(wav.length), 1)} MB WAV (8 kHz 16-bit mono, ${int(wav.length / 16000)} s of audio), ${fixed(mb(total), 1)} MB in all, one connection each; data in ${dir}`,
+  )
 
   // dd baselines first, on the same filesystem, with the same bytes
   const src = join(dir, 'dd-src.bin')
@@ -328,11 +346,24 @@ async function uploadBench(dir: string): Promise<void> {
   }
   walk(join(dir, 'data', 'recordings'))
   const ok = UPLOADS - failed.length
-  report({ bench: BENCH, metric: `upload ${UPLOADS} × 5 MB WAV, concurrent`, value: mb(ok * wav.length) / secs, unit: 'MB/s', note: `${fixed(secs, 2)} s; ${ok}/${UPLOADS} stored; on disk ${files} files, ${fixed(mb(bytes), 1)} MB; daemon CPU ${fixed(cpu, 2)} s (${int((cpu / secs) * 100)}% of one core)` })
+  report({
+    bench: BENCH,
+    metric: `upload ${UPLOADS} × 5 MB WAV, concurrent`,
+    value: mb(ok * wav.length) / secs,
+    unit: 'MB/s',
+    note: `${fixed(secs, 2)} s; ${ok}/${UPLOADS} stored; on disk ${files} files, ${fixed(mb(bytes), 1)} MB; daemon CPU ${fixed(cpu, 2)} s (${int((cpu / secs) * 100)}% of one core)`,
+  })
   report({ bench: BENCH, metric: `dd, one ${fixed(mb(total), 0)} MB file, conv=fsync`, value: mb(total) / ddOne, unit: 'MB/s', note: `${fixed(ddOne, 2)} s` })
   report({ bench: BENCH, metric: `dd × ${UPLOADS} parallel, 5 MB each, conv=fsync`, value: mb(total) / ddMany, unit: 'MB/s', note: `${fixed(ddMany, 2)} s` })
   report({ bench: BENCH, metric: 'upload / single dd', value: (ddOne / secs) * 100, unit: '%' })
-  report({ bench: BENCH, metric: 'daemon peak RSS during uploads (VmHWM)', value: mb(hwm), unit: 'MB', aim: { op: '<', value: 200 }, note: `${fixed(mb(rssBefore), 1)} MB before; sampled peak ${fixed(mb(rssPeakSampled), 1)} MB` })
+  report({
+    bench: BENCH,
+    metric: 'daemon peak RSS during uploads (VmHWM)',
+    value: mb(hwm),
+    unit: 'MB',
+    aim: { op: '<', value: 200 },
+    note: `${fixed(mb(rssBefore), 1)} MB before; sampled peak ${fixed(mb(rssPeakSampled), 1)} MB`,
+  })
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'telbridge-bench-800hu-'))

@@ -203,7 +203,11 @@ const variants: Variant[] = [
   { metric: 'baseline: bare length walk+copy', run: bareWalk, baseline: true, samples: [] },
   { metric: 'baseline: GBK decode only (decodePop)', run: gbkOnly, baseline: true, samples: [] },
   { metric: "reference: TextDecoder('gbk') only", run: gbkTextDecoder, baseline: true, samples: [] },
-  ...FORMATS.map((f) => ({ metric: `parse only, ${f} only${f === 't1v5' ? ` (${Math.round((chinese / byFormat.get(f)!.length) * 100)}% Chinese)` : ''}`, run: parseFormat(f), samples: [] as number[] })),
+  ...FORMATS.map((f) => ({
+    metric: `parse only, ${f} only${f === 't1v5' ? ` (${Math.round((chinese / byFormat.get(f)!.length) * 100)}% Chinese)` : ''}`,
+    run: parseFormat(f),
+    samples: [] as number[],
+  })),
 ]
 
 say(

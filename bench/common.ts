@@ -78,9 +78,7 @@ export function report(r: Result): void {
   results.push(r)
   const ok = meets(r)
   const verdict = ok === null ? '' : ok ? '  ok' : '  MISSED'
-  const line =
-    `${r.bench.padEnd(14)}${r.metric.padEnd(42)}${fmtValue(r.value, r.unit).padStart(14)} ${r.unit.padEnd(12)}` +
-    `${aimText(r.aim, r.unit)}${verdict}${r.note ? '  ' + r.note : ''}`
+  const line = `${r.bench.padEnd(14)}${r.metric.padEnd(42)}${fmtValue(r.value, r.unit).padStart(14)} ${r.unit.padEnd(12)}` + `${aimText(r.aim, r.unit)}${verdict}${r.note ? '  ' + r.note : ''}`
   process.stdout.write(line.trimEnd() + '\n')
 }
 
@@ -103,7 +101,9 @@ export function machine(): string {
 export function finish(): void {
   const wall = Number(process.hrtime.bigint() - wall0) / 1e9
   const cpu = process.cpuUsage(cpu0)
-  say(`  this process: ${wall.toFixed(1)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU (${(((cpu.user + cpu.system) / 1e6 / wall) * 100).toFixed(0)}% of one core, GC threads included); ${load()}`)
+  say(
+    `  this process: ${wall.toFixed(1)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU (${(((cpu.user + cpu.system) / 1e6 / wall) * 100).toFixed(0)}% of one core, GC threads included); ${load()}`,
+  )
   if (process.send) process.send({ results })
   else say('\n' + machine())
 }

@@ -21,7 +21,6 @@ import { finish, load, roundTrips, say } from './common.js'
 
 const BENCH = 'control'
 
-
 say(`control bench: ${load()} at the start`)
 const sim = new YantongSimulator({ port: 0, staff: ['8001'], stateless: true })
 await sim.start()

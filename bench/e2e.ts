@@ -59,7 +59,7 @@ function getJson(url: string): Promise<unknown> {
         try {
           resolve(JSON.parse(body))
         } catch (e) {
-          reject(e as Error)
+          reject(e)
         }
       })
     })
@@ -345,10 +345,7 @@ function describe(o: Outcome, aim: boolean): void {
     metric: `${label} pops/client (min)`,
     value: min,
     unit: `of ${o.sent}`,
-    note:
-      complete === clients && o.sent > 0
-        ? `all ${clients} clients got all ${o.sent}`
-        : `NOT ALL: ${complete}/${clients} clients got all ${o.sent}; per client min ${min}, max ${max}`,
+    note: complete === clients && o.sent > 0 ? `all ${clients} clients got all ${o.sent}` : `NOT ALL: ${complete}/${clients} clients got all ${o.sent}; per client min ${min}, max ${max}`,
   })
   const lines = [
     `  ${clients} clients, ${rate} pops/s: sent ${o.warmSent} warm-up pops, then ${o.sent} measured pops in ${fixed(o.sendSeconds, 2)} s` +

@@ -67,8 +67,6 @@ function bodies(kind: 'steady' | 'all'): Buffer[] {
   return out
 }
 
-
-
 const idleConfig = parseConfig({ api: { port: 0 }, timeZone: 'Asia/Shanghai', sources: [{ id: 'gx', type: 'guoxin', url: 'http://127.0.0.1:9', pollMs: 3_600_000 }] })
 
 function pollCost(): void {
@@ -100,7 +98,14 @@ function pushCost(): void {
   src.applyStates(parseExtStates(iconv.decode(answer(Array.from({ length: N }, (_, i) => ({ telNum: String(10000 + i), busy: false, remote: null }))), 'utf-8')).states, Date.now())
   const queries: Record<string, string>[] = []
   for (let i = 0; queries.length < 10_000; i++) {
-    const q = { id: `c635814c-4c50-4340-adcf-${String(i).padStart(12, '0')}@192.168.1.82`, caller: `1591982${String(i % 10000).padStart(4, '0')}`, callee: String(10000 + (i % N)), direction: 'incoming', businessId: `1431045442108892${i}-0@192.168.1.102`, group: '3003' }
+    const q = {
+      id: `c635814c-4c50-4340-adcf-${String(i).padStart(12, '0')}@192.168.1.82`,
+      caller: `1591982${String(i % 10000).padStart(4, '0')}`,
+      callee: String(10000 + (i % N)),
+      direction: 'incoming',
+      businessId: `1431045442108892${i}-0@192.168.1.102`,
+      group: '3003',
+    }
     for (const state of ['ringing', 'talking', 'hungup']) queries.push({ ...q, state })
   }
   queries.length = 10_000

@@ -65,12 +65,21 @@ try {
     return 1000
   })
   report({ bench: BENCH, metric: 'LClientRcv calls/s via host process', value: viaHost.med, unit: 'calls/s', note: spread(viaHost) })
-  report({ bench: BENCH, metric: 'LClientRcv calls/s in-process (baseline)', value: inProcess.med, unit: 'calls/s', note: `${spread(inProcess)}; ${(inProcess.med / viaHost.med).toFixed(0)}× the host path` })
+  report({
+    bench: BENCH,
+    metric: 'LClientRcv calls/s in-process (baseline)',
+    value: inProcess.med,
+    unit: 'calls/s',
+    note: `${spread(inProcess)}; ${(inProcess.med / viaHost.med).toFixed(0)}× the host path`,
+  })
 
   // -- pops/s to the bus --------------------------------------------------------------------------
   const N = 20_000
   const go = join(dir, 'go')
-  const pops = Array.from({ length: N }, (_, i) => `pop H=t1v5,ch=${(i % 64) + 1},ph=139${String(i).padStart(8, '0')},ty=1,tm=081123101500,op=801,sn=${i},so=0,mb=2001,da=城市:南京|会员等级:金卡,dm=1;`)
+  const pops = Array.from(
+    { length: N },
+    (_, i) => `pop H=t1v5,ch=${(i % 64) + 1},ph=139${String(i).padStart(8, '0')},ty=1,tm=081123101500,op=801,sn=${i},so=0,mb=2001,da=城市:南京|会员等级:金卡,dm=1;`,
+  )
   const script = await writeScript(join(dir, 'pops.txt'), [`gate ${go}`, ...pops])
   const config = parseConfig({ timeZone: 'Asia/Shanghai', api: { port: 0 }, sources: [{ id: 'dll', type: 'lq-dll', library: lib, host: script, oper: '801' }] })
   const daemon = new Daemon(config, { log: pino({ level: 'silent' }) })

@@ -55,7 +55,11 @@ const rows = all.map((r) => {
 })
 const head = ['benchmark', 'metric', 'measured', 'unit', 'aim', '']
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
-const line = (cells: string[]) => cells.map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()
+const line = (cells: string[]) =>
+  cells
+    .map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+    .join('  ')
+    .trimEnd()
 process.stdout.write(`\n── summary ${'─'.repeat(63)}\n`)
 process.stdout.write(line(head) + '\n' + widths.map((w) => '─'.repeat(w)).join('  ') + '\n')
 let lastBench = ''

@@ -147,7 +147,13 @@ try {
   say(`${BENCH}: ${N} connections per scenario, daemon in a child process; ${load()}`)
   const base = await scenario(dir, 'baseline')
   const sse = await scenario(dir, 'sse')
-  report({ bench: BENCH, metric: `baseline: ${N} idle keep-alive /v1/health`, value: mb(base.after - base.before), unit: 'MB', note: `RSS ${fixed(mb(base.before), 1)} → ${fixed(mb(base.after), 1)} MB` })
+  report({
+    bench: BENCH,
+    metric: `baseline: ${N} idle keep-alive /v1/health`,
+    value: mb(base.after - base.before),
+    unit: 'MB',
+    note: `RSS ${fixed(mb(base.before), 1)} → ${fixed(mb(base.after), 1)} MB`,
+  })
   report({ bench: BENCH, metric: 'baseline per connection', value: base.perClient, unit: 'bytes' })
   report({ bench: BENCH, metric: `sse: ${N} event-stream clients`, value: mb(sse.after - sse.before), unit: 'MB', note: `RSS ${fixed(mb(sse.before), 1)} → ${fixed(mb(sse.after), 1)} MB` })
   report({ bench: BENCH, metric: 'sse per client', value: sse.perClient, unit: 'bytes', aim: { op: '<', value: 64 * 1024 } })

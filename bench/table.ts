@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   const order = new Uint32Array(N)
   for (let i = 0; i < N; i++) order[i] = i
   let seed = 12345
-  const rnd = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32)
+  const rnd = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32
   for (let i = N - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1))
     const t = order[i]!
@@ -163,7 +163,13 @@ async function main(): Promise<void> {
     const m = await measureMemory(mode)
     if (m.size !== N) throw new Error(`${mode} table has ${m.size} entries`)
     const label = mode === 'bare' ? 'bare table' : 'daemon table'
-    report({ bench: BENCH, metric: `${label}: create (pop patch)`, value: (N / m.createNs) * 1e9, unit: 'creates/s', note: `(one cold pass${mode === 'daemon' ? ', each creation published on the EventBus' : ''})` })
+    report({
+      bench: BENCH,
+      metric: `${label}: create (pop patch)`,
+      value: (N / m.createNs) * 1e9,
+      unit: 'creates/s',
+      note: `(one cold pass${mode === 'daemon' ? ', each creation published on the EventBus' : ''})`,
+    })
     report({ bench: BENCH, metric: `${label}: RSS before`, value: mb(m.before.rss), unit: 'MB', note: mode === 'daemon' ? '(Daemon object built, not started)' : '(daemon modules loaded)' })
     report({ bench: BENCH, metric: `${label}: RSS after ${int(N)} ch.`, value: mb(m.after.rss), unit: 'MB', aim: { op: '<', value: AIM_MB } })
     report({

@@ -89,8 +89,6 @@ function bodies(kind: 'steady' | 'all'): Buffer[] {
   return out
 }
 
-
-
 async function pollCost(): Promise<void> {
   const config = parseConfig({ api: { port: 0 }, sources: [{ id: 'lqv', type: 'lq-vack', url: 'http://127.0.0.1:9/v/vack', pollMs: 3_600_000 }] })
   for (const kind of ['steady', 'all'] as const) {

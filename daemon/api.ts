@@ -79,7 +79,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const { config, table, bus, pops, sources } = deps
   const app = createListener(deps.log, 'api', config, {
     title: 'telbridge local API',
-    description: 'One local API over the call-center vendors: channels, pops, events (SSE), call control, recordings, devices. Every route needs `Authorization: Bearer <api.token>` when api.token is set, except /v1/health and /openapi.json.',
+    description:
+      'One local API over the call-center vendors: channels, pops, events (SSE), call control, recordings, devices. Every route needs `Authorization: Bearer <api.token>` when api.token is set, except /v1/health and /openapi.json.',
     bearer: true,
   })
   const page = readFileSync(PAGE_PATH, 'utf8')
@@ -137,12 +138,17 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
     // Public like /v1/health: it describes the software's routes and schemas, nothing configured
     // (no source ids, tokens or addresses), and a client reads it before it has a token.
-    app.get('/openapi.json', { config: { public: true }, schema: { summary: 'This OpenAPI 3.1 document (no token needed)', tags: ['status'], security: [], response: { 200: anyObject } } }, async () => app.swagger())
+    app.get('/openapi.json', { config: { public: true }, schema: { summary: 'This OpenAPI 3.1 document (no token needed)', tags: ['status'], security: [], response: { 200: anyObject } } }, async () =>
+      app.swagger(),
+    )
 
     // Behind the token, unlike /openapi.json: the ingest routes carry configured paths and source ids.
     // Served here because the ingest listener faces the LAN and its callers (boxes, vendors) never read it.
     const ingestDoc = deps.ingestOpenApi
-    if (ingestDoc) app.get('/openapi-ingest.json', { schema: { summary: "The ingest listener's OpenAPI 3.1 document (box and vendor callbacks)", tags: ['status'], response: { 200: anyObject } } }, async () => ingestDoc())
+    if (ingestDoc)
+      app.get('/openapi-ingest.json', { schema: { summary: "The ingest listener's OpenAPI 3.1 document (box and vendor callbacks)", tags: ['status'], response: { 200: anyObject } } }, async () =>
+        ingestDoc(),
+      )
 
     app.get('/v1/sources', { schema: { summary: 'Every source with its status', tags: ['sources'], response: jsonResponse() } }, async () => ({ sources: [...sources.values()].map((s) => s.info()) }))
     app.get<{ Params: { id: string } }>('/v1/sources/:id', { schema: { summary: 'One source', tags: ['sources'], params: stringParams('id'), response: jsonResponse() } }, async (req) => {
@@ -158,18 +164,26 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
         state: { type: 'string', enum: CHANNEL_STATES, description: `one of ${CHANNEL_STATES.join(', ')}` },
       },
     } as const
-    app.get<{ Querystring: { source?: string; state?: ChannelState } }>('/v1/channels', { schema: { summary: 'The channel table, sorted by source and channel', tags: ['channels'], querystring: channelsQuery, response: jsonResponse() } }, async (req) => {
-      const { source, state } = req.query
-      const list = table.list({ source, state })
-      list.sort((a, b) => (a.source === b.source ? compareChannel(a.channel, b.channel) : a.source < b.source ? -1 : 1))
-      return { channels: list.map(entryJson), lastEventId: bus.lastId }
-    })
-    app.get<{ Params: { id: string } }>('/v1/channels/:id', { schema: { summary: 'One channel by id (<source>:<channel>)', tags: ['channels'], params: stringParams('id'), response: jsonResponse() } }, async (req) => {
-      const id = req.params.id
-      const e = table.get(id)
-      if (!e) throw new ApiError('NOT_FOUND', `channel ${id}`)
-      return entryJson(e)
-    })
+    app.get<{ Querystring: { source?: string; state?: ChannelState } }>(
+      '/v1/channels',
+      { schema: { summary: 'The channel table, sorted by source and channel', tags: ['channels'], querystring: channelsQuery, response: jsonResponse() } },
+      async (req) => {
+        const { source, state } = req.query
+        const list = table.list({ source, state })
+        list.sort((a, b) => (a.source === b.source ? compareChannel(a.channel, b.channel) : a.source < b.source ? -1 : 1))
+        return { channels: list.map(entryJson), lastEventId: bus.lastId }
+      },
+    )
+    app.get<{ Params: { id: string } }>(
+      '/v1/channels/:id',
+      { schema: { summary: 'One channel by id (<source>:<channel>)', tags: ['channels'], params: stringParams('id'), response: jsonResponse() } },
+      async (req) => {
+        const id = req.params.id
+        const e = table.get(id)
+        if (!e) throw new ApiError('NOT_FOUND', `channel ${id}`)
+        return entryJson(e)
+      },
+    )
 
     const popsQuery = {
       type: 'object',
@@ -178,10 +192,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
         source: { type: 'string', description: 'a source id: only its pops' },
       },
     } as const
-    app.get<{ Querystring: { limit?: number | null; source?: string } }>('/v1/pops', { schema: { summary: 'The latest screen pops, newest first', tags: ['pops'], querystring: popsQuery, response: jsonResponse() } }, async (req) => {
-      const limit = req.query.limit ?? Math.min(100, deps.popsKeep)
-      return { pops: pops.list({ limit, source: req.query.source }) }
-    })
+    app.get<{ Querystring: { limit?: number | null; source?: string } }>(
+      '/v1/pops',
+      { schema: { summary: 'The latest screen pops, newest first', tags: ['pops'], querystring: popsQuery, response: jsonResponse() } },
+      async (req) => {
+        const limit = req.query.limit ?? Math.min(100, deps.popsKeep)
+        return { pops: pops.list({ limit, source: req.query.source }) }
+      },
+    )
 
     const eventsSchema = {
       summary: 'The event stream (text/event-stream): channel, pop, call, recording… events; resumes with Last-Event-ID or ?since=',
@@ -217,15 +235,29 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       reply.raw.on('close', () => streams.delete(client))
     })
 
-    app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['status'], response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } }, async (_req, reply) => {
-      reply.type('text/plain; version=0.0.4; charset=utf-8')
-      return deps.metrics.render()
-    })
+    app.get(
+      '/metrics',
+      { schema: { summary: 'Prometheus metrics', tags: ['status'], response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      async (_req, reply) => {
+        reply.type('text/plain; version=0.0.4; charset=utf-8')
+        return deps.metrics.render()
+      },
+    )
 
-    app.get('/', { schema: { summary: 'The status page (HTML; a person opens it as /?token=…)', tags: ['status'], response: { 200: { description: 'the page', content: { 'text/html': { schema: { type: 'string' } } } } } } }, async (_req, reply) => {
-      reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache')
-      return page
-    })
+    app.get(
+      '/',
+      {
+        schema: {
+          summary: 'The status page (HTML; a person opens it as /?token=…)',
+          tags: ['status'],
+          response: { 200: { description: 'the page', content: { 'text/html': { schema: { type: 'string' } } } } },
+        },
+      },
+      async (_req, reply) => {
+        reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache')
+        return page
+      },
+    )
 
     for (const r of deps.routes ?? []) r(app)
   })

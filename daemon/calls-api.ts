@@ -30,14 +30,26 @@ type Field = 'source' | 'agent' | 'channel' | 'phone' | 'target' | 'digits' | 'c
 const SHAPES: Record<Exclude<CallAction, 'presence'>, { fields: Field[]; need: Field[][] }> = {
   dial: { fields: ['agent', 'channel', 'phone', 'memo'], need: [['agent', 'channel'], ['phone']] },
   hangup: { fields: ['agent', 'channel', 'callId'], need: [['agent', 'channel', 'callId']] },
-  transfer: { fields: ['agent', 'channel', 'callId', 'phone', 'target'], need: [['agent', 'channel', 'callId'], ['phone', 'target']] },
+  transfer: {
+    fields: ['agent', 'channel', 'callId', 'phone', 'target'],
+    need: [
+      ['agent', 'channel', 'callId'],
+      ['phone', 'target'],
+    ],
+  },
   hold: { fields: ['agent', 'channel', 'callId', 'phone', 'target'], need: [['agent', 'channel', 'callId']] },
   resume: { fields: ['agent', 'channel', 'callId'], need: [['agent', 'channel', 'callId']] },
   dtmf: { fields: ['agent', 'channel', 'callId', 'digits'], need: [['agent', 'channel', 'callId'], ['digits']] },
   monitor: { fields: ['agent', 'channel', 'target'], need: [['agent'], ['target', 'channel']] },
   barge: { fields: ['agent', 'channel', 'target'], need: [['agent'], ['target', 'channel']] },
   'force-hangup': { fields: ['agent', 'channel', 'target', 'callId'], need: [['target', 'channel', 'callId']] },
-  conference: { fields: ['agent', 'channel', 'callId', 'phone', 'target'], need: [['agent', 'channel', 'callId'], ['phone', 'target']] },
+  conference: {
+    fields: ['agent', 'channel', 'callId', 'phone', 'target'],
+    need: [
+      ['agent', 'channel', 'callId'],
+      ['phone', 'target'],
+    ],
+  },
 }
 
 const ID_RE = /^[^\s\x00-\x1f\x7f]{1,64}$/
@@ -120,7 +132,9 @@ const SOURCE_FIELD = { type: 'string', pattern: SOURCE_RE.source, description: '
 function fieldSchema(f: Exclude<Field, 'source' | 'presence'>): Record<string, unknown> {
   const r = FIELD_RULES[f]
   // agent, target and channel may be given as a whole number too
-  return r.numeric ? { type: ['string', 'integer'], pattern: r.re.source, minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: r.text } : { type: 'string', pattern: r.re.source, description: r.text }
+  return r.numeric
+    ? { type: ['string', 'integer'], pattern: r.re.source, minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: r.text }
+    : { type: 'string', pattern: r.re.source, description: r.text }
 }
 
 function callBodySchema(action: Exclude<CallAction, 'presence'>): Record<string, unknown> {
@@ -238,21 +252,33 @@ export function callRoutes(deps: CallDeps): RoutePlugin {
   }
 
   return (app: FastifyInstance) => {
-    app.post('/v1/calls', { schema: { summary: 'Dial: the agent (or channel) calls phone', tags: ['calls'], body: callBodySchema('dial'), response: jsonResponse(acceptedSchema, 202) } }, async (request, reply) => {
-      reply.code(202)
-      return run(parseCallBody('dial', request.body))
-    })
+    app.post(
+      '/v1/calls',
+      { schema: { summary: 'Dial: the agent (or channel) calls phone', tags: ['calls'], body: callBodySchema('dial'), response: jsonResponse(acceptedSchema, 202) } },
+      async (request, reply) => {
+        reply.code(202)
+        return run(parseCallBody('dial', request.body))
+      },
+    )
     for (const action of Object.keys(SHAPES) as (keyof typeof SHAPES)[]) {
       if (action === 'dial') continue
-      app.post(`/v1/calls/${action}`, { schema: { summary: `${action[0]!.toUpperCase()}${action.slice(1)} a call`, tags: ['calls'], body: callBodySchema(action), response: jsonResponse(acceptedSchema, 202) } }, async (request, reply) => {
-        reply.code(202)
-        return run(parseCallBody(action, request.body))
-      })
+      app.post(
+        `/v1/calls/${action}`,
+        { schema: { summary: `${action[0]!.toUpperCase()}${action.slice(1)} a call`, tags: ['calls'], body: callBodySchema(action), response: jsonResponse(acceptedSchema, 202) } },
+        async (request, reply) => {
+          reply.code(202)
+          return run(parseCallBody(action, request.body))
+        },
+      )
     }
-    app.post<{ Params: { agent: string } }>('/v1/agents/:agent/presence', { schema: { summary: 'Set an agent busy or idle', tags: ['calls'], params: presenceParams, body: presenceBodySchema, response: jsonResponse(acceptedSchema, 202) } }, async (request, reply) => {
-      reply.code(202)
-      return run(parsePresenceBody(request.params.agent, request.body))
-    })
+    app.post<{ Params: { agent: string } }>(
+      '/v1/agents/:agent/presence',
+      { schema: { summary: 'Set an agent busy or idle', tags: ['calls'], params: presenceParams, body: presenceBodySchema, response: jsonResponse(acceptedSchema, 202) } },
+      async (request, reply) => {
+        reply.code(202)
+        return run(parsePresenceBody(request.params.agent, request.body))
+      },
+    )
     app.get('/v1/queues', { schema: { summary: 'The queues of every source that has them', tags: ['calls'], response: jsonResponse() } }, async () => {
       const queues: Record<string, unknown>[] = []
       for (const s of deps.sources.values()) {

@@ -150,7 +150,9 @@ function installCrashHandlers(daemon: Daemon): void {
 const commands: Record<string, Cmd> = Object.assign({}, coreCommands, ...MODULES.map((m) => m.commands ?? {}), serviceCommands)
 
 function simulatorKinds(): string[] {
-  return Object.keys(commands).filter((k) => k.startsWith('simulate ')).map((k) => k.slice(9))
+  return Object.keys(commands)
+    .filter((k) => k.startsWith('simulate '))
+    .map((k) => k.slice(9))
 }
 
 function fill(text: string): string {

@@ -48,17 +48,36 @@ const apiSchema = {
   properties: {
     host: { type: 'string', default: '127.0.0.1', minLength: 1, doc: 'address to listen on; not loopback needs api.token' },
     port: { type: 'port', default: 7700, doc: 'TCP port to listen on' },
-    token: { type: 'string', optional: true, minLength: 16, patternText: 'a token of at least 16 printable characters', pattern: /^[\x21-\x7e]+$/, doc: 'when set, every route but /v1/health and /openapi.json needs `Authorization: Bearer <token>` (or `?access_token=`)' },
+    token: {
+      type: 'string',
+      optional: true,
+      minLength: 16,
+      patternText: 'a token of at least 16 printable characters',
+      pattern: /^[\x21-\x7e]+$/,
+      doc: 'when set, every route but /v1/health and /openapi.json needs `Authorization: Bearer <token>` (or `?access_token=`)',
+    },
     eventBuffer: { type: 'integer', default: 10000, min: 100, max: 1_000_000, doc: 'events kept for replay with Last-Event-ID' },
     sseMaxBacklogBytes: { type: 'integer', default: 1 << 20, min: 4096, max: 1 << 30, doc: 'bytes queued for one SSE client before it is cut off' },
     sseHeartbeatSeconds: { type: 'number', default: 15, min: 0.01, max: 3600, doc: 'seconds between SSE keep-alive comments' },
     maxSseClients: { type: 'integer', default: 500, min: 1, max: 100_000, doc: 'event-stream clients at once; the next one gets 503 with Retry-After' },
-    allowedHosts: { type: 'array', default: [], maxItems: 100, items: { type: 'string', pattern: HOSTNAME_PATTERN, patternText: 'a host name or address without port, e.g. "telbridge.lan"', doc: 'a host name or address' }, doc: 'Host names answered besides loopback names/addresses and `host` itself (DNS-rebinding guard)' },
+    allowedHosts: {
+      type: 'array',
+      default: [],
+      maxItems: 100,
+      items: { type: 'string', pattern: HOSTNAME_PATTERN, patternText: 'a host name or address without port, e.g. "telbridge.lan"', doc: 'a host name or address' },
+      doc: 'Host names answered besides loopback names/addresses and `host` itself (DNS-rebinding guard)',
+    },
     cors: {
       type: 'object',
       doc: 'browser access from other origins',
       properties: {
-        origins: { type: 'array', default: [], maxItems: 100, items: { type: 'string', pattern: ORIGIN_PATTERN, patternText: 'an origin: scheme://host[:port] with no path, e.g. "https://crm.example.com"', doc: 'an origin' }, doc: 'browser origins allowed to call the API (CORS, Private Network Access); any other Origin gets 403' },
+        origins: {
+          type: 'array',
+          default: [],
+          maxItems: 100,
+          items: { type: 'string', pattern: ORIGIN_PATTERN, patternText: 'an origin: scheme://host[:port] with no path, e.g. "https://crm.example.com"', doc: 'an origin' },
+          doc: 'browser origins allowed to call the API (CORS, Private Network Access); any other Origin gets 403',
+        },
       },
     },
     loginRateLimit: {
@@ -84,7 +103,13 @@ const ingestSchema = {
     host: { type: 'string', default: '0.0.0.0', minLength: 1, doc: 'address to listen on (the boxes and vendor servers on the LAN must reach it)' },
     port: { type: 'port', default: 7701, doc: 'TCP port to listen on' },
     maxConnections: { type: 'integer', default: 1024, min: 1, max: 1_000_000, doc: 'TCP connections at once (boxes, vendor callbacks); more are dropped by Node as they arrive' },
-    minUploadBytesPerSecond: { type: 'integer', default: 1024, min: 0, max: 1 << 30, doc: 'an upload bringing fewer bytes per second than this over a bodyIdleSeconds window is answered 408; 0: no minimum' },
+    minUploadBytesPerSecond: {
+      type: 'integer',
+      default: 1024,
+      min: 0,
+      max: 1 << 30,
+      doc: 'an upload bringing fewer bytes per second than this over a bodyIdleSeconds window is answered 408; 0: no minimum',
+    },
     ...HTTP_LIMITS,
   },
 } as const satisfies ObjectSchema
@@ -92,14 +117,36 @@ const ingestSchema = {
 export type IngestConfig = Infer<typeof ingestSchema>
 
 /** The top-level keys the daemon itself owns (modules add theirs, and `sources`). */
-const logSchema = { type: 'object', doc: 'logging (JSON lines on stdout)', properties: { level: { type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], doc: 'the lowest level written' } } } as const satisfies ObjectSchema
+const logSchema = {
+  type: 'object',
+  doc: 'logging (JSON lines on stdout)',
+  properties: { level: { type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], doc: 'the lowest level written' } },
+} as const satisfies ObjectSchema
 const timeZoneSchema = { type: 'string', optional: true, check: checkTimeZone, doc: "IANA zone of the vendor servers' local times (`tm=`); default: the host's" } as const satisfies StringSchema
-const popsSchema = { type: 'object', doc: 'screen pops', properties: { keep: { type: 'integer', default: 1000, min: 1, max: 100_000, doc: 'pops kept for GET /v1/pops' } } } as const satisfies ObjectSchema
-const dataDirSchema = { type: 'string', default: './data', minLength: 1, doc: 'where recordings, their index and the webhook outbox live (relative paths: from the working directory)' } as const satisfies StringSchema
+const popsSchema = {
+  type: 'object',
+  doc: 'screen pops',
+  properties: { keep: { type: 'integer', default: 1000, min: 1, max: 100_000, doc: 'pops kept for GET /v1/pops' } },
+} as const satisfies ObjectSchema
+const dataDirSchema = {
+  type: 'string',
+  default: './data',
+  minLength: 1,
+  doc: 'where recordings, their index and the webhook outbox live (relative paths: from the working directory)',
+} as const satisfies StringSchema
 
 type CoreConfig = Infer<{
   type: 'object'
-  properties: { api: typeof apiSchema; log: typeof logSchema; timeZone: typeof timeZoneSchema; pops: typeof popsSchema; ingest: typeof ingestSchema; dataDir: typeof dataDirSchema; recordings: typeof recordingsSchema; webhooks: typeof webhooksSchema }
+  properties: {
+    api: typeof apiSchema
+    log: typeof logSchema
+    timeZone: typeof timeZoneSchema
+    pops: typeof popsSchema
+    ingest: typeof ingestSchema
+    dataDir: typeof dataDirSchema
+    recordings: typeof recordingsSchema
+    webhooks: typeof webhooksSchema
+  }
 }>
 
 /** The validated config: the daemon's keys, `sources`, and the modules' own top-level keys (`boxes`, `lqServer`), which each module reads and checks. */

@@ -73,18 +73,21 @@ export class Daemon {
       if (!kind) throw new Error(`no module for source type ${sc.type}`) // the config schema refuses it first
       this.sources.set(sc.id, kind.create(sc, sourceContext(sc.id)))
     }
-    this.metrics.gauge('telbridge_channels', 'Channels in the table, by state', () =>
-      Object.entries(this.table.countByState()).map(([state, n]) => [{ state }, n]),
-    )
+    this.metrics.gauge('telbridge_channels', 'Channels in the table, by state', () => Object.entries(this.table.countByState()).map(([state, n]) => [{ state }, n]))
     this.metrics.gauge('telbridge_source_up', '1 when the source is connected', () =>
       [...this.sources.values()].map((s) => [{ source: s.id, type: s.type, status: s.status }, s.status === 'connected' ? 1 : 0]),
     )
-    this.metrics.gauge('telbridge_events_published_total', 'Events published on the stream, by type', () =>
-      [...this.bus.published].map(([type, n]) => [{ type }, n]),
-    )
+    this.metrics.gauge('telbridge_events_published_total', 'Events published on the stream, by type', () => [...this.bus.published].map(([type, n]) => [{ type }, n]))
     this.metrics.gauge('telbridge_process_resident_memory_bytes', 'Resident set size', () => [[undefined, process.memoryUsage.rss()]])
     this.metrics.gauge('telbridge_uptime_seconds', 'Seconds since the daemon started', () => [[undefined, (Date.now() - this.startedAt) / 1000]])
-    this.recordings = new RecordingStore({ dataDir: config.dataDir, config: config.recordings, log: this.log.child({ component: 'recordings' }), bus: this.bus, metrics: this.metrics, boxes: MODULES.find((m) => m.recordingBoxes)?.recordingBoxes })
+    this.recordings = new RecordingStore({
+      dataDir: config.dataDir,
+      config: config.recordings,
+      log: this.log.child({ component: 'recordings' }),
+      bus: this.bus,
+      metrics: this.metrics,
+      boxes: MODULES.find((m) => m.recordingBoxes)?.recordingBoxes,
+    })
     this.webhooks = new WebhookOutbox({ dataDir: config.dataDir, hooks: config.webhooks, log: this.log.child({ component: 'webhooks' }), bus: this.bus, metrics: this.metrics })
     const apiRoutes: RoutePlugin[] = [callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }), bus: this.bus })]
     const ingestRoutes: RoutePlugin[] = []

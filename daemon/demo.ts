@@ -16,7 +16,7 @@ export { DEMO_BOXES } from '../devices/800hu/index.js'
  * WAV recordings and long-polling for commands) and gives the config entries that point at them.
  * Recordings go to a temporary data directory deleted when the demo stops.
  */
-export async function runDemo(opts: { apiPort: number; lqPort: number; logLevel: string}): Promise<() => Promise<void>> {
+export async function runDemo(opts: { apiPort: number; lqPort: number; logLevel: string }): Promise<() => Promise<void>> {
   const log = createLogger(opts.logLevel)
   const stops: (() => Promise<void>)[] = []
   const stopAll = async () => {

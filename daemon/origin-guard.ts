@@ -141,6 +141,6 @@ export function installOriginGuard(app: FastifyInstance, opts: GuardOptions): vo
   // CORS headers set so far (for the others, fastify writes the same headers again; no duplicates).
   app.addHook('onRequest', async (_req, reply) => {
     if (!reply.hasHeader('access-control-allow-origin')) return
-    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string | string[])
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value)
   })
 }

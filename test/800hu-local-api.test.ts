@@ -95,7 +95,20 @@ t.test('local 800hu JSON API', async (t) => {
     const up = (callid: string, extra: Record<string, string>) =>
       boxUpload(
         `${rig.ingest}/upload_record`,
-        { cmd: 'upload', satellite: MAC, channel: '1', start_time_secs: String(now - 100), start_time_hangup: String(now - 40), direction: 'in', callid_dialed: '13900139000', duration_secs: '60', id: '1', recorded: '1', callid, ...extra },
+        {
+          cmd: 'upload',
+          satellite: MAC,
+          channel: '1',
+          start_time_secs: String(now - 100),
+          start_time_hangup: String(now - 40),
+          direction: 'in',
+          callid_dialed: '13900139000',
+          duration_secs: '60',
+          id: '1',
+          recorded: '1',
+          callid,
+          ...extra,
+        },
         { data: wav(100, Number(callid)) },
       )
     t.equal((await up('9001', {})).body.status, 0)
@@ -110,27 +123,42 @@ t.test('local 800hu JSON API', async (t) => {
     t.match(row.cdrStartTime, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/)
     t.match(row.cdrRecordFile, /9001\.wav$/)
     r = await apiJson(url({ method: 'findDialrecord', cdrPeer: '1' }))
-    t.same(r.body.rows.map((x: any) => x.cdrId), ['9002'])
+    t.same(
+      r.body.rows.map((x: any) => x.cdrId),
+      ['9002'],
+    )
     r = await apiJson(url({ method: 'findDialrecord', phoneNum: '5555' }))
-    t.same(r.body.rows.map((x: any) => x.cdrId), ['9002'])
+    t.same(
+      r.body.rows.map((x: any) => x.cdrId),
+      ['9002'],
+    )
     r = await apiJson(url({ method: 'findDialrecord', talktimeSql: '0', talktime: '30' }))
     t.same(r.body.rows.map((x: any) => x.cdrId).sort(), ['9001', '9003'])
     r = await apiJson(url({ method: 'findDialrecord', talktimeSql: '1', talktime: '30' }))
-    t.same(r.body.rows.map((x: any) => x.cdrId), ['9002'])
+    t.same(
+      r.body.rows.map((x: any) => x.cdrId),
+      ['9002'],
+    )
     const day = new Date(Date.now() - 86400_000)
     const pad = (n: number) => String(n).padStart(2, '0')
     const since = `${day.getFullYear()}-${pad(day.getMonth() + 1)}-${pad(day.getDate())} 00:00:00`
     r = await apiJson(url({ method: 'findDialrecord', startTime: since }))
     t.same(r.body.rows.map((x: any) => x.cdrId).sort(), ['9001', '9002'])
     r = await apiJson(url({ method: 'findDialrecord', extension: '800hu-000000000001:2' }))
-    t.same(r.body.rows.map((x: any) => x.cdrId), ['9002'])
+    t.same(
+      r.body.rows.map((x: any) => x.cdrId),
+      ['9002'],
+    )
     r = await apiJson(url({ method: 'findDialrecord', extension: `${MAC},00:00:00:00:00:05` }))
     t.equal(r.body.total, 3)
     r = await apiJson(url({ method: 'findDialrecord', start: '1', limit: '1' }))
     t.equal(r.body.total, 3)
     t.equal(r.body.rows.length, 1)
     r = await apiJson(url({ method: 'findDialrecord', scdrId: '9003' }))
-    t.same(r.body.rows.map((x: any) => x.cdrId), ['9003'])
+    t.same(
+      r.body.rows.map((x: any) => x.cdrId),
+      ['9003'],
+    )
     for (const bad of [{ startTime: 'yesterday' }, { cdrPeer: '7' }, { limit: '0' }, { extension: 'desk' }]) {
       r = await apiJson(url({ method: 'findDialrecord', ...bad }))
       t.equal(r.body.code, -3, JSON.stringify(bad))

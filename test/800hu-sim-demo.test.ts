@@ -27,8 +27,14 @@ t.test('the demo runs two 800hu boxes against its ingest listener and cleans its
     if (Date.now() > deadline) throw new Error(`boxes not online: ${JSON.stringify(r.body).slice(0, 300)}`)
     await new Promise((r) => setTimeout(r, 50))
   }
-  t.same(devices.map((d: any) => d.mac), [...DEMO_BOXES])
-  t.same(devices.map((d: any) => d.name), ['Front desk', 'Sales'])
+  t.same(
+    devices.map((d: any) => d.mac),
+    [...DEMO_BOXES],
+  )
+  t.same(
+    devices.map((d: any) => d.name),
+    ['Front desk', 'Sales'],
+  )
   await stop!()
   t.notOk(existsSync(dataDir!), 'data directory removed on stop')
 })

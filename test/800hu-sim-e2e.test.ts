@@ -66,7 +66,11 @@ t.test('the simulator against a real daemon: channels appear, a queued dial is o
   await until(() => daemon.boxes.isPolling('00000000000a'), 5000, 'the box polling')
 
   const t0 = Date.now()
-  const res = await fetch(`${apiUrl}/v1/devices/${MAC}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'dial', channel: 2, phone: '13912345678' }) })
+  const res = await fetch(`${apiUrl}/v1/devices/${MAC}/commands`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ type: 'dial', channel: 2, phone: '13912345678' }),
+  })
   t.equal(res.status, 202)
   await until(() => commands.length === 1, 5000, 'the command at the box')
   t.match(commands[0], { status: '0', channel: '2', phone: '13912345678', outcome: 'obeyed' })

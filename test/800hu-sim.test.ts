@@ -100,16 +100,18 @@ t.test('a call: ringing → talking → idle in status posts, then a multipart u
   t.ok(sim.ring(3, '13812345678', true))
   t.notOk(sim.ring(3), 'a busy line takes no second call')
   await until(() => uploads.length === 1, 5000, 'the upload')
-  const states = r.seen
-    .filter((s) => s.fields.cmd === 'channelstatus')
-    .map((s) => JSON.parse(s.fields.status!).channels[2])
+  const states = r.seen.filter((s) => s.fields.cmd === 'channelstatus').map((s) => JSON.parse(s.fields.status!).channels[2])
   const seq = states.map((c: any) => c.state).filter((s: string, i: number, a: string[]) => i === 0 || a[i - 1] !== s)
   t.same(seq, ['1', '2', '4', '1'], 'idle → ringing → talking → idle, each posted')
   const ringing = states.find((c: any) => c.state === '2')
   t.match(ringing, { phone: '13812345678', peer: '2' }, 'inbound: peer 2')
   const up = r.seen.find((s) => s.fields.cmd === 'upload')!
   t.match(up.contentType, /^multipart\/form-data; boundary=/)
-  t.same(up.fieldOrder, ['cmd', 'satellite', 'channel', 'start_time_secs', 'start_time_hangup', 'direction', 'callid_dialed', 'duration_secs', 'id', 'recorded', 'callid', 'fileMd5', 'file'], 'seed fields, file last')
+  t.same(
+    up.fieldOrder,
+    ['cmd', 'satellite', 'channel', 'start_time_secs', 'start_time_hangup', 'direction', 'callid_dialed', 'duration_secs', 'id', 'recorded', 'callid', 'fileMd5', 'file'],
+    'seed fields, file last',
+  )
   t.match(up.fields, { satellite: '000000000002', channel: '3', direction: 'in', callid_dialed: '13812345678', recorded: '1', id: '1' })
   t.match(up.fields.callid, /^\d{19}$/, 'a 19-digit callid like the vendor example')
   t.ok(Number(up.fields.start_time_hangup) >= Number(up.fields.start_time_secs))
@@ -178,7 +180,11 @@ t.test('getMessageList: a dial is obeyed (dialing → talking → idle + upload)
   const states = r.seen.filter((s) => s.fields.cmd === 'channelstatus').map((s) => JSON.parse(s.fields.status!).channels[1])
   const seq = states.map((c: any) => c.state).filter((s: string, i: number, a: string[]) => i === 0 || a[i - 1] !== s)
   t.same(seq, ['1', '3', '4', '1'], 'idle → dialing → talking → idle')
-  t.match(states.find((c: any) => c.state === '3'), { phone: '13900001111', peer: '1' }, 'outbound: peer 1')
+  t.match(
+    states.find((c: any) => c.state === '3'),
+    { phone: '13900001111', peer: '1' },
+    'outbound: peer 1',
+  )
   t.match(uploads[0], { ok: true, channel: 2, direction: 'out', phone: '13900001111', recorded: true })
 
   // hang-up command while talking
@@ -247,7 +253,11 @@ t.test('telbridge simulate 800hu: usage, a bad option, and a real run stopped by
   t.match(bad.stderr, /--mac must be a MAC address/)
   const r = await recorder()
   t.teardown(r.close)
-  const child = spawn(process.execPath, [cli, 'simulate', '800hu', '--target', r.url, '--mac', '00:00:00:00:00:07', '--channels', '2', '--interval', '0.2', '--call-rate', '0', '--log-level', 'warn'], { stdio: 'ignore' })
+  const child = spawn(
+    process.execPath,
+    [cli, 'simulate', '800hu', '--target', r.url, '--mac', '00:00:00:00:00:07', '--channels', '2', '--interval', '0.2', '--call-rate', '0', '--log-level', 'warn'],
+    { stdio: 'ignore' },
+  )
   t.teardown(() => child.kill('SIGKILL'))
   await until(() => r.seen.filter((s) => s.fields.cmd === 'channelstatus').length >= 2, 10000, 'status posts from the CLI')
   await until(() => r.seen.some((s) => s.fields.cmd === 'getMessageList'), 5000, 'a poll')

@@ -54,7 +54,12 @@ t.test('parseBoxStatus: the vendor fields, all or nothing', async (t) => {
     JSON.stringify({ channels: [{ ch: 'x', state: 1 }] }),
     JSON.stringify({ channels: [{ ch: 1 }] }),
     JSON.stringify({ channels: [{ ch: 1, state: 'busy' }] }),
-    JSON.stringify({ channels: [{ ch: 1, state: 1 }, { ch: '01', state: 1 }] }),
+    JSON.stringify({
+      channels: [
+        { ch: 1, state: 1 },
+        { ch: '01', state: 1 },
+      ],
+    }),
     JSON.stringify({ channels: [{ ch: 1, state: 1, phone: { n: 1 } }] }),
     JSON.stringify({ channels: [{ ch: 1, state: 1, timelen: '-3' }] }),
     JSON.stringify({ channels: [{ ch: 1, state: 1, phone: 'a\u0000b' }] }),
@@ -89,7 +94,10 @@ t.test('box endpoint over HTTP', async (t) => {
     t.equal(r.body.status, 3001)
     r = await boxPost(`${rig.ingest}/upload_record`, { cmd: 'getMessageList', satellite: 'not-a-mac' })
     t.equal(r.body.status, 3001)
-    t.notOk(rig.daemon.table.list().some((e) => e.source === '800hu-000000000099'), 'an unknown box adds nothing')
+    t.notOk(
+      rig.daemon.table.list().some((e) => e.source === '800hu-000000000099'),
+      'an unknown box adds nothing',
+    )
   })
 
   await t.test('channelstatus with the vendor fields fills the table, from every body format and path', async (t) => {
@@ -157,7 +165,12 @@ t.test('box endpoint over HTTP', async (t) => {
     const before = JSON.stringify(rig.daemon.table.list({ source: SOURCE }))
     const bad = [
       '{"channels":[{"ch":"1","state":"1"},',
-      JSON.stringify({ channels: [{ ch: '1', state: '1' }, { ch: '2', state: 'x' }] }),
+      JSON.stringify({
+        channels: [
+          { ch: '1', state: '1' },
+          { ch: '2', state: 'x' },
+        ],
+      }),
       JSON.stringify({ channels: 'none' }),
     ]
     for (const status of bad) {

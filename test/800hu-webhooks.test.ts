@@ -117,7 +117,9 @@ t.test('config: defaults, checks, ids', async (t) => {
   t.throws(() => parseConfig({ webhooks: [{ url: 'http://x/', events: ['ring'] }] }), { message: /webhooks\[0\]\.events\[0\]/ })
   t.throws(() => parseConfig({ webhooks: [{ url: 'http://x/', sources: ['bad id!'] }] }), { message: /prefix ending in \*/ })
   t.throws(() => parseConfig({ webhooks: [{ url: 'http://x/', secret: 'short' }] }), { message: /webhooks\[0\]\.secret/ })
-  t.throws(() => new Daemon(parseConfig({ api: { port: 0 }, webhooks: [{ url: 'http://x/' }, { url: 'http://x/' }] }), { log: log() }), { message: /webhooks\[1\]\.url: expected a URL not used by webhooks\[0\]/ })
+  t.throws(() => new Daemon(parseConfig({ api: { port: 0 }, webhooks: [{ url: 'http://x/' }, { url: 'http://x/' }] }), { log: log() }), {
+    message: /webhooks\[1\]\.url: expected a URL not used by webhooks\[0\]/,
+  })
   t.throws(() => new Daemon(parseConfig({ api: { port: 0 }, webhooks: [{ url: 'http://x/', headers: { 'bad name': 'v' } }] }), { log: log() }), { message: /header names/ })
   t.throws(() => new Daemon(parseConfig({ api: { port: 0 }, webhooks: [{ url: 'http://x/', retryBaseSeconds: 10, retryMaxSeconds: 5 }] }), { log: log() }), { message: /retryMaxSeconds/ })
   t.ok(sourceMatches(['800hu-*'], BOX))
@@ -145,7 +147,15 @@ t.test('a hang-up and a recording reach the webhook in the vendor shape (GET, ty
   t.match(memo.cdrStartTime, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/)
   t.match(memo.cdrHangupTime, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/)
   t.match(r!.query, { type: '4', peer: '1', phone: '02584561234', event: 'recording', channel: '2' })
-  t.match(JSON.parse(r!.query.memo!), { cdrId: '7687658987667780097', cdrTalktime: 80, cdrPeer: 1, cdrLastPhoneNum: '2584561234', cdrRecordFile: '2024/05/01/7687658987667780097.wav', recordingId: '7687658987667780097', md5: 'd41d8cd98f00b204e9800998ecf8427e' })
+  t.match(JSON.parse(r!.query.memo!), {
+    cdrId: '7687658987667780097',
+    cdrTalktime: 80,
+    cdrPeer: 1,
+    cdrLastPhoneNum: '2584561234',
+    cdrRecordFile: '2024/05/01/7687658987667780097.wav',
+    recordingId: '7687658987667780097',
+    md5: 'd41d8cd98f00b204e9800998ecf8427e',
+  })
   const metrics = await (await fetch(`http://127.0.0.1:${(d.api.server.address() as any).port}/metrics`)).text()
   t.match(metrics, /telbridge_webhook_queued_total\{webhook="url-[0-9a-f]{12}"\} 2/)
   t.match(metrics, /telbridge_webhook_delivered_total\{webhook="url-[0-9a-f]{12}"\} 2/)
@@ -203,7 +213,10 @@ t.test('delivered in order, once each, retried until the receiver answers 2xx; a
   )
   t.equal(new Set(rx.delivered.map((h) => h.query.id)).size, 20, 'each once')
   t.equal(rx.hits.filter((h) => h.answered === 503).length, 4)
-  t.ok(rx.hits.slice(0, 5).every((h) => h.query.phone === '13800000000'), 'the head is retried; nothing overtakes it')
+  t.ok(
+    rx.hits.slice(0, 5).every((h) => h.query.phone === '13800000000'),
+    'the head is retried; nothing overtakes it',
+  )
   const st = d.webhooks.status()[0]!
   t.match(st, { id: 'crm', backlog: 0, failures: 0, lastError: null })
   const api = await fetch(`http://127.0.0.1:${(d.api.server.address() as any).port}/v1/webhooks`)
@@ -249,7 +262,11 @@ t.test('outbox survives a daemon restart while the receiver is down: everything 
     'every notification, in order',
   )
   t.equal(new Set(rx2.delivered.map((h) => h.query.id)).size, expected.length, 'none twice')
-  t.same(readdirSync(join(dir, 'outbox', 'crm')).filter((f) => f.endsWith('.json')), [], 'outbox empty')
+  t.same(
+    readdirSync(join(dir, 'outbox', 'crm')).filter((f) => f.endsWith('.json')),
+    [],
+    'outbox empty',
+  )
 })
 
 t.test('a corrupt or unfinished outbox file at start is skipped with a log, not a crash', async (t) => {
@@ -264,7 +281,9 @@ t.test('a corrupt or unfinished outbox file at start is skipped with a log, not 
   await until(() => d1.webhooks.status()[0]!.backlog === 2, 5000, 'queued')
   await d1.stop()
   const box = join(dir, 'outbox', 'crm')
-  const [first] = readdirSync(box).filter((f) => f.endsWith('.json')).sort()
+  const [first] = readdirSync(box)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
   writeFileSync(join(box, first!), '{"format":"telbridge.webhook/1","seq":') // cut off mid-write (no fsync'd rename would do this; a disk fault could)
   writeFileSync(join(box, '00000000000000001.json'), 'garbage')
   writeFileSync(join(box, '.00000000000000003.json.tmp'), '{"partial":')
@@ -303,7 +322,11 @@ t.test('the outbox is bounded: past maxEntries new notifications are dropped and
   const rx2 = await new Receiver().start(port)
   t.teardown(() => rx2.stop())
   await until(() => rx2.delivered.length === 3, 5000, 'the three kept')
-  t.same(rx2.delivered.map((h) => h.query.phone), ['13600000001', '13600000002', '13600000003'], 'the oldest are kept')
+  t.same(
+    rx2.delivered.map((h) => h.query.phone),
+    ['13600000001', '13600000002', '13600000003'],
+    'the oldest are kept',
+  )
   call(d, '1', '13600000006')
   await until(() => rx2.delivered.length === 4, 5000, 'accepting again')
 })
@@ -342,11 +365,28 @@ t.test('request building and backoff', async (t) => {
   t.equal(req.url, 'http://crm/x?a=1')
   t.equal(req.headers['content-type'], 'application/x-www-form-urlencoded; charset=utf-8')
   t.equal(req.body, 'type=3&peer=1&phone=1&memo=%7B%22cdrId%22%3A%22x%22%7D&id=i&event=hangup&source=800hu-000000000001&channel=1&time=2024-01-01T00%3A00%3A00.000Z')
-  t.equal(backoffMs(1, 1, 60, () => 0), 500)
-  t.equal(backoffMs(1, 1, 60, () => 1), 1000)
-  t.equal(backoffMs(3, 1, 60, () => 1), 4000)
-  t.equal(backoffMs(50, 1, 60, () => 1), 60000, 'capped')
-  t.equal(backoffMs(5000, 1, 60, () => 0), 30000, 'no overflow')
+  t.equal(
+    backoffMs(1, 1, 60, () => 0),
+    500,
+  )
+  t.equal(
+    backoffMs(1, 1, 60, () => 1),
+    1000,
+  )
+  t.equal(
+    backoffMs(3, 1, 60, () => 1),
+    4000,
+  )
+  t.equal(
+    backoffMs(50, 1, 60, () => 1),
+    60000,
+    'capped',
+  )
+  t.equal(
+    backoffMs(5000, 1, 60, () => 0),
+    30000,
+    'no overflow',
+  )
 })
 
 t.test('an outbox that cannot be written drops the notification with an error log and metric, and recovers', async (t) => {
@@ -390,11 +430,18 @@ t.test('call tracking: offline mid-call is no hang-up; a call seen first mid-cal
     changed: previousState === null ? ['created'] : ['state'],
     ...extra,
   })
-  t.same(tr.onChannel(ev('ringing', 'idle'), 1000).map((n) => n.event), ['call'])
+  t.same(
+    tr.onChannel(ev('ringing', 'idle'), 1000).map((n) => n.event),
+    ['call'],
+  )
   t.same(tr.onChannel(ev('offline', 'ringing'), 2000), [], 'box went silent: no hang-up invented')
   t.equal(tr.active, 0)
   const first = tr.onChannel(ev('talking', null), 5000)
-  t.same(first.map((n) => n.event), ['call', 'answer'], 'first seen talking (after a restart)')
+  t.same(
+    first.map((n) => n.event),
+    ['call', 'answer'],
+    'first seen talking (after a restart)',
+  )
   t.equal(JSON.parse(first[0]!.fields.memo).cdrStartTime, (await import('../daemon/webhooks/notify.js')).vendorTime(Date.parse('2024-05-01T00:00:00.000Z')))
   t.same(tr.onChannel(ev('held', 'talking'), 6000), [])
   t.same(tr.onChannel(ev('talking', 'held'), 7000), [], 'answered once only')

@@ -21,18 +21,31 @@ t.test('Last-Event-ID replays exactly the missed events', async (t) => {
   const b = await SseReader.open(`${r.url}/v1/events`, { 'last-event-id': lastSeen })
   t.teardown(() => b.close())
   await b.count('pop', 5)
-  t.same(b.events.map((e) => Number(e.id)), expected, 'the missed events, each once, in order')
-  t.same(b.events.filter((e) => e.event === 'pop').map((e) => (e.data as any).pop.channel), [3, 4, 5, 6, 7])
+  t.same(
+    b.events.map((e) => Number(e.id)),
+    expected,
+    'the missed events, each once, in order',
+  )
+  t.same(
+    b.events.filter((e) => e.event === 'pop').map((e) => (e.data as any).pop.channel),
+    [3, 4, 5, 6, 7],
+  )
   // live events continue after the replay without a gap or a repeat
   r.sim.sendPop(pop(8))
   await b.count('pop', 6)
   const ids = b.events.map((e) => Number(e.id))
-  t.same(ids, [...new Set(ids)].sort((x, y) => x - y))
+  t.same(
+    ids,
+    [...new Set(ids)].sort((x, y) => x - y),
+  )
   // ?since= does the same as the header
   const c = await SseReader.open(`${r.url}/v1/events?since=${lastSeen}`)
   t.teardown(() => c.close())
   await c.count('pop', 6)
-  t.same(c.events.slice(0, expected.length).map((e) => Number(e.id)), expected)
+  t.same(
+    c.events.slice(0, expected.length).map((e) => Number(e.id)),
+    expected,
+  )
 })
 
 t.test('a position that fell out of the buffer gets a reset event first', async (t) => {
@@ -158,7 +171,7 @@ t.test('many clients that never read cost no more than one batch each, and stop 
   t.teardown(() => socks.forEach((s) => s.destroy()))
   await until(() => r.daemon.bus.subscriberCount === 30, 3000, '30 subscribers')
   const text = (n: number) => `H=t1v5,ch=${n % 50},ph=139${String(n).padStart(8, '0')},ty=1,tm=081123101500,op=801,sn=${n},so=0,mb=0,da=城市:南京|k:${'v'.repeat(120)},dm=0;`
-  for (let sent = 0; sent < 12000; ) {
+  for (let sent = 0; sent < 12000;) {
     for (let i = 0; i < 300; i++) r.sim.sendPop(text(sent++))
     await new Promise((res) => setTimeout(res, 2))
   }

@@ -76,10 +76,7 @@ interface Res {
 }
 
 /** One request over node:http (fetch will not send an arbitrary Host). SSE answers are read only to their head. */
-function http(
-  url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string; localAddress?: string; agent?: Agent } = {},
-): Promise<Res> {
+function http(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; localAddress?: string; agent?: Agent } = {}): Promise<Res> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, localAddress: opts.localAddress, agent: opts.agent }, (res) => {
       if (String(res.headers['content-type']).startsWith('text/event-stream')) {
@@ -131,7 +128,20 @@ t.test('Host check: rebinding names get 421 on every route; loopback, IP literal
   for (const host of ['::1', 'a b', `localhost.evil.example:${r.port}`, 'localhost.localdomain', `telbridge.lan.evil.example`]) {
     t.equal((await http(r.url + '/v1/channels', { headers: { host } })).status, 421, `${host}: 421`)
   }
-  for (const host of [`localhost:${r.port}`, `LOCALHOST:${r.port}`, 'localhost', `127.0.0.1:${r.port}`, '127.5.6.7', `[::1]:${r.port}`, '[::1]', 'telbridge.lan', `telbridge.lan:${r.port}`, 'agent-pc.office', '10.1.2.3:7700', '[fe80::1]:7700']) {
+  for (const host of [
+    `localhost:${r.port}`,
+    `LOCALHOST:${r.port}`,
+    'localhost',
+    `127.0.0.1:${r.port}`,
+    '127.5.6.7',
+    `[::1]:${r.port}`,
+    '[::1]',
+    'telbridge.lan',
+    `telbridge.lan:${r.port}`,
+    'agent-pc.office',
+    '10.1.2.3:7700',
+    '[fe80::1]:7700',
+  ]) {
     const res = await http(r.url + '/v1/channels', { headers: { host } })
     t.equal(res.status, 200, `${host}: served`)
     t.ok(Array.isArray(res.body?.channels), `${host}: the channel table`)
@@ -143,12 +153,15 @@ t.test('Host check: rebinding names get 421 on every route; loopback, IP literal
   const head = await new Promise<string>((resolve, reject) => {
     const s = connect(r.port, '127.0.0.1', () => s.end('GET /v1/health HTTP/1.0\r\n\r\n'))
     let out = ''
-    s.setEncoding('utf8').on('data', (c: string) => (out += c)).on('end', () => resolve(out)).on('error', reject)
+    s.setEncoding('utf8')
+      .on('data', (c: string) => (out += c))
+      .on('end', () => resolve(out))
+      .on('error', reject)
   })
   t.match(head, /^HTTP\/1\.[01] 200 /, 'HTTP/1.0 without Host is served')
 })
 
-t.test('Origin check: a foreign Origin gets 403 on every route and nothing is dialled; no Origin or the page\'s own is served', async (t) => {
+t.test("Origin check: a foreign Origin gets 403 on every route and nothing is dialled; no Origin or the page's own is served", async (t) => {
   const r = await setup(t)
   const own = { host: `127.0.0.1:${r.port}` }
   for (const origin of [EVIL, 'null', 'http://127.0.0.1:1', `https://crm.example.com.evil.example`, `${CRM}/`, `http://localhost:${r.port}`]) {
@@ -159,7 +172,14 @@ t.test('Origin check: a foreign Origin gets 403 on every route and nothing is di
       ['/', {}],
       ['/no/such/route', {}],
       [jsondata({ method: 'sendTelCall', sa_user: SA_USER, sa_password: MD5, mac: MAC, phone: '13800000000' }), {}],
-      ['/voip/api/jsondata.html', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ method: 'sendTelCall', sa_user: SA_USER, sa_password: MD5, mac: MAC, phone: '1' }).toString() }],
+      [
+        '/voip/api/jsondata.html',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ method: 'sendTelCall', sa_user: SA_USER, sa_password: MD5, mac: MAC, phone: '1' }).toString(),
+        },
+      ],
       ['/v1/calls', { method: 'OPTIONS', headers: { 'access-control-request-method': 'POST' } }],
     ]
     for (const [path, o] of cases) {
@@ -173,14 +193,24 @@ t.test('Origin check: a foreign Origin gets 403 on every route and nothing is di
   t.equal(r.daemon.boxes.pendingCommands(MAC.replace(/:/g, '')), 0, 'the box got no dial command')
 
   // no-cors requests from another site carry no Origin; Fetch Metadata tells them apart
-  for (const [mode, dest] of [['no-cors', 'image'], ['no-cors', 'script'], ['cors', 'empty']]) {
-    const res = await http(r.url + jsondata({ method: 'sendTelCall', sa_user: SA_USER, sa_password: MD5, mac: MAC, phone: '1' }), { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': mode!, 'sec-fetch-dest': dest! } })
+  for (const [mode, dest] of [
+    ['no-cors', 'image'],
+    ['no-cors', 'script'],
+    ['cors', 'empty'],
+  ]) {
+    const res = await http(r.url + jsondata({ method: 'sendTelCall', sa_user: SA_USER, sa_password: MD5, mac: MAC, phone: '1' }), {
+      headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': mode!, 'sec-fetch-dest': dest! },
+    })
     t.equal(res.status, 403, `Sec-Fetch-Site cross-site, ${mode} ${dest}: 403`)
     t.match(res.body, { error: { code: 'FORBIDDEN_ORIGIN', message: /Sec-Fetch-Site: cross-site/ } })
   }
   t.equal((await http(r.url + '/v1/channels', { headers: { 'sec-fetch-site': 'same-site', 'sec-fetch-mode': 'no-cors' } })).status, 403, 'same-site no-cors: 403')
   t.equal(r.daemon.boxes.pendingCommands(MAC.replace(/:/g, '')), 0, 'still no box command')
-  t.equal((await http(r.url + '/', { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' } })).status, 200, 'a link from another site to the page opens it')
+  t.equal(
+    (await http(r.url + '/', { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' } })).status,
+    200,
+    'a link from another site to the page opens it',
+  )
   t.equal((await http(r.url + '/v1/channels', { headers: { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' } })).status, 200, 'same-origin fetch')
   t.equal((await http(r.url + '/v1/channels', { headers: { 'sec-fetch-site': 'none' } })).status, 200, 'typed into the address bar')
 
@@ -188,7 +218,11 @@ t.test('Origin check: a foreign Origin gets 403 on every route and nothing is di
   t.equal((await http(r.url + '/v1/calls', json(DIAL))).status, 202, 'no Origin: the dial is accepted')
   t.equal(dialsSeen(r), 1, 'and reached the vendor')
   // the page's own origin (the live page at / posting to its daemon)
-  for (const [host, origin] of [[`127.0.0.1:${r.port}`, `http://127.0.0.1:${r.port}`], [`localhost:${r.port}`, `http://LOCALHOST:${r.port}`], [`telbridge.lan:${r.port}`, `https://telbridge.lan:${r.port}`]]) {
+  for (const [host, origin] of [
+    [`127.0.0.1:${r.port}`, `http://127.0.0.1:${r.port}`],
+    [`localhost:${r.port}`, `http://LOCALHOST:${r.port}`],
+    [`telbridge.lan:${r.port}`, `https://telbridge.lan:${r.port}`],
+  ]) {
     const seen = dialsSeen(r)
     const res = await http(r.url + '/v1/calls', { ...json({ ...DIAL, agent: '8002' }), headers: { 'content-type': 'application/json', host: host!, origin: origin! } })
     // 202, or 502 when the simulator finds 8002 still in the previous call: either way it reached the vendor
@@ -198,7 +232,10 @@ t.test('Origin check: a foreign Origin gets 403 on every route and nothing is di
   }
   t.equal(dialsSeen(r), 4)
   // Host and Origin both the attacker's (a rebound page): the Host check answers first
-  const rebound = await http(r.url + '/v1/calls', { ...json(DIAL), headers: { 'content-type': 'application/json', host: `rebind.evil.example:${r.port}`, origin: `http://rebind.evil.example:${r.port}` } })
+  const rebound = await http(r.url + '/v1/calls', {
+    ...json(DIAL),
+    headers: { 'content-type': 'application/json', host: `rebind.evil.example:${r.port}`, origin: `http://rebind.evil.example:${r.port}` },
+  })
   t.equal(rebound.status, 421, 'a rebound page posting to "its own" origin: 421')
   t.equal(dialsSeen(r), 4, 'no dial from it')
 })
@@ -212,7 +249,11 @@ t.test('CORS: an allowed origin gets Access-Control-Allow-Origin and a Private N
   t.match(get.headers.vary, /Origin/i, 'Vary: Origin')
   t.match(get.headers['access-control-expose-headers'], /Retry-After/)
   t.equal((await http(r.url + '/v1/channels', { headers: { ...auth, origin: 'http://localhost:8080' } })).headers['access-control-allow-origin'], 'http://localhost:8080', 'configured in another case')
-  t.equal((await http(r.url + '/v1/channels', { headers: { ...auth, origin: 'https://crm2.example.com' } })).headers['access-control-allow-origin'], 'https://crm2.example.com', 'configured with its default port')
+  t.equal(
+    (await http(r.url + '/v1/channels', { headers: { ...auth, origin: 'https://crm2.example.com' } })).headers['access-control-allow-origin'],
+    'https://crm2.example.com',
+    'configured with its default port',
+  )
 
   const pre = await http(r.url + '/v1/calls', {
     method: 'OPTIONS',
@@ -239,7 +280,11 @@ t.test('CORS: an allowed origin gets Access-Control-Allow-Origin and a Private N
   const denied = await http(r.url + '/v1/channels', { headers: { origin: CRM } })
   t.equal(denied.status, 401, 'the token is still needed')
   t.equal(denied.headers['access-control-allow-origin'], CRM, 'and the CRM can read the 401')
-  t.equal((await http(r.url + '/v1/calls', { method: 'OPTIONS', headers: { origin: EVIL, 'access-control-request-method': 'POST', 'access-control-request-private-network': 'true' } })).status, 403, 'a foreign preflight: 403')
+  t.equal(
+    (await http(r.url + '/v1/calls', { method: 'OPTIONS', headers: { origin: EVIL, 'access-control-request-method': 'POST', 'access-control-request-private-network': 'true' } })).status,
+    403,
+    'a foreign preflight: 403',
+  )
   const bare = await http(r.url + '/v1/channels', { method: 'OPTIONS' })
   t.equal(bare.status, 401, 'OPTIONS without Origin is no preflight: the token check as for any request')
 })
@@ -298,7 +343,10 @@ t.test('brute force on the local 800hu JSON API and on the bearer token: 429 aft
 
   const refusals = r.logs.filter((l) => /too many failed logins/.test(l.msg))
   t.equal(refusals.length, 2, 'logged once per window per address')
-  t.match(refusals, [{ level: 40, remote: '127.0.0.1', login: 'local 800hu API', failures: 10 }, { level: 40, remote: '127.0.0.3', login: 'bearer token' }])
+  t.match(refusals, [
+    { level: 40, remote: '127.0.0.1', login: 'local 800hu API', failures: 10 },
+    { level: 40, remote: '127.0.0.3', login: 'bearer token' },
+  ])
   t.equal(r.daemon.api.loginLimiter!.size, 2, 'two addresses counted')
 })
 
@@ -380,7 +428,11 @@ t.test('headless Chromium: a page on an allowed origin reads channels, dials and
         const res = await fetch(`${api}/v1/channels`, { headers: { authorization: `Bearer ${token}` } })
         out.status = res.status
         out.channels = ((await res.json()) as { channels: unknown[] }).channels.length
-        const dial = await fetch(`${api}/v1/calls`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ source: 'yt', agent: '8002', phone: '13900000000' }) })
+        const dial = await fetch(`${api}/v1/calls`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ source: 'yt', agent: '8002', phone: '13900000000' }),
+        })
         out.dial = dial.status
       } catch (e) {
         out.fetchError = String(e)
@@ -413,7 +465,12 @@ t.test('headless Chromium: a page on an allowed origin reads channels, dials and
   t.notOk('status' in no, 'its fetch did not resolve')
   t.equal(dialsSeen(r), 2, 'no dial from it')
   const refused = r.logs.filter((l) => l.code === 'FORBIDDEN_ORIGIN').slice(before)
-  t.ok(refused.some((l) => /^\/v1\/channels/.test(l.url)), 'the daemon answered its fetch (preflight) 403')
-  t.ok(refused.some((l) => /^\/v1\/events/.test(l.url)), 'and its EventSource 403')
+  t.ok(
+    refused.some((l) => /^\/v1\/channels/.test(l.url)),
+    'the daemon answered its fetch (preflight) 403',
+  )
+  t.ok(
+    refused.some((l) => /^\/v1\/events/.test(l.url)),
+    'and its EventSource 403',
+  )
 })
-

@@ -271,7 +271,9 @@ t.test('a hostile LQ server flooding TRY_REQ and never reading: bounded RSS, liv
   }
   t.comment(`/v1/health latencies (ms): ${lat.join(' ')}`)
   const growth = maxRss - rss0
-  t.comment(`flood: ${frames} TRY_REQ frames (${((frames * frameBytes) / 1e6).toFixed(1)} MB) over ${floodConnections} connections in ${floodMs} ms; RSS ${(rss0 / 1e6).toFixed(1)} MB → max ${(maxRss / 1e6).toFixed(1)} MB (+${(growth / 1e6).toFixed(1)} MB); /v1/health max ${maxLatency.toFixed(0)} ms over ${polls} polls`)
+  t.comment(
+    `flood: ${frames} TRY_REQ frames (${((frames * frameBytes) / 1e6).toFixed(1)} MB) over ${floodConnections} connections in ${floodMs} ms; RSS ${(rss0 / 1e6).toFixed(1)} MB → max ${(maxRss / 1e6).toFixed(1)} MB (+${(growth / 1e6).toFixed(1)} MB); /v1/health max ${maxLatency.toFixed(0)} ms over ${polls} polls`,
+  )
   t.ok(cutsSeen >= 1, `the daemon cut the flooding connections (${cutsSeen} of ${floodConnections})`)
   t.ok(growth < 30e6, `RSS growth ${(growth / 1e6).toFixed(1)} MB < 30 MB`)
   t.equal(pollsFailed, 0, '/v1/health always answered')
@@ -318,7 +320,13 @@ async function legacyClient(port: number, oper: string, opts: { mute?: boolean }
       ),
     )
   }
-  return { socket, pops, get closed() { return closed } }
+  return {
+    socket,
+    pops,
+    get closed() {
+      return closed
+    },
+  }
 }
 
 t.test('a legacy client that never reads is cut at the bound and counted; the others keep getting pops', async (t) => {

@@ -22,7 +22,19 @@ const partFiles = async (dataDir: string) => (await listFiles(join(dataDir, 'rec
 let callSeq = 0
 function uploadFields(callid = `stall${++callSeq}`): Record<string, string> {
   const now = Math.floor(Date.now() / 1000)
-  return { cmd: 'upload', satellite: MAC, channel: '1', start_time_secs: String(now - 60), start_time_hangup: String(now), direction: 'in', callid_dialed: '13800138000', duration_secs: '55', id: '17', recorded: '1', callid }
+  return {
+    cmd: 'upload',
+    satellite: MAC,
+    channel: '1',
+    start_time_secs: String(now - 60),
+    start_time_hangup: String(now),
+    direction: 'in',
+    callid_dialed: '13800138000',
+    duration_secs: '55',
+    id: '17',
+    recorded: '1',
+    callid,
+  }
 }
 
 /** The fields and the head of the file part, as a box sends them. */
@@ -34,8 +46,7 @@ function multipartHead(fields: Record<string, string>): string {
 }
 const multipartBody = (fields: Record<string, string>, data: Buffer) => Buffer.concat([Buffer.from(multipartHead(fields)), data, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)])
 
-const requestHead = (path: string, type: string, length: number) =>
-  `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${type}\r\nContent-Length: ${length}\r\n\r\n`
+const requestHead = (path: string, type: string, length: number) => `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${type}\r\nContent-Length: ${length}\r\n\r\n`
 const MULTIPART = `multipart/form-data; boundary=${BOUNDARY}`
 
 interface Conn {
@@ -87,11 +98,15 @@ async function stalledUpload(url: string, opts: { bytes?: number; localAddress?:
 function upload(url: string, data: Buffer, opts: { localAddress?: string; callid?: string } = {}): Promise<{ status: number; body: any; headers: Record<string, unknown> }> {
   const body = multipartBody(uploadFields(opts.callid), data)
   return new Promise((resolve, reject) => {
-    const req = request(`${url}/upload_record`, { method: 'POST', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}), headers: { 'content-type': MULTIPART, 'content-length': body.length } }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (d) => chunks.push(d))
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString('utf8')), headers: res.headers }))
-    })
+    const req = request(
+      `${url}/upload_record`,
+      { method: 'POST', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}), headers: { 'content-type': MULTIPART, 'content-length': body.length } },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (d) => chunks.push(d))
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString('utf8')), headers: res.headers }))
+      },
+    )
     req.on('error', reject)
     req.end(body)
   })
@@ -125,7 +140,11 @@ t.test('300 uploads that stop after 4 KB: all answered 408 and closed within bod
   t.ok(worst >= idle * 1000 - 50, 'not before bodyIdleSeconds')
   t.same(await partFiles(rig.dir), [], 'no .part left once they are closed')
   const answers = conns.map((c) => c.answer())
-  t.equal(answers.filter((a) => a?.status === 408 && a.body.status === -13 && a.body.error === 'REQUEST_TIMEOUT' && /connection: close/.test(a.headers)).length, 300, 'each got 408 in the vendor shape with Connection: close')
+  t.equal(
+    answers.filter((a) => a?.status === 408 && a.body.status === -13 && a.body.error === 'REQUEST_TIMEOUT' && /connection: close/.test(a.headers)).length,
+    300,
+    'each got 408 in the vendor shape with Connection: close',
+  )
   t.equal((await boxPost(`${rig.ingest}/upload_record`, { cmd: 'hello', satellite: MAC })).body.status, 0, 'the endpoint still answers')
 })
 
@@ -204,7 +223,9 @@ t.test('partial bodies: a status post and POST /v1/calls get 408 and are closed;
   t.match(calls.answer(), { status: 408, body: { error: { code: 'REQUEST_TIMEOUT', message: /bodyIdleSeconds/ } } })
   t.ok(c3 - t3 < 2000 + 2000 && c3 - t3 >= 1950, `the trickle closed after ${Math.round(c3 - t3)} ms`)
   t.match(trickle.answer(), { status: 408, body: { error: { code: 'REQUEST_TIMEOUT', message: /requestTimeoutSeconds/ } } })
-  t.comment(`partial status post closed after ${Math.round(c1 - t1)} ms, partial POST /v1/calls after ${Math.round(c2 - t2)} ms (bodyIdleSeconds 1); trickle after ${Math.round(c3 - t3)} ms (requestTimeoutSeconds 2)`)
+  t.comment(
+    `partial status post closed after ${Math.round(c1 - t1)} ms, partial POST /v1/calls after ${Math.round(c2 - t2)} ms (bodyIdleSeconds 1); trickle after ${Math.round(c3 - t3)} ms (requestTimeoutSeconds 2)`,
+  )
   const p = await poll
   t.equal(p.r.body.status, 3003, 'the long poll is answered "no message" when longPollSeconds is up')
   t.ok(p.ms >= 2900, `held ${Math.round(p.ms)} ms, past requestTimeoutSeconds`)
@@ -274,7 +295,10 @@ t.test('ingest.maxConnections: connections past it are dropped; once the stalls 
 // --- attacks that once held --------------------------------------------------------------------
 
 function startChild(configFile: string): Promise<{ child: ChildProcess; apiUrl: string; ingestUrl: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers', 'daemon-child.ts'), configFile], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers', 'daemon-child.ts'), configFile], {
+    cwd: join(import.meta.dirname, '..'),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   return new Promise((resolve, reject) => {
     let out = ''
     child.stdout!.on('data', (d) => {
@@ -355,4 +379,3 @@ t.test('a full disk answers 507 and keeps every stored file', { skip: mounted ? 
   t.same(await partFiles(mountDir), [], 'the failed upload left no temp file')
   t.equal((await boxPost(`${ingestUrl}/upload_record`, { cmd: 'hello', satellite: MAC })).body.status, 0, 'status posts still work')
 })
-

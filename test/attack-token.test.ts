@@ -45,7 +45,7 @@ function get(base: string, path: string, headers: string[] = []): Promise<Raw> {
 const isHealth = (r: Raw) => r.status === 200 && r.body?.status === 'ok' && !('channels' in r.body && Array.isArray(r.body.channels))
 
 t.test('with api.token set, every bypass tried in the attack is refused; the real token works', async (t) => {
-  const rig = await boxRig({ localApi: { user: 'admin', password: 'secret-pw' } }, { api: { token: TOKEN, loginRateLimit: { max: 100000, windowSeconds: 60 } } })  // the bypass table sends ~100 wrong tokens; the rate limit itself is tested in attack-browser
+  const rig = await boxRig({ localApi: { user: 'admin', password: 'secret-pw' } }, { api: { token: TOKEN, loginRateLimit: { max: 100000, windowSeconds: 60 } } }) // the bypass table sends ~100 wrong tokens; the rate limit itself is tested in attack-browser
   t.teardown(() => rig.stop())
   const api = rig.api
 
@@ -94,7 +94,7 @@ t.test('with api.token set, every bypass tried in the attack is refused; the rea
 
   const wrongAuth: [string, string[]][] = [
     ['no header', []],
-    ['the token\'s prefix', [`Authorization: Bearer ${TOKEN.slice(0, -1)}`]],
+    ["the token's prefix", [`Authorization: Bearer ${TOKEN.slice(0, -1)}`]],
     ['the token with trailing junk', [`Authorization: Bearer ${TOKEN}x`]],
     ['the token then a space and junk', [`Authorization: Bearer ${TOKEN} x`]],
     ['lower-case bearer', [`Authorization: bearer ${TOKEN}`]],
@@ -143,7 +143,7 @@ t.test('with api.token set, every bypass tried in the attack is refused; the rea
 })
 
 t.test('the local 800hu API (/voip/api/jsondata.html) has its own sa_user auth: the bearer token neither opens nor is needed', async (t) => {
-  const rig = await boxRig({ localApi: { user: 'admin', password: 'secret-pw' } }, { api: { token: TOKEN, loginRateLimit: { max: 100000, windowSeconds: 60 } } })  // the bypass table sends ~100 wrong tokens; the rate limit itself is tested in attack-browser
+  const rig = await boxRig({ localApi: { user: 'admin', password: 'secret-pw' } }, { api: { token: TOKEN, loginRateLimit: { max: 100000, windowSeconds: 60 } } }) // the bypass table sends ~100 wrong tokens; the rate limit itself is tested in attack-browser
   t.teardown(() => rig.stop())
   const md5 = (await import('node:crypto')).createHash('md5').update('secret-pw').digest('hex')
   const list = '/voip/api/jsondata.html?method=systemChannels'

@@ -49,5 +49,8 @@ t.test('a dial via POST /v1/calls reaches each vendor simulator', async (t) => {
   const q = await getJson(`${apiUrl}/v1/queues`)
   t.equal(q.status, 200)
   t.ok(Array.isArray(q.body.queues))
-  t.ok(q.body.queues.every((x: any) => typeof x.source === 'string'), 'each queue names its source')
+  t.ok(
+    q.body.queues.every((x: any) => typeof x.source === 'string'),
+    'each queue names its source',
+  )
 })

@@ -20,9 +20,9 @@ async function hangingVendor(): Promise<{ server: Server; url: string; held: num
         state.held++
         return // never answered
       }
-      res.writeHead(200, { 'content-type': 'text/html' }).end(
-        p.get('action') === 'ExtenStatus' ? '{"errno":"1","message":"ok","data":{"Status":0,"Extension":9001,"CallerNum":""}}' : '{"errno":"1","message":"ok","data":[]}',
-      )
+      res
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end(p.get('action') === 'ExtenStatus' ? '{"errno":"1","message":"ok","data":{"Status":0,"Extension":9001,"CallerNum":""}}' : '{"errno":"1","message":"ok","data":[]}')
     })
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
@@ -188,7 +188,10 @@ t.test('every Yantong action reaches the vendor with the right fields', async (t
   t.match(r.sim.sent('HangUp').at(-1)!.params, { staffid: '8001' })
   t.equal((await post(r.url + '/v1/calls/force-hangup', { source: 'yt', agent: '8003', target: '8002' })).status, 202)
   t.match(r.sim.sent('HangUp').at(-1)!.params, { staffid: '8002' })
-  t.same(r.sim.requests.filter((q) => q.action !== 'ExtenStatus').map((q) => q.action), ['SendDial', 'SendDial', 'ExtenSpy', 'ExtenSpy', 'HangUp', 'HangUp'])
+  t.same(
+    r.sim.requests.filter((q) => q.action !== 'ExtenStatus').map((q) => q.action),
+    ['SendDial', 'SendDial', 'ExtenSpy', 'ExtenSpy', 'HangUp', 'HangUp'],
+  )
 
   // each request and its outcome are on the event stream
   const req = await ev.next((e) => e.event === 'call' && (e.data as any).phase === 'requested' && (e.data as any).action === 'dial')

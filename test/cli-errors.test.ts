@@ -32,7 +32,7 @@ t.test('run --help lists the exit codes', async (t) => {
   t.match(r.stdout, /Exit codes: 0 stopped cleanly .*\n.*2 a usage or configuration error/)
 })
 
-t.test('every [--option default] in a --help text is the option\'s real default', async (t) => {
+t.test("every [--option default] in a --help text is the option's real default", async (t) => {
   const commands = Object.assign({}, ...MODULES.map((m) => m.commands ?? {}))
   t.ok(Object.keys(commands).length >= 5, 'the simulate commands of every module')
   for (const [name, cmd] of Object.entries(commands) as [string, { usage: string; options: Record<string, { default?: unknown }> }][]) {
@@ -64,7 +64,13 @@ t.test('a config that is not JSON is named by line and column; a BOM is accepted
 
 t.test('check-config warns when callbacks or boxes need the ingest listener that is not there', async (t) => {
   const dir = t.testdir({
-    'no-ingest.json': JSON.stringify({ boxes: { allow: ['00:00:00:00:00:01'] }, sources: [{ id: 'gx', type: 'guoxin', url: 'http://127.0.0.1:1' }, { id: 'lqv', type: 'lq-vack', url: 'http://127.0.0.1:2' }] }),
+    'no-ingest.json': JSON.stringify({
+      boxes: { allow: ['00:00:00:00:00:01'] },
+      sources: [
+        { id: 'gx', type: 'guoxin', url: 'http://127.0.0.1:1' },
+        { id: 'lqv', type: 'lq-vack', url: 'http://127.0.0.1:2' },
+      ],
+    }),
     'ingest.json': JSON.stringify({ ingest: { port: 0 }, boxes: { allow: ['00:00:00:00:00:01'] }, sources: [{ id: 'gx', type: 'guoxin', url: 'http://127.0.0.1:1' }] }),
   })
   const r = cli('check-config', join(dir, 'no-ingest.json'))
@@ -97,7 +103,7 @@ t.test('findJsonSyntaxError agrees with JSON.parse', async (t) => {
   // random damage to a real config: the scanner finds an error exactly when JSON.parse does
   const base = JSON.stringify({ api: { port: 7700, token: 'x'.repeat(20) }, sources: [{ id: 'a', type: 'lq-socket', oper: '801', n: [1, 2.5, -3e2, true, null, '中文\\"'] }] }, null, 2)
   let seed = 7
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n)
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % n
   const chars = '{}[],:"\\ \n0-.eatrufnl1x'
   let disagreements = 0
   for (let k = 0; k < 3000; k++) {

@@ -50,7 +50,16 @@ t.test('channelstatus: random statuses round-trip', async (t) => {
     }))
     const status = pick([null, 0, -2, -4, 5])
     const s: BoxStatus = {
-      disk: rnd() < 0.3 ? null : { usagePercent: pick([null, 0, 5, 99]), size: pick([null, '1G']), surplus: pick([null, '2G']), status, statusText: status === null ? null : ({ 0: 'ok', [-2]: 'mount failed', [-4]: 'unknown error' } as Record<number, string>)[status] ?? `unknown diskStatus ${status}` },
+      disk:
+        rnd() < 0.3
+          ? null
+          : {
+              usagePercent: pick([null, 0, 5, 99]),
+              size: pick([null, '1G']),
+              surplus: pick([null, '2G']),
+              status,
+              statusText: status === null ? null : (({ 0: 'ok', [-2]: 'mount failed', [-4]: 'unknown error' } as Record<number, string>)[status] ?? `unknown diskStatus ${status}`),
+            },
       ip: pick([null, '10.0.0.1']),
       channels,
     }
@@ -63,7 +72,16 @@ t.test('channelstatus: random statuses round-trip', async (t) => {
 t.test('channelstatus: malformed input is a StatusError, never another exception', async (t) => {
   t.throws(() => decodeStatus('{'), StatusError)
   t.throws(() => decodeStatus('['.repeat(100) + ']'.repeat(100)), StatusError)
-  t.throws(() => decodeStatus({ channels: [{ ch: 1, state: 1 }, { ch: '01', state: 1 }] }), StatusError)
+  t.throws(
+    () =>
+      decodeStatus({
+        channels: [
+          { ch: 1, state: 1 },
+          { ch: '01', state: 1 },
+        ],
+      }),
+    StatusError,
+  )
   const text = encodeStatus(FULL)
   for (let i = 0; i < text.length; i++) {
     try {
@@ -79,7 +97,14 @@ t.test('answers: encode → decode', async (t) => {
   t.same(decodeAnswer(ok({ callid: '768' }, 1700000000000).body), { status: 0, time: 1700000000000, message: null, callid: '768', error: null, data: null })
   t.same(ok(undefined, 5).body, { time: '5', status: 0 }, 'time is a string, as the vendor sends it')
   t.same(decodeAnswer(fail(BOX_STATUS.NOT_REGISTERED, undefined, { now: 7 }).body), { status: 3001, time: 7, message: '设备未注册或未分配用户', callid: null, error: null, data: null })
-  t.same(decodeAnswer(fail(BOX_STATUS.SAVE_FAILED, 'disk full', { now: 7, error: 'TB_STORAGE', callid: 'c1', http: 503 }).body), { status: -13, time: 7, message: 'disk full', callid: 'c1', error: 'TB_STORAGE', data: null })
+  t.same(decodeAnswer(fail(BOX_STATUS.SAVE_FAILED, 'disk full', { now: 7, error: 'TB_STORAGE', callid: 'c1', http: 503 }).body), {
+    status: -13,
+    time: 7,
+    message: 'disk full',
+    callid: 'c1',
+    error: 'TB_STORAGE',
+    data: null,
+  })
   const items = [{ status: '0', mdcWan: '1', phone: '10086' }]
   t.same(decodeAnswer(JSON.parse(JSON.stringify(messages(items).body))).data, items, 'through JSON, as on the wire')
   t.same(decodeAnswer({ status: '3003' }).status, 3003, 'a numeric string status counts')

@@ -1,12 +1,27 @@
 import t from 'tap'
-import { LqConnectDecoder, decodeRawRegistration, decodeRegistration, encodeRegistration, encodeTryRep, plausibleRegistration, registrationAgent, type Frame, type Registration } from '../protocols/lq-connect/index.js'
+import {
+  LqConnectDecoder,
+  decodeRawRegistration,
+  decodeRegistration,
+  encodeRegistration,
+  encodeTryRep,
+  plausibleRegistration,
+  registrationAgent,
+  type Frame,
+  type Registration,
+} from '../protocols/lq-connect/index.js'
 import { feedAll, firstMismatch } from '../protocols/testing/chunks.js'
 
 /** What a server reads from a client's bytes: handshakes and the registration, as the LQ server decodes them. */
 function serverRead(chunks: Buffer[]): (string | Registration)[] {
   const dec = new LqConnectDecoder({ handshake: 'TRY_REP', plausible: plausibleRegistration })
   const out: (string | Registration)[] = []
-  for (const c of chunks) dec.write(c, (f: Frame) => out.push(f.type === 'handshake' ? f.token : decodeRegistration(f.payload)), () => out.push('error'))
+  for (const c of chunks)
+    dec.write(
+      c,
+      (f: Frame) => out.push(f.type === 'handshake' ? f.token : decodeRegistration(f.payload)),
+      () => out.push('error'),
+    )
   return out
 }
 

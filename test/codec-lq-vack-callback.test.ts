@@ -10,14 +10,23 @@ for (const charset of ['gbk', 'utf-8'] as FormCharset[]) {
   t.test(`custURL (${charset}): encode → decode`, async (t) => {
     const t0 = Date.UTC(2024, 4, 1, 3, 4, 5)
     const q = encodeCustCallback({ phone: '02586307627', oper: '客服甲', ch: 9, outch: 2, startTime: t0, datetime: '240501110405', id: 'c 1&2', dtmf: '1,2#' }, charset, { memo: '备注 a=b' })
-    t.match(q, /^phone=02586307627&oper=.*&ch=9&outch=2&startTime=\d+&datetime=240501110405&id=c\+1%262&dtmf=1%2C2%23&memo=/, 'the server\'s field order, form escaping')
+    t.match(q, /^phone=02586307627&oper=.*&ch=9&outch=2&startTime=\d+&datetime=240501110405&id=c\+1%262&dtmf=1%2C2%23&memo=/, "the server's field order, form escaping")
     const url = callbackUrl('http://crm.example/lq/cust?key=k&', q)
     const f = callbackFields(target(url), charset)
     t.equal(f['key'], 'k')
     delete f['key']
     const pop = decodeCustCallback(f, ZONE)
     if (pop instanceof PopError) throw pop
-    t.match(pop, { format: 't1v3', channel: 2, phone: '02586307627', agent: '客服甲', callId: 'c 1&2', time: '2024-05-01T11:04:05+08:00', direction: 'inbound', extra: { memo: '备注 a=b', agentCh: '9' } })
+    t.match(pop, {
+      format: 't1v3',
+      channel: 2,
+      phone: '02586307627',
+      agent: '客服甲',
+      callId: 'c 1&2',
+      time: '2024-05-01T11:04:05+08:00',
+      direction: 'inbound',
+      extra: { memo: '备注 a=b', agentCh: '9' },
+    })
     t.same(pop.dtmf, parseDtmf('1,2#'), 'dtmf as the pop parser reads it')
   })
 

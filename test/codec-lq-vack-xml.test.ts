@@ -63,8 +63,21 @@ t.test('getChStatus: encode → decode keeps every field', async (t) => {
     const input = Array.from({ length: Math.floor(rnd() * 12) }, (_, i) => chInput(rnd, i))
     const a = parseChStatus(decodeVackXml(encodeChStatus(input, 1700000000000 + n)))
     const back = a.channels.map((c): ChStatusInput => ({
-      ch: c.ch, kind: c.kind!, inUse: c.inUse!, status: c.status!, step: c.step, peerCh: c.peerCh, phone: c.phone, oper: c.oper, recording: c.recording,
-      startTime: c.startTime, endTime: c.endTime, loginTime: c.loginTime, idleTime: c.idleTime, listened: c.listened, busy: c.busy,
+      ch: c.ch,
+      kind: c.kind!,
+      inUse: c.inUse!,
+      status: c.status!,
+      step: c.step,
+      peerCh: c.peerCh,
+      phone: c.phone,
+      oper: c.oper,
+      recording: c.recording,
+      startTime: c.startTime,
+      endTime: c.endTime,
+      loginTime: c.loginTime,
+      idleTime: c.idleTime,
+      listened: c.listened,
+      busy: c.busy,
     }))
     if (JSON.stringify(back) !== JSON.stringify(input)) return t.same(back, input, `case ${n}`)
     const count = (k: string) => input.filter((c) => c.kind === k).length
@@ -91,7 +104,24 @@ t.test('getOperStatus, getQueueStatus, getCustCall, playSelected, getLoc: encode
   }
   t.same(parseQueueStatus(decodeVackXml(encodeQueueStatus(queue, 7))), { ...queue, generated: '7' })
 
-  const call: CustCall = { id: '10010', sn: '1001', ch: 0, direction: 1, voiceType: 6, phone: '139', date: '2024-05-01', oper: '801', startTime: '13:00:00', endTime: '13:01:00', file: null, reason: null, called: null, result: null, satisfaction: null, memo: 'a<b>&c 中' }
+  const call: CustCall = {
+    id: '10010',
+    sn: '1001',
+    ch: 0,
+    direction: 1,
+    voiceType: 6,
+    phone: '139',
+    date: '2024-05-01',
+    oper: '801',
+    startTime: '13:00:00',
+    endTime: '13:01:00',
+    file: null,
+    reason: null,
+    called: null,
+    result: null,
+    satisfaction: null,
+    memo: 'a<b>&c 中',
+  }
   const full: CustCall = { ...call, id: '2', file: '2024.wav', reason: '咨询', called: '8001', result: '成功', satisfaction: '满意', memo: null }
   t.same(parseCustCall(decodeVackXml(encodeCustCall({ total: 12, page: 2, calls: [call, full] }, 1))), { total: 12, page: 2, calls: [call, full] })
   t.same(parseCustCall(decodeVackXml(encodeCustCall({ total: null, page: null, calls: [] }, 1))), { total: null, page: null, calls: [] })
@@ -102,7 +132,10 @@ t.test('getOperStatus, getQueueStatus, getCustCall, playSelected, getLoc: encode
   t.same(parsePlaySelected(failed), { url: null })
   t.equal(decodeVackXml(encodePlaySelected({ url: 'x' }, 1)).error, null, 'error="" is no error')
 
-  for (const loc of [{ phone: '02588', location: '210000', city: '南京市', province: '江苏省' }, { phone: '9', location: null, city: null, province: null }]) {
+  for (const loc of [
+    { phone: '02588', location: '210000', city: '南京市', province: '江苏省' },
+    { phone: '9', location: null, city: null, province: null },
+  ]) {
     t.same(parseLoc(decodeVackXml(encodeLoc(loc, 1))), loc)
   }
 })

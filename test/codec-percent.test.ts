@@ -21,7 +21,10 @@ t.test('encode → decode, every charset and style', async (t) => {
         const enc = percentEncode(s, charset, style)
         if (!/^[A-Za-z0-9*\-._~+%]*$/.test(enc)) return t.fail(`${charset}/${style}: ${JSON.stringify(s)} → ${enc}`)
         if (percentDecode(enc, charset) !== s) return t.equal(percentDecode(enc, charset), s, `${charset}/${style} ${JSON.stringify(s)}`)
-        const pairs: [string, string][] = [[randomText(rnd, 4) || 'k', s], ['x', randomText(rnd).replace(/€/g, '')]]
+        const pairs: [string, string][] = [
+          [randomText(rnd, 4) || 'k', s],
+          ['x', randomText(rnd).replace(/€/g, '')],
+        ]
         if (JSON.stringify(decodePairs(encodePairs(pairs, charset, style), charset)) !== JSON.stringify(pairs)) return t.same(decodePairs(encodePairs(pairs, charset, style), charset), pairs)
       }
       t.pass(`${charset} ${style}: 300 round trips`)
@@ -43,7 +46,14 @@ t.test('form style in UTF-8 is what URLSearchParams writes; uri style keeps ~ an
 
 t.test('decoding: + is a space, broken escapes stay, raw bytes (latin1) are bytes', async (t) => {
   t.same([...percentBytes('%C4%E3a+')], [0xc4, 0xe3, 0x61, 0x20])
-  t.same(decodePairs('a=1&a=2&b&&c=%zz&d=x+y&e=%4', 'utf-8'), [['a', '1'], ['a', '2'], ['b', ''], ['c', '%zz'], ['d', 'x y'], ['e', '%4']])
+  t.same(decodePairs('a=1&a=2&b&&c=%zz&d=x+y&e=%4', 'utf-8'), [
+    ['a', '1'],
+    ['a', '2'],
+    ['b', ''],
+    ['c', '%zz'],
+    ['d', 'x y'],
+    ['e', '%4'],
+  ])
   t.equal(percentDecode('\xc4\xe3', 'gbk'), '你', 'a raw request line gives GBK bytes as latin1 characters')
   t.equal(percentDecode('你', 'utf-8'), '你', 'characters above U+00FF are taken as UTF-8')
   t.equal(percentDecode('%F0%9F%98%80😀', 'utf-8'), '😀😀')
@@ -55,5 +65,5 @@ t.test('encodeText/decodeText follow iconv-lite for every charset', async (t) =>
     t.same(encodeText('中文 a', cs), iconv.encode('中文 a', cs))
     t.equal(decodeText(iconv.encode('中文 a', cs), cs), '中文 a')
   }
-  t.same(encodeText('€', 'gbk'), iconv.encode('€', 'gbk'), 'a character GBK lacks: iconv-lite\'s substitute')
+  t.same(encodeText('€', 'gbk'), iconv.encode('€', 'gbk'), "a character GBK lacks: iconv-lite's substitute")
 })

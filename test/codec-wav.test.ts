@@ -9,7 +9,16 @@ t.test('encodeWav → parseWav for every format we write', async (t) => {
       const data = Buffer.alloc(samples * block, 0x5a)
       const wav = encodeWav(data, fmt)
       const p = parseWav(wav)
-      t.match(p, { audioFormat: fmt.audioFormat ?? 1, sampleRate: fmt.sampleRate, channels: fmt.channels, bitsPerSample: fmt.bitsPerSample, blockAlign: block, byteRate: fmt.sampleRate * block, dataOffset: WAV_HEADER_BYTES, dataBytes: data.length })
+      t.match(p, {
+        audioFormat: fmt.audioFormat ?? 1,
+        sampleRate: fmt.sampleRate,
+        channels: fmt.channels,
+        bitsPerSample: fmt.bitsPerSample,
+        blockAlign: block,
+        byteRate: fmt.sampleRate * block,
+        dataOffset: WAV_HEADER_BYTES,
+        dataBytes: data.length,
+      })
       t.same(wav.subarray(p.dataOffset), data)
     }
   }

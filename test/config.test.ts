@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, parseConfig } from '../daemon/config.js'
 
 const minimal = { api: { host: '127.0.0.1', port: 7700 }, sources: [{ id: 'lq1', type: 'lq-socket', host: '127.0.0.1', port: 7628, oper: '801', ch: '-1' }] }
 
-t.test('the issue\'s minimal config is valid and gets documented defaults', async (t) => {
+t.test("the issue's minimal config is valid and gets documented defaults", async (t) => {
   const c = parseConfig(minimal)
   t.equal(c.api.eventBuffer, 10000)
   const s = c.sources[0]!
@@ -68,7 +68,11 @@ t.test('prototype names are unknown keys, never lookups on Object.prototype', as
       ['in a nested source object', `{"sources": [${JSON.stringify({ ...src, registration: { [key]: 'x' } })}]}`, new RegExp(`^sources\\[0\\]\\.registration\\.${key}: expected no such key`)],
       ['as a union tag', `{"sources": [${JSON.stringify({ ...src, type: key })}]}`, /^sources\[0\]\.type: expected one of "lq-socket"/],
       ['as a boxes.names key', `{"boxes": {"names": {"${key}": "front desk"}}}`, new RegExp(`^boxes\\.names\\.${key}: expected a (key that is not a name of Object.prototype|MAC address as the key)`)],
-      ['as a webhook header', `{"webhooks": [{"url": "http://127.0.0.1:9/h", "headers": {"${key}": "v"}}]}`, new RegExp(`^webhooks\\[0\\]\\.headers\\.${key}: expected a key that is not a name of Object\\.prototype`)],
+      [
+        'as a webhook header',
+        `{"webhooks": [{"url": "http://127.0.0.1:9/h", "headers": {"${key}": "v"}}]}`,
+        new RegExp(`^webhooks\\[0\\]\\.headers\\.${key}: expected a key that is not a name of Object\\.prototype`),
+      ],
     ]
     for (const [where, text, re] of cases) {
       let err: unknown

@@ -225,8 +225,14 @@ for (const kind of KINDS) {
     // ---- call control; supports lists what the action table holds
     const supports = ((await info()) as any as { supports: string[] }).supports
     if (!c.control) {
-      t.notOk(supports.some((a) => (CALL_ACTIONS as readonly string[]).includes(a)), `no call action in supports: ${supports.join(', ')}`)
-      for (const [path, body] of [['/v1/calls', { agent: '801', phone: '1' }], ['/v1/calls/hangup', { agent: '801' }]] as Route[]) {
+      t.notOk(
+        supports.some((a) => (CALL_ACTIONS as readonly string[]).includes(a)),
+        `no call action in supports: ${supports.join(', ')}`,
+      )
+      for (const [path, body] of [
+        ['/v1/calls', { agent: '801', phone: '1' }],
+        ['/v1/calls/hangup', { agent: '801' }],
+      ] as Route[]) {
         const res = await postJson(`${rig.api}${path}`, { source: id, ...body })
         t.equal(res.status, 422, `${path}: an observing source refuses control`)
         t.match(res.body.error, { code: 'UNSUPPORTED_ACTION', source: id })

@@ -7,7 +7,10 @@ t.test('ids increase; since() replays exactly what came after', async (t) => {
   t.equal(bus.lastId, 10)
   const r = bus.since(7)
   t.equal(r.gap, false)
-  t.same(r.events.map((e) => e.id), [8, 9, 10])
+  t.same(
+    r.events.map((e) => e.id),
+    [8, 9, 10],
+  )
   t.match(r.events[0]!.wire, /^id: 8\nevent: x\ndata: \{"i":7\}\n\n$/)
   t.same(bus.since(10), { events: [], gap: false })
   t.equal(bus.since(0).gap, false, 'the whole history is still buffered')
@@ -48,7 +51,13 @@ t.test('stream subscribers get one encoded batch per tick', async (t) => {
   await new Promise((r) => setImmediate(r))
   t.equal(batches.length, 1)
   t.same([batches[0]!.firstId, batches[0]!.lastId], [1, 3])
-  t.equal(batches[0]!.text, bus.since(0).events.map((e) => e.wire).join(''))
+  t.equal(
+    batches[0]!.text,
+    bus
+      .since(0)
+      .events.map((e) => e.wire)
+      .join(''),
+  )
   t.equal(bus.bytesPublished, Buffer.byteLength(batches[0]!.text))
   bus.publish('z', 4)
   await new Promise((r) => setImmediate(r))

@@ -28,7 +28,10 @@ t.test('writeAtomic: a failed write leaves the old file and no temp', async (t) 
   await t.rejects(writeAtomic(join(dir), 'new'))
   await t.rejects(writeAtomic(join(dir, 'missing', 'y'), 'new'), { code: 'ENOENT' })
   t.equal(await readFile(f, 'utf8'), 'old')
-  t.same((await readdir(dir)).filter((n) => n.endsWith('.tmp')), [])
+  t.same(
+    (await readdir(dir)).filter((n) => n.endsWith('.tmp')),
+    [],
+  )
 })
 
 t.test('fsyncFile and fsyncDir', async (t) => {

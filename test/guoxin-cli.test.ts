@@ -21,7 +21,15 @@ t.test('simulate guoxin: serves EXTNUM_STATE, stops on SIGTERM', async (t) => {
   t.ok(url, p.stderr())
   const r = await fetch(`${url}/bridge/jsoncfg?opt=EXTNUM_STATE`)
   const body = (await r.json()) as { telNum: string; state: string }[]
-  t.same(body.map((e) => [e.telNum, e.state]), [['801', 'IDEL'], ['802', 'IDEL'], ['803', 'IDEL'], ['810', 'IDEL']])
+  t.same(
+    body.map((e) => [e.telNum, e.state]),
+    [
+      ['801', 'IDEL'],
+      ['802', 'IDEL'],
+      ['803', 'IDEL'],
+      ['810', 'IDEL'],
+    ],
+  )
   t.equal((await fetch(`${url}/bridge/callctrl?caller=801&callee=13800000000&authtype=no&opt=CLICK_TO_DIAL`)).status, 200)
   t.equal((await fetch(`${url}/bridge/callctrl?caller=801&callee=13800000000&authtype=no&opt=CLICK_TO_DIAL`)).status, 486, 'the extension is busy now')
   p.child.kill('SIGTERM')

@@ -11,7 +11,7 @@ async function sim(t: Test, opts: ConstructorParameters<typeof GuoxinSimulator>[
   return { sim: s, client: new GuoxinClient({ url: s.url, timeoutMs: 1000, encoding: opts.encoding ?? 'utf-8', retryBaseMs: 10 }) }
 }
 
-t.test('every control opt reaches the simulator with the seed\'s fields', async (t) => {
+t.test("every control opt reaches the simulator with the seed's fields", async (t) => {
   const { sim: s, client: c } = await sim(t)
   const last = (opt: string) => s.requestsFor(opt).at(-1)?.params
   await c.clickToDial({ caller: '801', callee: '13800000001' })
@@ -25,7 +25,11 @@ t.test('every control opt reaches the simulator with the seed\'s fields', async 
   await c.callThird({ callee: '802', target: '801' })
   t.same(last('CALL_THIRD'), { callee: '802', target: '801', opt: 'CALL_THIRD' })
   await until(() => s.exts.get('802')!.call?.third?.phase === 'answered', 2000, 'third answered')
-  t.match(await c.callThirdState({ callee: '802' }), { state: 'answered', status: 200, meaning: { en: 'third party answered (not exact on PSTN lines)', zh: '目标终端接听, 如: PSTN 线路此处不是很准确, 需结合坐席话筒判断' } })
+  t.match(await c.callThirdState({ callee: '802' }), {
+    state: 'answered',
+    status: 200,
+    meaning: { en: 'third party answered (not exact on PSTN lines)', zh: '目标终端接听, 如: PSTN 线路此处不是很准确, 需结合坐席话筒判断' },
+  })
   await c.callThirdResume({ callee: '802' })
   t.same(last('CALL_THIRD_RESUME'), { callee: '802', opt: 'CALL_THIRD_RESUME' })
   await c.callThird({ callee: '802', target: '13900000000' })

@@ -24,15 +24,37 @@ const SEED_EXTNUM_STATE =
   '[{"telNum":"801","userName":"李阳","telRegState":1,"phoneType":"NewRockTech-MX8-v1.9.82.333/UA","state":"ONLINE","presence":"online","missingCallCount":0}, {"telNum":"802","userName":"张霞","telRegState":1,"phoneType":"NewRockTech-MX8-v1.9.82.333/UA","remoteNum":"1322784XXXX","state":"BUSY_OUTGOING","presence":"online","missingCallCount":0}]'
 
 const SEED_STATES = [
-  { telNum: '801', userName: '李阳', registered: true, phoneType: 'NewRockTech-MX8-v1.9.82.333/UA', state: 'idle', stateRaw: 'ONLINE', presence: 'online', presenceRaw: 'online', missingCallCount: 0, remoteNum: null },
-  { telNum: '802', userName: '张霞', registered: true, phoneType: 'NewRockTech-MX8-v1.9.82.333/UA', state: 'busy-outgoing', stateRaw: 'BUSY_OUTGOING', presence: 'online', presenceRaw: 'online', missingCallCount: 0, remoteNum: '1322784XXXX' },
+  {
+    telNum: '801',
+    userName: '李阳',
+    registered: true,
+    phoneType: 'NewRockTech-MX8-v1.9.82.333/UA',
+    state: 'idle',
+    stateRaw: 'ONLINE',
+    presence: 'online',
+    presenceRaw: 'online',
+    missingCallCount: 0,
+    remoteNum: null,
+  },
+  {
+    telNum: '802',
+    userName: '张霞',
+    registered: true,
+    phoneType: 'NewRockTech-MX8-v1.9.82.333/UA',
+    state: 'busy-outgoing',
+    stateRaw: 'BUSY_OUTGOING',
+    presence: 'online',
+    presenceRaw: 'online',
+    missingCallCount: 0,
+    remoteNum: '1322784XXXX',
+  },
 ]
 
 // seed 001 §21; the printed second object is cut by the page break ("Mar\n28, 2016 6:20:41 PM", "}}]"), mended here
 const SEED_CALL_LOG =
   '[{"id":37,"caller":"60610123","callee":"816","beginTime":1459160867375,"duration":41,"state":"STATE_RECEIVED","callType":"LOCAL_CALL","estimate":"","channel":"192.168.3.80","callid":"173a248c-8f85-4edb-b0c2-c11e1894a0d5%40192.168.1.82","calleuid":32,"record":"","recordVoice":"","cname":"","servicetype":"","manustate":"","clickcallid":"","fxonum":"","productid":0,"_callTime":"Mar 28, 2016 6:27:47 PM","_judge":0},{ "id":36,"caller":"60610123","callee":"3888","beginTime":1459160441301,"duration":0,"state":"STATE_FAILED","callType":"LOCAL_CALL","estimate":"","channel":"192.168.3.82:5062","callid":"44530c9c-4184-43f1-a456-d51c272eff3b%40192.168.3.80","record":"","recordVoice":"","cname":"","servicetype":"","manustate":"","clickcallid":"","fxonum":"","productid":0,"_callTime":"Mar 28, 2016 6:20:41 PM", "_judge":0}]'
 
-t.test('the seed\'s EXTNUM_STATE example parses to the expected extensions', async (t) => {
+t.test("the seed's EXTNUM_STATE example parses to the expected extensions", async (t) => {
   const r = parseExtStates(SEED_EXTNUM_STATE)
   t.same(r.skipped, [])
   t.same(r.states, SEED_STATES)
@@ -60,7 +82,10 @@ t.test('EXTNUM_STATE: documented spellings, odd entries skipped with a reason, j
       ['806', 'unknown', 'unknown', null, 0, null],
     ],
   )
-  t.same(r.skipped.map((s) => s.index), [4, 5, 6, 7])
+  t.same(
+    r.skipped.map((s) => s.index),
+    [4, 5, 6, 7],
+  )
   t.match(r.skipped[2]!.reason, /listed twice/)
   t.throws(() => parseExtStates('<html>error</html>'), GuoxinBadAnswer)
   t.throws(() => parseExtStates('{"telNum":"801"}'), /expected a JSON array/)
@@ -118,9 +143,13 @@ t.test('§18 answers: state=1;satisfact=8, queue=0;playcount=0, and bare §3 cod
   t.throws(() => parseTtsMonitor('queue=1'), /playcount/)
 })
 
-t.test('the seed\'s push example parses; maincall is told apart', async (t) => {
+t.test("the seed's push example parses; maincall is told apart", async (t) => {
   // what fastify hands over after percent-decoding the seed's §4 URL
-  const q = Object.fromEntries(new URLSearchParams('id=c635814c-4c50-4340-adcf-bc3824e1ea70%40192.168.1.82&caller=1591982xxxx&callee=802&state=ringing&direction=incoming&businessId=14310454421088926826-0%40192.168.1.102&group=3003'))
+  const q = Object.fromEntries(
+    new URLSearchParams(
+      'id=c635814c-4c50-4340-adcf-bc3824e1ea70%40192.168.1.82&caller=1591982xxxx&callee=802&state=ringing&direction=incoming&businessId=14310454421088926826-0%40192.168.1.102&group=3003',
+    ),
+  )
   // the seed masks digits with x; a real number has digits
   q.caller = '15919820000'
   t.same(parsePush(q), {
@@ -191,7 +220,7 @@ t.test('random push queries and answers never throw anything but GuoxinBadAnswer
   }
 })
 
-t.test('every documented code of every opt has a meaning in English and in the seed\'s words', async (t) => {
+t.test("every documented code of every opt has a meaning in English and in the seed's words", async (t) => {
   for (const [opt, table] of Object.entries(OPT_CODES)) {
     t.ok((OPTS as readonly string[]).includes(opt), opt)
     for (const [code, m] of Object.entries(table!)) {
@@ -206,17 +235,45 @@ t.test('every documented code of every opt has a meaning in English and in the s
 })
 
 t.test('query strings in UTF-8 and GBK, both ways', async (t) => {
-  const params: [string, string][] = [['token', 'a b+c&d=e'], ['ttsabc', '你好世界!'], ['opt', 'IVR_TTS_CALL']]
+  const params: [string, string][] = [
+    ['token', 'a b+c&d=e'],
+    ['ttsabc', '你好世界!'],
+    ['opt', 'IVR_TTS_CALL'],
+  ]
   const u = encodeQuery(params, 'utf-8')
   t.equal(u, 'token=a%20b%2Bc%26d%3De&ttsabc=%E4%BD%A0%E5%A5%BD%E4%B8%96%E7%95%8C%21&opt=IVR_TTS_CALL')
   const g = encodeQuery(params, 'gbk')
   t.equal(g, 'token=a%20b%2Bc%26d%3De&ttsabc=%C4%E3%BA%C3%CA%C0%BD%E7%21&opt=IVR_TTS_CALL')
-  for (const [enc, s] of [['utf-8', u], ['gbk', g]] as const) {
+  for (const [enc, s] of [
+    ['utf-8', u],
+    ['gbk', g],
+  ] as const) {
     const d = decodeQuery(s, enc)
-    t.same([...d].map(([k, v]) => [k, v[0]]), params, enc)
+    t.same(
+      [...d].map(([k, v]) => [k, v[0]]),
+      params,
+      enc,
+    )
   }
-  t.same(decodeQuery('a=1&a=2&b&c=%zz&d=x+y', 'utf-8'), new Map([['a', ['1', '2']], ['b', ['']], ['c', ['%zz']], ['d', ['x y']]]))
-  t.equal(encodeQuery([['a', undefined], ['b', 1]], 'utf-8'), 'b=1')
+  t.same(
+    decodeQuery('a=1&a=2&b&c=%zz&d=x+y', 'utf-8'),
+    new Map([
+      ['a', ['1', '2']],
+      ['b', ['']],
+      ['c', ['%zz']],
+      ['d', ['x y']],
+    ]),
+  )
+  t.equal(
+    encodeQuery(
+      [
+        ['a', undefined],
+        ['b', 1],
+      ],
+      'utf-8',
+    ),
+    'b=1',
+  )
 })
 
 t.test('an EXTNUM_STATE answer split at every byte boundary over real HTTP parses the same (GBK and UTF-8)', async (t) => {

@@ -117,8 +117,14 @@ t.test('pushes drive the table and pop from the callee leg only (maincall ignore
   t.same(r.sim.requestsFor('CLICK_TO_HUNGUP')[0]!.params, { caller: '802', callee: '13700000000', opt: 'CLICK_TO_HUNGUP' }, 'the callee is taken from the table')
   await sse.next(channelEv('gx:802', 'idle'), 3000)
   await r.sim.flushPushes()
-  t.ok(r.sim.pushes.some((p) => p.params.businessId === 'maincall'), 'maincall legs were pushed')
-  t.ok(r.sim.pushes.every((p) => p.status === 200), 'every push accepted')
+  t.ok(
+    r.sim.pushes.some((p) => p.params.businessId === 'maincall'),
+    'maincall legs were pushed',
+  )
+  t.ok(
+    r.sim.pushes.every((p) => p.status === 200),
+    'every push accepted',
+  )
   t.equal(sse.events.filter((e) => e.event === 'pop').length, 1, 'one pop per call (ringing and talking of one leg)')
   t.equal((await getJson(`${r.api}/v1/pops?source=gx`)).body.pops.length, 1)
   // a transfer makes a new callee leg: a pop at the target

@@ -48,10 +48,22 @@ t.test('no answer is a typed timeout; a closed port is unreachable; queries retr
   await new Promise((r) => closed.server.close(r))
   await t.rejects(httpRequest(closedUrl, { timeoutMs: 1000 }), HttpUnreachableError)
   let tries = 0
-  await t.rejects(retrying(() => (tries++, httpRequest(closedUrl, { timeoutMs: 1000 })), { attempts: 3, baseMs: 5 }), HttpUnreachableError)
+  await t.rejects(
+    retrying(() => (tries++, httpRequest(closedUrl, { timeoutMs: 1000 })), { attempts: 3, baseMs: 5 }),
+    HttpUnreachableError,
+  )
   t.equal(tries, 3)
   tries = 0
-  await t.rejects(retrying(async () => { tries++; throw new Error('refused') }, { attempts: 3, baseMs: 5 }), /refused/)
+  await t.rejects(
+    retrying(
+      async () => {
+        tries++
+        throw new Error('refused')
+      },
+      { attempts: 3, baseMs: 5 },
+    ),
+    /refused/,
+  )
   t.equal(tries, 1, 'a non-transport error is not retried')
 })
 

@@ -18,7 +18,10 @@ t.test('there are no import cycles', async (t) => {
 
 t.test('every product file is in a layer', async (t) => {
   const { files } = importGraph(ROOT)
-  t.same(files.filter((f) => !layerOf(f)), [])
+  t.same(
+    files.filter((f) => !layerOf(f)),
+    [],
+  )
 })
 
 /** A small tree with the given files (path → source). */

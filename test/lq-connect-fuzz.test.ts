@@ -160,7 +160,7 @@ function frames(n: number): Buffer[] {
 }
 function randomBytes(n: number, ok: (b: number) => boolean = () => true): Buffer {
   const out = Buffer.allocUnsafe(n)
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     const b = int(0, 255)
     if (ok(b)) out[i++] = b
   }

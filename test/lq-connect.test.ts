@@ -240,8 +240,14 @@ t.test('fixtures merged with others in one stream', async (t) => {
 
 t.test('the random garbage fixture really is random-looking', async (t) => {
   t.ok(GARBAGE.includes(0), 'contains a zero byte')
-  t.ok([...GARBAGE].some((b) => b >= 0x80), 'contains high bytes')
-  t.ok([...GARBAGE].some((b) => b >= 0x20 && b < 0x7f), 'contains printable bytes')
+  t.ok(
+    [...GARBAGE].some((b) => b >= 0x80),
+    'contains high bytes',
+  )
+  t.ok(
+    [...GARBAGE].some((b) => b >= 0x20 && b < 0x7f),
+    'contains printable bytes',
+  )
 })
 
 t.test('plausiblePop', async (t) => {
@@ -288,7 +294,11 @@ t.test('decoder API', async (t) => {
     t.same(offsets, [64, 71, 107], 'inside onFrame, offset is just past that frame')
     t.equal(d.buffered, 0)
     t.equal(d.offset, stream.length)
-    t.same(frames, [{ type: 'pop', payload: gbk(P2) }, { type: 'handshake', token: 'TRY_REQ' }, { type: 'pop', payload: gbk(T1) }])
+    t.same(frames, [
+      { type: 'pop', payload: gbk(P2) },
+      { type: 'handshake', token: 'TRY_REQ' },
+      { type: 'pop', payload: gbk(T1) },
+    ])
   })
 
   t.test('reset', async (t) => {
@@ -318,7 +328,11 @@ t.test('decoder API', async (t) => {
     t.equal(d.buffered, 0)
     t.equal(d.offset, 0)
     let errors = 0
-    d.write(cat(Buffer.of(0), lq.pop(P2)), (f) => got.push(f), () => (errors++, d.reset()))
+    d.write(
+      cat(Buffer.of(0), lq.pop(P2)),
+      (f) => got.push(f),
+      () => (errors++, d.reset()),
+    )
     t.equal(errors, 1)
     t.equal(got.length, 1, 'reset in onError: the pop after the error is dropped too')
   })
@@ -341,7 +355,10 @@ t.test('decoder API', async (t) => {
     const errs: FrameError[] = []
     for (const b of GARBAGE.filter((x) => x !== 0)) d.write(Buffer.of(b), t.fail, (e) => errs.push(e))
     const total = errs.reduce((n, e) => n + e.bytes.length, 0)
-    t.ok(errs.every((e, i) => i === 0 || e.offset === errs[i - 1]!.offset + errs[i - 1]!.bytes.length), 'contiguous')
+    t.ok(
+      errs.every((e, i) => i === 0 || e.offset === errs[i - 1]!.offset + errs[i - 1]!.bytes.length),
+      'contiguous',
+    )
     t.equal(total + d.buffered, GARBAGE.filter((x) => x !== 0).length)
   })
 
@@ -367,7 +384,11 @@ t.test('decoder API', async (t) => {
     })
     const got: string[] = []
     // \x02 + "!!" and '!' + "!\x02ok" make the check throw: rejected; '!' + "\x02ok" is refused; \x02 + "ok" is a frame
-    throwing.write(ascii('\x02!!\x02ok'), (f) => got.push(f.type === 'pop' ? f.payload.toString() : 'hs'), (e) => got.push(`${e.code} ${e.bytes.length}`))
+    throwing.write(
+      ascii('\x02!!\x02ok'),
+      (f) => got.push(f.type === 'pop' ? f.payload.toString() : 'hs'),
+      (e) => got.push(`${e.code} ${e.bytes.length}`),
+    )
     t.same(got, ['IMPLAUSIBLE_FRAME 3', 'ok'])
   })
 
@@ -407,14 +428,26 @@ t.test('decoder API', async (t) => {
     let frames = 0
     let skipped = 0
     const d = new LqConnectDecoder()
-    d.write(stream, () => frames++, (e) => (skipped += e.bytes.length))
+    d.write(
+      stream,
+      () => frames++,
+      (e) => (skipped += e.bytes.length),
+    )
     t.equal(frames, reps * 4)
     t.equal(skipped, reps)
     // a huge chunk while bytes are held goes through the decoder's own buffer, which then shrinks back
     const held = new LqConnectDecoder()
     let heldFrames = 0
-    held.write(stream.subarray(0, 10), () => heldFrames++, () => {})
-    held.write(stream.subarray(10), () => heldFrames++, () => {})
+    held.write(
+      stream.subarray(0, 10),
+      () => heldFrames++,
+      () => {},
+    )
+    held.write(
+      stream.subarray(10),
+      () => heldFrames++,
+      () => {},
+    )
     t.equal(heldFrames, reps * 4)
     t.equal(held.buffered, 0)
     t.ok((held as unknown as { store: Buffer }).store.length <= 4096, 'no 800 KB buffer kept after the burst')
@@ -422,7 +455,12 @@ t.test('decoder API', async (t) => {
     const started = process.hrtime.bigint()
     frames = 0
     const d2 = new LqConnectDecoder()
-    for (let i = 0; i < part.length; i++) d2.write(part.subarray(i, i + 1), () => frames++, () => {})
+    for (let i = 0; i < part.length; i++)
+      d2.write(
+        part.subarray(i, i + 1),
+        () => frames++,
+        () => {},
+      )
     const ms = Number(process.hrtime.bigint() - started) / 1e6
     t.ok(ms < 5000, `200 KB byte by byte in ${ms.toFixed(0)} ms`)
     t.ok(frames > 0)
@@ -471,11 +509,7 @@ t.test('encoders', async (t) => {
     t.same(encodeRegistration({ ...base, framing: 'length' }), cat(Buffer.of(15), ascii('oper=801,ch=-1;')))
     t.same(encodeRegistration({ ...base, framing: 'raw' }), ascii('oper=801,ch=-1;'))
     t.same(encodeRegistration({ template: '{oper}/{oper} {ch}', framing: 'raw', oper: 'a', ch: '2' }), ascii('a/a 2'), 'every occurrence')
-    t.same(
-      encodeRegistration({ template: '{oper};{ch}', framing: 'raw', oper: '$&{ch}', ch: '$1' }),
-      ascii('$&{ch};$1'),
-      'values are inserted literally, in one pass',
-    )
+    t.same(encodeRegistration({ template: '{oper};{ch}', framing: 'raw', oper: '$&{ch}', ch: '$1' }), ascii('$&{ch};$1'), 'values are inserted literally, in one pass')
     t.same(encodeRegistration({ template: '工号={oper}', framing: 'length', oper: '张三', ch: '' }), cat(Buffer.of(9), iconv.encode('工号=张三', 'gbk')))
     t.throws(() => encodeRegistration({ template: '{oper}', framing: 'length', oper: '', ch: '' }), { name: 'RangeError', message: /0 bytes/ })
     t.throws(() => encodeRegistration({ template: '{oper}', framing: 'raw', oper: 'x'.repeat(300), ch: '' }), { name: 'RangeError', message: /300 bytes/ })

@@ -30,7 +30,16 @@ async function script(lines: (string | Buffer)[], opts: { gate?: boolean; state?
   const go = join(dir, `go${i}`)
   const head = [`log ${log}`, ...(opts.state ? [`state ${join(dir, `state${i}`)}`] : []), ...(opts.gate === false ? [] : [`gate ${go}`])]
   const path = await writeScript(join(dir, `script${i}.txt`), [...head, ...lines])
-  return { path, go, calls: async () => iconv.decode(await readFile(log).catch(() => Buffer.alloc(0)), 'gbk').split('\n').filter(Boolean).map((l) => l.replace(/^pid=\d+ tid=\d+ /, '')) }
+  return {
+    path,
+    go,
+    calls: async () =>
+      iconv
+        .decode(await readFile(log).catch(() => Buffer.alloc(0)), 'gbk')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.replace(/^pid=\d+ tid=\d+ /, '')),
+  }
 }
 
 const open = (s: Script) => writeFile(s.go, '')
@@ -93,22 +102,47 @@ t.test('pops from the DLL reach /v1/events exactly as the socket source delivers
   t.same(gbk.pop.data, { 城市: '南京', 会员等级: '金卡', 客户: '王女士' }, 'Chinese in da survives the DLL path')
   t.equal(gbk.channelId, 'dll:7')
   const table = await getJson(`${r.url}/v1/channels?source=dll`)
-  t.same(table.body.channels.map((c: any) => [c.id, c.state]), [['dll:2', 'ringing'], ['dll:3', 'ringing'], ['dll:4', 'ringing'], ['dll:7', 'dialing'], ['dll:8', 'ringing']])
+  t.same(
+    table.body.channels.map((c: any) => [c.id, c.state]),
+    [
+      ['dll:2', 'ringing'],
+      ['dll:3', 'ringing'],
+      ['dll:4', 'ringing'],
+      ['dll:7', 'dialing'],
+      ['dll:8', 'ringing'],
+    ],
+  )
   const pops = await getJson(`${r.url}/v1/pops?source=dll&limit=1`)
   t.equal(pops.body.pops[0].pop.format, 't2')
   const src = (await getJson(`${r.url}/v1/sources`)).body.sources.find((x: any) => x.id === 'dll')
-  t.match(src, { type: 'lq-dll', status: 'connected', ocxCode: 7, supports: ['pops'], detail: { libraryFormat: 'elf', libraryArch: process.arch, callingConvention: 'cdecl', demo: false, popsIn: POPS.length } })
+  t.match(src, {
+    type: 'lq-dll',
+    status: 'connected',
+    ocxCode: 7,
+    supports: ['pops'],
+    detail: { libraryFormat: 'elf', libraryArch: process.arch, callingConvention: 'cdecl', demo: false, popsIn: POPS.length },
+  })
   t.match((await s.calls())[0], /^start port=7628 oper=801 ch=-1 flag=0$/)
 })
 
 t.test('-201 mid-stream: LClientStop, restart, and the following pops still arrive', { skip: noCompiler }, async (t) => {
-  const s = await script(['pop H=t1v2,ch=1,ph=1,id=1,tm=081123101500,dm=0;', 'empty 3', 'code -201', 'pop H=t1v2,ch=2,ph=2,id=2,tm=081123101500,dm=0;', 'code -200', 'pop H=t1v2,ch=3,ph=3,id=3,tm=081123101500,dm=0;'])
+  const s = await script([
+    'pop H=t1v2,ch=1,ph=1,id=1,tm=081123101500,dm=0;',
+    'empty 3',
+    'code -201',
+    'pop H=t1v2,ch=2,ph=2,id=2,tm=081123101500,dm=0;',
+    'code -200',
+    'pop H=t1v2,ch=3,ph=3,id=3,tm=081123101500,dm=0;',
+  ])
   const r = await daemonWith([dll('dll', s)])
   t.teardown(() => r.stop())
   await until(() => status(r, 'dll') === 'connected', 10_000, 'connected')
   await open(s)
   const pops = await r.sse.count('pop', 3, 10_000)
-  t.same(pops.map((e) => (e.data as any).pop.channel), [1, 2, 3])
+  t.same(
+    pops.map((e) => (e.data as any).pop.channel),
+    [1, 2, 3],
+  )
   await until(() => statuses(r.sse, 'dll').filter((x) => x === 'connected').length === 3, 5000, 'third connect')
   // (the first status, connecting, went out before the SSE client could subscribe)
   t.same(statuses(r.sse, 'dll'), ['connected', 'reconnecting', 'connected', 'reconnecting', 'connected'], 'status events show each restart')
@@ -116,7 +150,11 @@ t.test('-201 mid-stream: LClientStop, restart, and the following pops still arri
   t.match(lost.lastError, 'LClientRcv returned -201 (connection stopped), LClientGetError -201; LClientStop called')
   t.equal(lost.failures, 0, 'a link that worked is no failed attempt')
   const calls = (await s.calls()).map((l) => l.split(' ')[0] + (l.includes('code') ? ' ' + l.split(' ').at(-1) : ''))
-  t.same(calls.filter((c) => c !== 'rcv'), ['start', 'start-result', 'rcv -201', 'geterror', 'stop', 'start', 'start-result', 'rcv -200', 'geterror', 'stop', 'start', 'start-result'], 'GetError and Stop after each error code, then a new start')
+  t.same(
+    calls.filter((c) => c !== 'rcv'),
+    ['start', 'start-result', 'rcv -201', 'geterror', 'stop', 'start', 'start-result', 'rcv -200', 'geterror', 'stop', 'start', 'start-result'],
+    'GetError and Stop after each error code, then a new start',
+  )
   const metrics = await (await fetch(`${r.url}/metrics`)).text()
   t.match(metrics, /telbridge_source_connect_failures_total\{source="dll"\} 2/)
 })
@@ -165,12 +203,24 @@ t.test('a crash of the DLL, a hung call and a buffer overrun restart the host; n
   await until(() => status(r, 'dll') === 'connected', 10_000, 'connected')
   await open(s)
   const pops = await r.sse.count('pop', 5, 20_000)
-  t.same(pops.map((e) => (e.data as any).pop.channel), [1, 2, 3, 4, 5])
+  t.same(
+    pops.map((e) => (e.data as any).pop.channel),
+    [1, 2, 3, 4, 5],
+  )
   const errors = r.sse.events.filter((e) => e.event === 'source' && (e.data as any).status === 'reconnecting').map((e) => (e.data as any).lastError)
-  t.match(errors, [/LClient host process ended \(exit code 9\)/, /LClientRcv did not return within 500 ms; the LClient host was killed/, /wrote past the 4096-byte receive buffer; the DLL's host process was restarted/])
+  t.match(errors, [
+    /LClient host process ended \(exit code 9\)/,
+    /LClientRcv did not return within 500 ms; the LClient host was killed/,
+    /wrote past the 4096-byte receive buffer; the DLL's host process was restarted/,
+  ])
   const inv = await r.sse.next((e) => e.event === 'pop.invalid')
   t.match(inv.data, { source: 'dll', raw: 'B'.repeat(4096) }, 'a pop without NUL is cut at the buffer and goes to the parser')
-  const pids = new Set((await readFile(join(dir, `calls${n - 1}.log`), 'latin1')).split('\n').filter(Boolean).map((l) => l.split(' ')[0]))
+  const pids = new Set(
+    (await readFile(join(dir, `calls${n - 1}.log`), 'latin1'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ')[0]),
+  )
   t.equal(pids.size, 4, 'four host processes')
   const metrics = await (await fetch(`${r.url}/metrics`)).text()
   t.match(metrics, /telbridge_frames_invalid_total\{source="dll",code="UNTERMINATED"\} 1/)
@@ -205,7 +255,10 @@ t.test('demo: true uses LClientStartDemo and LClientRcvDemo', { skip: noCompiler
   t.teardown(() => r.stop())
   const [pop] = await r.sse.count('pop', 1, 10_000)
   t.equal((pop!.data as any).pop.phone, '02586307627')
-  t.same((await s.calls()).map((l) => l.split(' ')[0]).filter((x, i, a) => a.indexOf(x) === i), ['startdemo', 'start-result', 'rcvdemo'])
+  t.same(
+    (await s.calls()).map((l) => l.split(' ')[0]).filter((x, i, a) => a.indexOf(x) === i),
+    ['startdemo', 'start-result', 'rcvdemo'],
+  )
 })
 
 t.test('a DLL this Node cannot load: status failed with the reason, no retries, other sources unaffected', { skip: noCompiler }, async (t) => {
@@ -250,14 +303,32 @@ t.test('the same agent twice through one DLL is refused; two agents may share th
   const r = await daemonWith([dll('a', a), dll('a2', a), dll('b', b, { oper: '802' })])
   t.teardown(() => r.stop())
   await r.sse.count('pop', 2, 10_000)
-  t.match(r.daemon.sources.get('a2')!.info(), { status: 'failed', lastError: /source a already logs agent 801 in to .* through .*liblclient_double\.so; a second login of the same agent would fight the first/ })
+  t.match(r.daemon.sources.get('a2')!.info(), {
+    status: 'failed',
+    lastError: /source a already logs agent 801 in to .* through .*liblclient_double\.so; a second login of the same agent would fight the first/,
+  })
   const pids = [(r.daemon.sources.get('a')!.info().detail as any).hostPid, (r.daemon.sources.get('b')!.info().detail as any).hostPid]
   t.equal(new Set(pids).size, 2, 'one host process (one DLL instance) per source')
 })
 
 t.test('config: defaults and bad values', { skip: noCompiler }, async (t) => {
   const cfg = parseConfig({ sources: [{ id: 'd', type: 'lq-dll', library: 'C:\\LQ\\LClient.dll', oper: 801 }] }).sources[0] as any
-  t.match(cfg, { host: '127.0.0.1', port: '7628', oper: '801', ch: '-1', demo: false, debug: false, pollMs: 100, bufferSize: 4096, callTimeoutSeconds: 30, stopTimeoutSeconds: 2, reconnectSeconds: 20, failAfter: 3, checkArch: true, popStateSeconds: 120 })
+  t.match(cfg, {
+    host: '127.0.0.1',
+    port: '7628',
+    oper: '801',
+    ch: '-1',
+    demo: false,
+    debug: false,
+    pollMs: 100,
+    bufferSize: 4096,
+    callTimeoutSeconds: 30,
+    stopTimeoutSeconds: 2,
+    reconnectSeconds: 20,
+    failAfter: 3,
+    checkArch: true,
+    popStateSeconds: 120,
+  })
   t.equal(cfg.callingConvention, undefined, 'chosen by platform at start')
   const bad = (src: Record<string, unknown>) => () => parseConfig({ sources: [{ id: 'd', type: 'lq-dll', library: 'x.dll', oper: '801', ...src }] })
   t.throws(bad({ callingConvention: 'fastcall' }), { message: /sources\[0\]\.callingConvention: expected one of "stdcall", "cdecl"/ })

@@ -23,7 +23,39 @@ const SEEDS = [
 const ZONES = ['Asia/Shanghai', 'America/New_York', 'Europe/Berlin', 'UTC', 'Australia/Lord_Howe', 'Not/AZone']
 const FORMATS: PopFormat[] = ['t1v1', 't1v2', 't1v3', 't1v4', 't1v5', 't2']
 const KEYS = ['H', 'ch', 'ph', 'id', 'tm', 'op', 'sn', 'ty', 'so', 'mb', 'da', 'dm', 'v', 'r', 'pa', 'xx', '', ' ch', '.....da', '__proto__', 'constructor']
-const VALUES = ['', '0', '1', '-1', '2', '5', '6', '9', '10', 't1v2', 't1v5', 't2', 't9', 'NA', '1;2;', ';', '080711175931', '241103013000', '240310023000', '991231235959', '081311175931', '城市:南京|a', ' meb_id:2222', '1208674344953', '99999999999999999999', 'x=y', '…', '\0', '\r\n', ' ', '\uFFFD']
+const VALUES = [
+  '',
+  '0',
+  '1',
+  '-1',
+  '2',
+  '5',
+  '6',
+  '9',
+  '10',
+  't1v2',
+  't1v5',
+  't2',
+  't9',
+  'NA',
+  '1;2;',
+  ';',
+  '080711175931',
+  '241103013000',
+  '240310023000',
+  '991231235959',
+  '081311175931',
+  '城市:南京|a',
+  ' meb_id:2222',
+  '1208674344953',
+  '99999999999999999999',
+  'x=y',
+  '…',
+  '\0',
+  '\r\n',
+  ' ',
+  '\uFFFD',
+]
 const ALPHABET = 'H=t1v2345,;:|.-_ 0123456789chpidmopsnytobarNA城市…\0\r\n\uFFFD'
 
 const KINDS = new Set([null, 'inbound', 'manual-outbound', 'inbound-three-way', 'auto-outbound', 'inbound-transfer', 'outbound-transfer', 'outbound-three-way', 'test', 'undefined'])

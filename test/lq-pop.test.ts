@@ -485,7 +485,10 @@ t.test('t1v1 details', async (t) => {
   t.equal(p.phone, null, 'empty phone')
   t.strictSame(p.dtmf, [], 'dtmf missing')
   t.strictSame(parsePop('2,1,x,1208674344953,NA,more,fields', SH).extra, { reserved: 'x', [FRAGMENTS_KEY]: 'more,fields' })
-  t.strictSame(parsePop('2,1,,0,0', SH), pop({ format: 't1v1', channel: 2, phone: '1', callId: '02', time: '1970-01-01T08:00:00.000+08:00', direction: 'inbound', extra: { reserved: '' }, raw: '2,1,,0,0' }))
+  t.strictSame(
+    parsePop('2,1,,0,0', SH),
+    pop({ format: 't1v1', channel: 2, phone: '1', callId: '02', time: '1970-01-01T08:00:00.000+08:00', direction: 'inbound', extra: { reserved: '' }, raw: '2,1,,0,0' }),
+  )
   t.equal(parsePop(' 2 , 1 , r , 1208674344953 , 1;2; ', SH).callId, '12086743449532')
   t.equal(parsePop('2,1,1000,1208674344953,NA', { timeZone: 'UTC' }).time, '2008-04-20T06:52:24.953+00:00')
   t.equal(parsePop('2,1,1000,1208674344953,NA', { timeZone: 'America/New_York' }).time, '2008-04-20T02:52:24.953-04:00')
@@ -573,7 +576,11 @@ t.test('zone math agrees with Intl around every switch, with and without the cac
   for (const zone of zones) {
     const intl = new Intl.DateTimeFormat('en-CA', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
     const wall = (ms: number): string => intl.format(ms).replace(/\D/g, '').slice(2)
-    const off = (ms: number): number => Date.UTC(...(intl.format(ms).match(/\d+/g)!.map(Number) as [number, number, number, number, number, number]).map((v, i) => (i === 1 ? v - 1 : v)) as [number, number, number, number, number, number]) - (ms - (ms % 1000))
+    const off = (ms: number): number =>
+      Date.UTC(
+        ...((intl.format(ms).match(/\d+/g)!.map(Number) as [number, number, number, number, number, number]).map((v, i) => (i === 1 ? v - 1 : v)) as [number, number, number, number, number, number]),
+      ) -
+      (ms - (ms % 1000))
     const check = (ms: number): void => {
       const iso = isoInZone(ms, zone)
       const tm = formatLqTime(ms, zone)
@@ -660,7 +667,17 @@ t.test('formatPop → parsePop round trip, one of each', async (t) => {
   }
   const z = { timeZone: 'Europe/Berlin' }
   const expect: Record<PopFormat, Partial<Pop>> = {
-    t1v1: { format: 't1v1', tag: null, channel: 5, phone: '13900001111', callId: `${time}5`, time: '2024-05-01T14:34:56.789+02:00', direction: 'inbound', dtmf: ['1', '#'], extra: { reserved: '1000' } },
+    t1v1: {
+      format: 't1v1',
+      tag: null,
+      channel: 5,
+      phone: '13900001111',
+      callId: `${time}5`,
+      time: '2024-05-01T14:34:56.789+02:00',
+      direction: 'inbound',
+      dtmf: ['1', '#'],
+      extra: { reserved: '1000' },
+    },
     t1v2: { format: 't1v2', tag: 't1v2', channel: 5, phone: '13900001111', callId: `${time}5`, time: '2024-05-01T14:34:56+02:00', direction: 'inbound', dtmf: ['1', '#'] },
     t1v3: { format: 't1v3', agent: '805', serial: '4711', callId: `${time}5`, direction: 'inbound' },
     t1v4: { format: 't1v4', callId: '4711', kindCode: 6, kind: 'outbound-transfer', direction: 'outbound', originAgent: '806', member: null, data: null },
@@ -747,7 +764,10 @@ t.test('formatPop → parsePop round trip, random fields', async (t) => {
 t.test('throughput sanity (printed, not asserted)', async (t) => {
   const pops = [...VENDOR.slice(0, 5), OURS[0]!].map((f) => f.text)
   const bufs = pops.map(encodePop)
-  for (const [name, inputs] of [['strings', pops], ['GBK buffers', bufs]] as const) {
+  for (const [name, inputs] of [
+    ['strings', pops],
+    ['GBK buffers', bufs],
+  ] as const) {
     const N = 200_000
     for (let i = 0; i < 20_000; i++) parsePop(inputs[i % inputs.length]!, SH)
     const c = process.cpuUsage()

@@ -28,7 +28,16 @@ async function legacyClient(port: number, oper: string | null, opts: { answer?: 
   socket.on('close', () => (closed = true))
   socket.on('error', () => {})
   if (oper !== null) socket.write(encodeRegistration({ template: 'oper={oper},ch={ch};', framing: opts.framing ?? 'length', oper, ch: '-1' }))
-  return { socket, pops, get tryReqs() { return tryReqs }, get closed() { return closed } }
+  return {
+    socket,
+    pops,
+    get tryReqs() {
+      return tryReqs
+    },
+    get closed() {
+      return closed
+    },
+  }
 }
 
 t.test('registration text → agent', async (t) => {
@@ -48,7 +57,10 @@ t.test('legacy clients get the pops of their agent, or all; silent ones are drop
   const raw803 = await legacyClient(port, '803', { framing: 'raw' })
   t.teardown(() => [a801, a802, all, raw803].forEach((c) => c.socket.destroy()))
   await until(() => r.daemon.lqServer!.list().filter((c) => c.agent).length === 3, 2000, 'three registered clients, one raw')
-  t.ok(r.daemon.lqServer!.list().some((c) => c.agent === '803'), 'a raw registration is understood')
+  t.ok(
+    r.daemon.lqServer!.list().some((c) => c.agent === '803'),
+    'a raw registration is understood',
+  )
   const p801 = 'H=t1v5,ch=1,ph=13800000001,ty=1,tm=081123101500,op=801,sn=1,so=0,mb=0,da=城市:南京,dm=0;'
   const p802 = 'H=t1v3,ch=2,ph=13800000002,id=2,tm=081123101500,op=802,sn=2,dm=0;'
   r.sim.sendPop(p801, '801')

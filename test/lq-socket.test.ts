@@ -20,8 +20,16 @@ t.test('every pop reaches an SSE client with all fields right', async (t) => {
   ]
   for (const p of pops) r.sim.sendPop(p)
   const got = await sse.count('pop', pops.length)
-  t.same(got.map((e) => (e.data as any).pop.raw), pops, 'all pops, in order, raw text intact')
-  t.same(got.map((e) => (e.data as any).eventId), got.map((e) => Number(e.id)), 'a pop record carries its own event id')
+  t.same(
+    got.map((e) => (e.data as any).pop.raw),
+    pops,
+    'all pops, in order, raw text intact',
+  )
+  t.same(
+    got.map((e) => (e.data as any).eventId),
+    got.map((e) => Number(e.id)),
+    'a pop record carries its own event id',
+  )
   const last = got[5]!.data as any
   t.equal(last.source, 'lq1')
   t.equal(last.channelId, 'lq1:7')
@@ -40,17 +48,28 @@ t.test('every pop reaches an SSE client with all fields right', async (t) => {
   })
   t.equal((got[0]!.data as any).pop.callId, '12086743449532', 't1v1 call id is startTime + ch')
   t.equal((got[0]!.data as any).pop.time, '2008-04-20T14:52:24.953+08:00')
-  t.equal((got[4]!.data as any).pop.format, 't1v5', 'the vendor\'s t1v5 example tagged t1v4 is t1v5')
+  t.equal((got[4]!.data as any).pop.format, 't1v5', "the vendor's t1v5 example tagged t1v4 is t1v5")
   const ch = await sse.next((e) => e.event === 'channel' && (e.data as any).id === 'lq1:7')
   t.match(ch.data, { state: 'dialing', phone: '13912345678', direction: 'outbound', agent: '801' })
   const ids = sse.events.map((e) => Number(e.id))
-  t.same([...ids].sort((a, b) => a - b), ids, 'event ids increase')
+  t.same(
+    [...ids].sort((a, b) => a - b),
+    ids,
+    'event ids increase',
+  )
   const table = await getJson(`${r.url}/v1/channels?source=lq1&state=ringing`)
-  t.same(table.body.channels.map((c: any) => c.id), ['lq1:2'])
+  t.same(
+    table.body.channels.map((c: any) => c.id),
+    ['lq1:2'],
+  )
   const one = await getJson(`${r.url}/v1/channels/lq1:7`)
   t.equal(one.body.state, 'dialing')
   const recent = await getJson(`${r.url}/v1/pops?limit=2`)
-  t.same(recent.body.pops.map((p: any) => p.pop.channel), [7, 2], 'newest first')
+  t.same(
+    recent.body.pops.map((p: any) => p.pop.channel),
+    [7, 2],
+    'newest first',
+  )
 })
 
 t.test('TRY_REQ is answered with TRY_REP', async (t) => {
@@ -86,7 +105,10 @@ t.test('garbage, a zero length, a truncated frame, invalid GBK and a 255-byte po
   r.sim.sendPop(good(5))
   // a truncated frame at the end: waits, then the server drops the link — the next connection works
   const got = await sse.count('pop', 5)
-  t.same(got.map((e) => (e.data as any).pop.channel), [1, 2, 3, 4, 5])
+  t.same(
+    got.map((e) => (e.data as any).pop.channel),
+    [1, 2, 3, 4, 5],
+  )
   t.match((got[2]!.data as any).pop.data, { x: /\uFFFD/ })
   t.equal((got[3]!.data as any).pop.raw, long)
   const inv = await sse.next((e) => e.event === 'pop.invalid')

@@ -49,16 +49,28 @@ t.test('every service reaches the simulator with its vo_id and fields', async (t
     ['push2flow', () => c.push2flow({ oper: '801', flow: 'password', para: '33333333', wait: true, ch: -1 }), { oper: '801', flow: 'password', para: '33333333', if_wait: 'true', ch: '-1' }],
     ['callusb', () => c.callusb({ phones: ['13800000000', '02586307627'], flow: '通知' }), { phone_calloutb: '13800000000;02586307627', flow_calloutb: '通知', repType: 'rep2xml' }],
     ['fastSMS', () => c.fastSMS({ receivers: ['13800000000'], text: '您的快递已到' }), { receiver: '13800000000', memo: '您的快递已到', time_type: '1', repType: 'rep2xml' }],
-    ['fastSMS', () => c.fastSMS({ receivers: ['1', '2'], text: 'x', at: { date: '2008-01-01', time: '09:00:01' }, retries: 2 }), { receiver: '1;2', time_type: '2', date_schedule: '2008-01-01', time_schedule: '09:00:01', retry_cnt: '2' }],
+    [
+      'fastSMS',
+      () => c.fastSMS({ receivers: ['1', '2'], text: 'x', at: { date: '2008-01-01', time: '09:00:01' }, retries: 2 }),
+      { receiver: '1;2', time_type: '2', date_schedule: '2008-01-01', time_schedule: '09:00:01', retry_cnt: '2' },
+    ],
     ['fastFax', () => c.fastFax({ receivers: ['02586307627'], filename: '报价单.tif' }), { receiver: '02586307627', filename: '报价单.tif', time_type: '1', repType: 'rep2xml' }],
     ['agentLogout', () => c.agentLogout({ oper: '802' }), { oper: '802' }],
     ['sendPop', () => c.sendPop({ oper: '801' }), { oper: '801' }],
     ['callback', () => c.callback({ phone: '13800000000', appInfo: '10.0.0.9' }), { phone: '13800000000', app_info: '10.0.0.9' }],
-    ['popModifyCustCall', () => c.popModifyCustCall({ startTime: '1208674344953', phone: '02586307627', memo: '客户要求明天回电', extra: { custcall_3_16: '北京' } }), { startTime: '1208674344953', phone_cust: '02586307627', memo: '客户要求明天回电', code_reason: '1', custcall_3_16: '北京' }],
+    [
+      'popModifyCustCall',
+      () => c.popModifyCustCall({ startTime: '1208674344953', phone: '02586307627', memo: '客户要求明天回电', extra: { custcall_3_16: '北京' } }),
+      { startTime: '1208674344953', phone_cust: '02586307627', memo: '客户要求明天回电', code_reason: '1', custcall_3_16: '北京' },
+    ],
     ['getChStatus', () => c.getChStatus('agent'), { type: '2' }],
     ['getOperStatus', () => c.getOperStatus('logon'), { oper: 'logon' }],
     ['getQueueStatus', () => c.getQueueStatus(), {}],
-    ['getCustCall', () => c.getCustCall({ oper: '801', dateStart: '2008-01-01', serial: { ge: '5' }, page: 2 }), { code_operator: '801', call_date_start: '2008-01-01', ser_no_ge: '5', pn: '2', charset: 'gb2312' }],
+    [
+      'getCustCall',
+      () => c.getCustCall({ oper: '801', dateStart: '2008-01-01', serial: { ge: '5' }, page: 2 }),
+      { code_operator: '801', call_date_start: '2008-01-01', ser_no_ge: '5', pn: '2', charset: 'gb2312' },
+    ],
     ['playSelected', () => c.playSelected({ sn: '1001', download: true }), { sn: '1001', type: '2', charset: 'gb2312' }],
     ['getLoc', () => c.getLoc('13851498888'), { phone: '13851498888' }],
     ['getSmsBal', () => c.getSmsBal(), {}],
@@ -77,7 +89,11 @@ t.test('every service reaches the simulator with its vo_id and fields', async (t
     t.match(r.fields, { ...fields, _secs_: 'lcall', ifAjaxResp: 'true' }, voId)
     seen.add(voId)
   }
-  t.same(VO_IDS.filter((v) => !seen.has(v)), [], 'every vo_id of seed 000 was called')
+  t.same(
+    VO_IDS.filter((v) => !seen.has(v)),
+    [],
+    'every vo_id of seed 000 was called',
+  )
 })
 
 t.test('a dial is watched: 拨号 → 通话 → 空闲', async (t) => {
@@ -117,9 +133,15 @@ t.test('Chinese text survives gb2312 both ways, and GET and UTF-8 forms work too
   const s = await sim()
   const c = client(s)
   const agents = await c.getOperStatus('logon')
-  t.same(agents.map((a) => a.oper), AGENTS)
+  t.same(
+    agents.map((a) => a.oper),
+    AGENTS,
+  )
   const chs = await c.getChStatus('agent')
-  t.same(chs.channels.map((x) => x.oper), AGENTS)
+  t.same(
+    chs.channels.map((x) => x.oper),
+    AGENTS,
+  )
   t.ok(chs.channels.every((x) => x.type === '内线' && x.statusText === '挂机'))
   t.same(await c.getOperStatus('客服甲'), [{ oper: '客服甲', ch: 6, inUse: 0, status: 0, phone: null, loggedIn: true, busy: false }])
 

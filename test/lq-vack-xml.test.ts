@@ -23,15 +23,22 @@ import { prng } from '../protocols/testing/chunks.js'
 
 /** The answer examples of seed 000, verbatim (curly quotes, `- ` and missing end tags included). */
 const SEED = {
-  getOperStatus: "<?xml version=\"1.0\" encoding=\"gb2312\" ?>\n<result generated=\"1216266428640\" vo_id=\"getOperStatus\">\n<result><operStatus>\n<ch>0</ch><inUseC>0</inUseC><statusC>0</statusC><phone>_NA_</phone><ifLoginC>1</ifLoginC><oper>801</oper><setBusyC>false</setBusyC>\n</operStatus>\n</result>",
-  playSelectedOk: "<?xml version=\"1.0\" encoding=\"gb2312\" ?>\n- <result generated=\"1215767846687\" vo_id=\"playSelected\" error=\"\"><playSelected><asxfile>http://192.168.0.10:12333/v/audio/1215767846671_796962434_-8845179132077319521.asx</asxfile></playSelected></result>",
-  playSelectedError: " <?xml version=\"1.0\" encoding=\"gb2312\" ?> \n\n- <result generated=\"1216215069890\" vo_id=\"playSelected\" error=\"呼叫流水id=12157674323753-1读取错!\"> <playSelected><asxfile></asxfile ></playSelected></result>",
-  getCustCall: "<?xml version=\"1.0\" encoding=\"gb2312\" ?>\n<result generated=\"1216266428640\" vo_id=\"getCustCall\" totalCnt=”1”  curPn=”1” >\n<result>\n\n<CustCall><id>23232342</id><sn>232323</sn><ch>0</ch><dir>0</dir><vt>0</vt><ph>02586307627</ph><dt>2008-01-01</dt><oper>801</oper><tms>13:00:00</tms><tme>13:00:00</tme><file>20080806_081555_8_013465226206.wav</file>\n</CustCall>\n<CustCall><id>23232344</id><sn>2323231</sn><ch>0</ch><dir>0</dir><vt>0</vt><ph>02586307627</ph><dt>2008-01-01</dt><oper>801</oper><tms>13:00:00</tms><tme>13:00:00</tme><file>20080806_081555_8_013465226206.wav</file>\n</CustCall>\n<CustCall><id>23232345</id><sn>2323232</sn><ch>0</ch><dir>0</dir><vt>0</vt><ph>02586307627</ph><dt>2008-01-01</dt><oper>801</oper><tms>13:00:00</tms><tme>13:00:00</tme><file>20080806_081555_8_013465226206.wav</file>\n</CustCall>\n</result>",
-  getQueueStatus: "<?xml version=\"1.0\" encoding=\"gb2312\" ?>\n<result generated=\"1216266428640\" vo_id=\"getQueueStatus\" callautoSize=”10”  chWaitSize=”1”  calloutbSize=”1”>\n<queueStatus>\n<inUseC>0</inUseC>\n<type>外部呼入</type> \n\n<phone>86306392</phone> \n\n<ch>0</ch> \n\n<wt>oper</wt> \n\n<wv>801</wv> \n\n<startTime>17:24:23</startTime> \n\n<totalTime>2</totalTime> \n\n</queueStatus>\n</result>",
-  getChStatus: "<?xml version=\"1.0\" encoding=\"gb2312\" ?>\n<result generated=\"1216266428640\" vo_id=\"getChStatus\" chCnt=”10”  agentChCnt=”1”  ichCnt  rchCnt=”10”>\n<chStatus>\n\n  <ch>2</ch> \n\n  <type>内线</type> \n\n  <inUse>手工呼出</inUse> \n\n  <status>摘机</status> \n\n  <step>等待坐席挂机</step> \n\n  <peerCh>-1</peerCh> \n\n  <phone>_NA_</phone> \n\n  <oper>801</oper> \n\n  <file>_NA_</file> \n\n  <startTime>17:24:04</startTime> \n\n  <endTime>_NA_</endTime> \n\n  <loginTime>_NA_</loginTime> \n\n  <idleTime>16:17:21</idleTime> \n\n  <listen>_NA_</listen> \n\n  <setBusy>_NA_</setBusy> \n\n </chStatus>\n\n <chStatus>\n\n  <ch>3</ch> \n\n  <type>内线</type> \n\n  <inUse>0</inUse> \n\n  <status>挂机</status> \n\n  <step>空闲</step> \n\n  <peerCh>-1</peerCh> \n\n  <phone>_NA_</phone> \n\n  <oper>_NA_</oper> \n\n  <file>_NA_</file> \n\n  <startTime>_NA_</startTime> \n\n  <endTime>_NA_</endTime> \n\n  <loginTime>_NA_</loginTime> \n\n  <idleTime>_NA_</idleTime> \n\n  <listen>_NA_</listen> \n\n  <setBusy>_NA_</setBusy> \n\n  </chStatus>",
-  getLoc: "  <?xml version=\"1.0\" encoding=\"gb2312\" ?> \n\n  <result generated=\"1265255567192\" vo_id=\"getLoc\">\n\n  <loc>\n\n  <phone>13851498888</phone> \n\n  <location>200100</location> \n\n  <city>南京市</city> \n\n  <province>江苏省</province> \n\n  </loc>\n\n  </result>",
-  success: "<?xml version=\"1.0\" encoding=\"gb2312\"?>\n<result generated=\"1210066494234\" rcode=\"0\" msg=\"执行成功\">执行成功</result>",
-  failure: "<?xml version=\"1.0\" encoding=\"gb2312\"?>\n<result generated=\"1210067291203\" rcode=\"0\" error=\"通道无效\">分通道无效</result>",
+  getOperStatus:
+    '<?xml version="1.0" encoding="gb2312" ?>\n<result generated="1216266428640" vo_id="getOperStatus">\n<result><operStatus>\n<ch>0</ch><inUseC>0</inUseC><statusC>0</statusC><phone>_NA_</phone><ifLoginC>1</ifLoginC><oper>801</oper><setBusyC>false</setBusyC>\n</operStatus>\n</result>',
+  playSelectedOk:
+    '<?xml version="1.0" encoding="gb2312" ?>\n- <result generated="1215767846687" vo_id="playSelected" error=""><playSelected><asxfile>http://192.168.0.10:12333/v/audio/1215767846671_796962434_-8845179132077319521.asx</asxfile></playSelected></result>',
+  playSelectedError:
+    ' <?xml version="1.0" encoding="gb2312" ?> \n\n- <result generated="1216215069890" vo_id="playSelected" error="呼叫流水id=12157674323753-1读取错!"> <playSelected><asxfile></asxfile ></playSelected></result>',
+  getCustCall:
+    '<?xml version="1.0" encoding="gb2312" ?>\n<result generated="1216266428640" vo_id="getCustCall" totalCnt=”1”  curPn=”1” >\n<result>\n\n<CustCall><id>23232342</id><sn>232323</sn><ch>0</ch><dir>0</dir><vt>0</vt><ph>02586307627</ph><dt>2008-01-01</dt><oper>801</oper><tms>13:00:00</tms><tme>13:00:00</tme><file>20080806_081555_8_013465226206.wav</file>\n</CustCall>\n<CustCall><id>23232344</id><sn>2323231</sn><ch>0</ch><dir>0</dir><vt>0</vt><ph>02586307627</ph><dt>2008-01-01</dt><oper>801</oper><tms>13:00:00</tms><tme>13:00:00</tme><file>20080806_081555_8_013465226206.wav</file>\n</CustCall>\n<CustCall><id>23232345</id><sn>2323232</sn><ch>0</ch><dir>0</dir><vt>0</vt><ph>02586307627</ph><dt>2008-01-01</dt><oper>801</oper><tms>13:00:00</tms><tme>13:00:00</tme><file>20080806_081555_8_013465226206.wav</file>\n</CustCall>\n</result>',
+  getQueueStatus:
+    '<?xml version="1.0" encoding="gb2312" ?>\n<result generated="1216266428640" vo_id="getQueueStatus" callautoSize=”10”  chWaitSize=”1”  calloutbSize=”1”>\n<queueStatus>\n<inUseC>0</inUseC>\n<type>外部呼入</type> \n\n<phone>86306392</phone> \n\n<ch>0</ch> \n\n<wt>oper</wt> \n\n<wv>801</wv> \n\n<startTime>17:24:23</startTime> \n\n<totalTime>2</totalTime> \n\n</queueStatus>\n</result>',
+  getChStatus:
+    '<?xml version="1.0" encoding="gb2312" ?>\n<result generated="1216266428640" vo_id="getChStatus" chCnt=”10”  agentChCnt=”1”  ichCnt  rchCnt=”10”>\n<chStatus>\n\n  <ch>2</ch> \n\n  <type>内线</type> \n\n  <inUse>手工呼出</inUse> \n\n  <status>摘机</status> \n\n  <step>等待坐席挂机</step> \n\n  <peerCh>-1</peerCh> \n\n  <phone>_NA_</phone> \n\n  <oper>801</oper> \n\n  <file>_NA_</file> \n\n  <startTime>17:24:04</startTime> \n\n  <endTime>_NA_</endTime> \n\n  <loginTime>_NA_</loginTime> \n\n  <idleTime>16:17:21</idleTime> \n\n  <listen>_NA_</listen> \n\n  <setBusy>_NA_</setBusy> \n\n </chStatus>\n\n <chStatus>\n\n  <ch>3</ch> \n\n  <type>内线</type> \n\n  <inUse>0</inUse> \n\n  <status>挂机</status> \n\n  <step>空闲</step> \n\n  <peerCh>-1</peerCh> \n\n  <phone>_NA_</phone> \n\n  <oper>_NA_</oper> \n\n  <file>_NA_</file> \n\n  <startTime>_NA_</startTime> \n\n  <endTime>_NA_</endTime> \n\n  <loginTime>_NA_</loginTime> \n\n  <idleTime>_NA_</idleTime> \n\n  <listen>_NA_</listen> \n\n  <setBusy>_NA_</setBusy> \n\n  </chStatus>',
+  getLoc:
+    '  <?xml version="1.0" encoding="gb2312" ?> \n\n  <result generated="1265255567192" vo_id="getLoc">\n\n  <loc>\n\n  <phone>13851498888</phone> \n\n  <location>200100</location> \n\n  <city>南京市</city> \n\n  <province>江苏省</province> \n\n  </loc>\n\n  </result>',
+  success: '<?xml version="1.0" encoding="gb2312"?>\n<result generated="1210066494234" rcode="0" msg="执行成功">执行成功</result>',
+  failure: '<?xml version="1.0" encoding="gb2312"?>\n<result generated="1210067291203" rcode="0" error="通道无效">分通道无效</result>',
 }
 
 const gbk = (s: string) => iconv.encode(s, 'gbk')
@@ -107,7 +114,18 @@ t.test('seed: getCustCall (one </result> for two openings)', async (t) => {
       ['23232345', '2323232'],
     ],
   )
-  t.match(a.calls[0], { ch: 0, direction: 0, voiceType: 0, phone: '02586307627', date: '2008-01-01', oper: '801', startTime: '13:00:00', endTime: '13:00:00', file: '20080806_081555_8_013465226206.wav', memo: null })
+  t.match(a.calls[0], {
+    ch: 0,
+    direction: 0,
+    voiceType: 0,
+    phone: '02586307627',
+    date: '2008-01-01',
+    oper: '801',
+    startTime: '13:00:00',
+    endTime: '13:00:00',
+    file: '20080806_081555_8_013465226206.wav',
+    memo: null,
+  })
 })
 
 t.test('seed: playSelected with error="" is a success, with an error text a failure', async (t) => {
@@ -168,7 +186,8 @@ t.test('bad answers are VackXmlError with a code, never anything else', async (t
   t.equal(code(Buffer.from('garbage')), 'NO_RESULT')
   t.equal(code(Buffer.from('<result><__proto__>1</__proto__></result>')), 'BAD_XML')
   // an entity bomb is cut off
-  const bomb = '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]><result>&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;</result>'
+  const bomb =
+    '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]><result>&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;</result>'
   t.not(code(Buffer.from(bomb)), undefined)
 })
 
@@ -213,16 +232,19 @@ t.test('line states: every status code and word', async (t) => {
   t.equal(st(1, 2, '通话中'), 'talking')
   t.equal(st(0, -1), 'offline', 'a channel not enabled')
   t.equal(st(null), 'unknown')
-  t.same(
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(lineDirection),
-    [null, 'inbound', 'outbound', 'outbound', 'outbound', 'outbound', 'inbound', 'inbound', 'outbound', null, null, null],
-  )
+  t.same([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(lineDirection), [null, 'inbound', 'outbound', 'outbound', 'outbound', 'outbound', 'inbound', 'inbound', 'outbound', null, null, null])
   // the Chinese words map to the same codes as the digits
   const words = ['空闲', '摘机', '振铃', '通话', '等待拨号音', '拨号', '等待拨号结果', '挂起', '断线', '等待被叫摘机', '内部状态', '通道不可用', '呼出锁定']
   const xml = words.map((w, i) => `<chStatus><ch>${i}</ch><status>${w}</status><inUse>${i % 2 ? '外部呼入' : '未使用'}</inUse></chStatus>`).join('')
   const chs = parseChStatus(decodeVackXml(gbk(`<result>${xml}<chStatus><ch>99</ch><status>火星</status><inUse>IP接入</inUse></chStatus><chStatus><ch>x</ch></chStatus></result>`)))
-  t.same(chs.channels.map((c) => c.status), [...words.map((_, i) => i), null])
-  t.same(chs.channels.map((c) => c.inUse), [...words.map((_, i) => (i % 2 ? 1 : 0)), 7])
+  t.same(
+    chs.channels.map((c) => c.status),
+    [...words.map((_, i) => i), null],
+  )
+  t.same(
+    chs.channels.map((c) => c.inUse),
+    [...words.map((_, i) => (i % 2 ? 1 : 0)), 7],
+  )
   t.equal(chs.skipped, 1)
 })
 

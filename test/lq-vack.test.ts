@@ -160,7 +160,16 @@ t.test('mode 1 callbacks: GBK query strings become pops; key, bad input', async 
   t.match(pop.data, {
     source: 'lqv',
     channelId: 'lqv:2',
-    pop: { channel: 2, phone: '02586307627', agent: '客服甲', callId: '12018510590006', time: '2008-02-01T15:30:59+08:00', dtmf: ['1', '2'], direction: 'inbound', extra: { agentCh: '6', memo: '你好' } },
+    pop: {
+      channel: 2,
+      phone: '02586307627',
+      agent: '客服甲',
+      callId: '12018510590006',
+      time: '2008-02-01T15:30:59+08:00',
+      dtmf: ['1', '2'],
+      direction: 'inbound',
+      extra: { agentCh: '6', memo: '你好' },
+    },
   })
   // the ivr (popCRURL) result: a t2 pop
   const ivr = await fetch(`${r.ingest}/lq/lqv/ivr?key=${KEY}&v=VO_VAL_PWD2&r=0&ph=02586307627&pa=333333&da=%D1%E9%D6%A4:%CD%A8%B9%FD`)

@@ -18,7 +18,15 @@ async function script(lines: (string | Buffer)[]): Promise<{ path: string; log: 
   const i = n++
   const log = join(dir, `calls${i}.log`)
   const path = await writeScript(join(dir, `script${i}.txt`), [`log ${log}`, ...lines])
-  return { path, log, calls: async () => iconv.decode(await readFile(log).catch(() => Buffer.alloc(0)), 'gbk').split('\n').filter(Boolean) }
+  return {
+    path,
+    log,
+    calls: async () =>
+      iconv
+        .decode(await readFile(log).catch(() => Buffer.alloc(0)), 'gbk')
+        .split('\n')
+        .filter(Boolean),
+  }
 }
 
 const args = (host: string) => ({ host, port: '7628', oper: '801', ch: '-1' })
@@ -31,7 +39,13 @@ t.test('the default calling convention: stdcall only on 32-bit Windows', async (
 })
 
 t.test('start, receive (codes, pops, GBK both ways), RcvStr, GetError, Stop', { skip: noCompiler }, async (t) => {
-  const s = await script(['start -1', 'pop H=t1v5,ch=7,ph=13912345678,ty=1,tm=081123101500,op=801,sn=9,so=0,mb=2001,da=城市:南京|客户:王女士,dm=1;', 'empty 1', 'code -202', 'pop 2,02586307627,1000,1208674344953,NA'])
+  const s = await script([
+    'start -1',
+    'pop H=t1v5,ch=7,ph=13912345678,ty=1,tm=081123101500,op=801,sn=9,so=0,mb=2001,da=城市:南京|客户:王女士,dm=1;',
+    'empty 1',
+    'code -202',
+    'pop 2,02586307627,1000,1208674344953,NA',
+  ])
   const c = await LClient.open({ library: lib })
   t.teardown(() => c.close())
   t.equal(c.callingConvention, 'cdecl')
@@ -109,18 +123,31 @@ t.test('a call that does not return in time kills the host', { skip: noCompiler 
   const s = await script(['sleep 5000'])
   const c = await LClient.open({ library: lib, callTimeoutMs: 200 })
   await c.start(args(s.path))
-  const e = await c.rcv().then(() => null, (err) => err)
+  const e = await c.rcv().then(
+    () => null,
+    (err) => err,
+  )
   t.ok(e instanceof LClientError)
   t.match(e, { code: 'CALL_TIMEOUT', message: /LClientRcv did not return within 200 ms; the LClient host was killed/ })
   t.equal(c.alive, false)
-  t.match(await c.stop().then(() => null, (err) => err), { code: 'CALL_TIMEOUT' }, 'later calls fail at once')
+  t.match(
+    await c.stop().then(
+      () => null,
+      (err) => err,
+    ),
+    { code: 'CALL_TIMEOUT' },
+    'later calls fail at once',
+  )
 })
 
 t.test('a crash of the DLL ends the host, not us', { skip: noCompiler }, async (t) => {
   const s = await script(['exit 3'])
   const c = await LClient.open({ library: lib })
   await c.start(args(s.path))
-  const e = await c.rcv().then(() => null, (err) => err)
+  const e = await c.rcv().then(
+    () => null,
+    (err) => err,
+  )
   t.match(e, { code: 'HOST_EXITED', message: /LClient host process ended \(exit code 3\)/ })
   t.equal(c.alive, false)
 })
@@ -129,7 +156,10 @@ t.test('close waits for a call in flight, with a bound', { skip: noCompiler }, a
   const s = await script(['sleep 3000'])
   const c = await LClient.open({ library: lib })
   await c.start(args(s.path))
-  const pending = c.rcv().then(() => null, (err) => err)
+  const pending = c.rcv().then(
+    () => null,
+    (err) => err,
+  )
   await new Promise((r) => setTimeout(r, 50))
   const t0 = Date.now()
   await c.close(200)
@@ -149,9 +179,18 @@ t.test('demo functions, a missing export, a library that will not load', { skip:
   t.teardown(() => demo.close())
   t.equal(await demo.start(args(s.path)), 0)
   t.match(await demo.rcv(), { text: '9,9,9,9,NA' })
-  t.match((await s.calls()).map((l) => l.split(' ').slice(2, 4).join(' ')), ['startdemo port=7628', 'start-result 0', 'rcvdemo pop'])
+  t.match(
+    (await s.calls()).map((l) => l.split(' ').slice(2, 4).join(' ')),
+    ['startdemo port=7628', 'start-result 0', 'rcvdemo pop'],
+  )
   const noDemo = await buildDouble(dir, { name: 'libnodemo.so', defines: ['NO_DEMO'] })
-  t.match(await LClient.open({ library: noDemo, demo: true }).then(() => null, (e) => e), { code: 'LOAD_FAILED', message: /exports no function LClientStartDemo/ })
+  t.match(
+    await LClient.open({ library: noDemo, demo: true }).then(
+      () => null,
+      (e) => e,
+    ),
+    { code: 'LOAD_FAILED', message: /exports no function LClientStartDemo/ },
+  )
   const plain = await LClient.open({ library: noDemo })
   await plain.close()
   const broken = join(dir, 'libbroken.so')
@@ -161,7 +200,13 @@ t.test('demo functions, a missing export, a library that will not load', { skip:
   head[5] = 1
   head.writeUInt16LE(({ x64: 62, arm64: 183, ia32: 3 } as Record<string, number>)[process.arch] ?? 0, 18)
   await writeFile(broken, head)
-  t.match(await LClient.open({ library: broken }).then(() => null, (e) => e), { code: 'LOAD_FAILED', message: /cannot load .*libbroken\.so/ })
+  t.match(
+    await LClient.open({ library: broken }).then(
+      () => null,
+      (e) => e,
+    ),
+    { code: 'LOAD_FAILED', message: /cannot load .*libbroken\.so/ },
+  )
 })
 
 t.test('stdcall is accepted off x86 (koffi ignores it there)', { skip: noCompiler }, async (t) => {

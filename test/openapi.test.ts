@@ -108,16 +108,27 @@ t.test('GET /openapi.json: a valid OpenAPI 3.1 document of every route on the AP
   const routes = routesOf(d.api)
   t.ok(routes.length > 30, `the routes were collected (${routes.length})`)
   const paths = documented(doc)
-  t.same(routes.filter((r) => !paths.has(r)), [], 'every route on the API listener is documented')
+  t.same(
+    routes.filter((r) => !paths.has(r)),
+    [],
+    'every route on the API listener is documented',
+  )
   t.same(undeclared(d.api, ['/voip/api/jsondata.html']), [], 'every route declares its schema')
-  for (const r of ['get /v1/recordings/{callid}/audio', 'head /v1/recordings/{callid}/audio', 'post /v1/calls', 'post /v1/devices/{mac}/commands', 'get /v1/sources/{id}/call-log', 'post /voip/api/jsondata.html']) {
+  for (const r of [
+    'get /v1/recordings/{callid}/audio',
+    'head /v1/recordings/{callid}/audio',
+    'post /v1/calls',
+    'post /v1/devices/{mac}/commands',
+    'get /v1/sources/{id}/call-log',
+    'post /voip/api/jsondata.html',
+  ]) {
     t.ok(paths.has(r), r)
   }
   // the rest of the API still needs the token
   t.equal((await fetch(`${url}/v1/sources`)).status, 401)
 })
 
-t.test('GET /openapi-ingest.json (behind the token): the ingest listener\'s valid document, of every route on it', async (t) => {
+t.test("GET /openapi-ingest.json (behind the token): the ingest listener's valid document, of every route on it", async (t) => {
   const { d, url } = await daemon(t)
   t.equal((await fetch(`${url}/openapi-ingest.json`)).status, 401, 'it names configured paths: token needed')
   const res = await fetch(`${url}/openapi-ingest.json`, { headers: { authorization: `Bearer ${TOKEN}` } })
@@ -129,7 +140,11 @@ t.test('GET /openapi-ingest.json (behind the token): the ingest listener\'s vali
   const routes = routesOf(d.ingest!)
   t.ok(routes.includes('get /guoxin/gx/push') && routes.includes('get /lq/lqv/cust') && routes.includes('post /voip/api/jsondata.html'), routes.join(', '))
   const paths = documented(doc)
-  t.same(routes.filter((r) => !paths.has(r)), [], 'every route on the ingest listener is documented')
+  t.same(
+    routes.filter((r) => !paths.has(r)),
+    [],
+    'every route on the ingest listener is documented',
+  )
   t.same(undeclared(d.ingest!, ['/upload_record', '/voip/api/upload_record', '/voip/api/upload_record.html', '/voip/api/jsondata.html']), [], 'every route declares its schema')
 })
 

@@ -83,8 +83,7 @@ const pathOf = (r: Request) => new URL(r.url()).pathname
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /** The channel table row whose first cell is exactly `<source> · <ch>`. */
-const row = (page: Page, source: string, ch: string) =>
-  page.locator('#channels tr', { has: page.locator('td:first-child', { hasText: new RegExp(`^${escape(source)} · ${escape(ch)}$`) }) })
+const row = (page: Page, source: string, ch: string) => page.locator('#channels tr', { has: page.locator('td:first-child', { hasText: new RegExp(`^${escape(source)} · ${escape(ch)}$`) }) })
 
 /** Wait until an element matching `loc` shows exactly `text`; return its text. */
 async function textOf(loc: Locator, text: string): Promise<string> {
@@ -155,11 +154,7 @@ t.test('the page shows sources, channels and pops, and follows the event stream 
   const local = new Intl.DateTimeFormat('sv-SE', { timeZone: ZONE, dateStyle: 'short', timeStyle: 'medium' }).format(new Date(rec.receivedAt))
   t.match(await visibleText(page.locator('#pops li', { hasText: '13700000000' })), `lq1 · ${local}`, `time shown in ${ZONE}, not UTC`)
 
-  t.same(
-    (await page.locator('#pops li .ph').allTextContents()),
-    ['13700000000', '13998765432', '13812345678'],
-    'pops newest first',
-  )
+  t.same(await page.locator('#pops li .ph').allTextContents(), ['13700000000', '13998765432', '13812345678'], 'pops newest first')
   t.same(await page.locator('#channels tr td:first-child').allTextContents(), ['lq1 · 3', 'lq1 · 5', 'lq1 · 12'], 'rows in numeric channel order')
   t.same(await page.locator('#counts .state').allTextContents(), ['2 ringing', '1 dialing'], 'state counts in the header')
   t.equal(await page.evaluate('window.tbMark'), 42, 'the page did not reload')
@@ -254,5 +249,9 @@ t.test('the page recovers when the daemon goes away, answers 503 for a while, an
   t.equal(await page.evaluate('document.body.className'), '', 'no longer greyed out')
   t.equal(await row(page, 'lq1', '3').count(), 0, 'the old daemon’s channel is gone (state was refetched)')
   // expected: fetches that met the 503 server, and the event stream cut off when the first daemon stopped
-  t.same(errors.filter((e) => !/status of 503|ERR_INCOMPLETE_CHUNKED_ENCODING .*\/v1\/events/.test(e)), [], 'no other errors in the page')
+  t.same(
+    errors.filter((e) => !/status of 503|ERR_INCOMPLETE_CHUNKED_ENCODING .*\/v1\/events/.test(e)),
+    [],
+    'no other errors in the page',
+  )
 })

@@ -53,7 +53,13 @@ t.test('not root, passwordless sudo: through sudo -n', async (t) => {
   const f = fakeBin({ installed: ALL.filter((p) => p !== 'gcc'), uid: 1000, sudo: true })
   const r = run(f.dir)
   t.equal(r.code, 0)
-  t.same(f.log(), ['sudo -n true', 'sudo -n apt-get update -qq', 'apt-get update -qq', 'sudo -n apt-get install -y -qq --no-install-recommends gcc', 'apt-get install -y -qq --no-install-recommends gcc'])
+  t.same(f.log(), [
+    'sudo -n true',
+    'sudo -n apt-get update -qq',
+    'apt-get update -qq',
+    'sudo -n apt-get install -y -qq --no-install-recommends gcc',
+    'apt-get install -y -qq --no-install-recommends gcc',
+  ])
 })
 
 t.test('not root, no sudo: one line saying what to run, exit 0, nothing installed', async (t) => {

@@ -142,16 +142,27 @@ t.test('GET /v1/recordings: filters and paging', async (t) => {
   const list = async (q: string) => (await get(`${url}/v1/recordings${q}`)).json
   const all = await list('?limit=100')
   t.equal(all.total, 20)
-  t.same(all.recordings.map((x: any) => x.id), Array.from({ length: 20 }, (_, i) => `f${String(19 - i).padStart(2, '0')}`), 'newest first')
+  t.same(
+    all.recordings.map((x: any) => x.id),
+    Array.from({ length: 20 }, (_, i) => `f${String(19 - i).padStart(2, '0')}`),
+    'newest first',
+  )
   t.equal(all.recordings[0].audioUrl, '/v1/recordings/f19/audio')
-  t.same((await list('?order=asc&limit=3')).recordings.map((x: any) => x.id), ['f00', 'f01', 'f02'])
+  t.same(
+    (await list('?order=asc&limit=3')).recordings.map((x: any) => x.id),
+    ['f00', 'f01', 'f02'],
+  )
 
   const p1 = await list('?limit=7')
   const p2 = await list('?limit=7&offset=7')
   const p3 = await list('?limit=7&offset=14')
   t.same([p1.total, p2.total, p3.total], [20, 20, 20])
   t.same([p1.recordings.length, p2.recordings.length, p3.recordings.length], [7, 7, 6])
-  t.same([...p1.recordings, ...p2.recordings, ...p3.recordings].map((x: any) => x.id), all.recordings.map((x: any) => x.id), 'pages add up')
+  t.same(
+    [...p1.recordings, ...p2.recordings, ...p3.recordings].map((x: any) => x.id),
+    all.recordings.map((x: any) => x.id),
+    'pages add up',
+  )
   t.same((await list('?offset=50')).recordings, [])
   t.equal((await list('')).limit, 50, 'default page size')
 

@@ -40,7 +40,12 @@ t.test('fileStem: device names and a final dot are percent-encoded, everything e
   for (const [id, stem] of cases) t.equal(fileStem(id), stem, id)
   t.equal(new Set(cases.map(([id]) => fileStem(id))).size, cases.length, 'no two callids share a name')
   // an encoded name contains %, which no callid does: it never equals another callid's name
-  for (const [id] of cases) if (fileStem(id) !== id) t.notOk(cases.some(([other]) => other === fileStem(id)), `${id}: its name is no callid`)
+  for (const [id] of cases)
+    if (fileStem(id) !== id)
+      t.notOk(
+        cases.some(([other]) => other === fileStem(id)),
+        `${id}: its name is no callid`,
+      )
 })
 
 async function daemonOn(dir: string): Promise<{ daemon: Daemon; api: string; ingest: string }> {
@@ -74,7 +79,11 @@ t.test('Windows device names through the box endpoint: safe names on disk, real 
   t.same(names.filter((n) => !n.endsWith('.json')).sort(), [...expected].sort(), 'audio files under safe names')
   t.same(names.filter((n) => n.endsWith('.json')).sort(), expected.map((n) => `${n}.json`).sort(), 'each with its sidecar')
   const windowsUnsafe = /^(CON|PRN|AUX|NUL|COM\d|LPT\d)(\.|$)|[. ]$/i
-  t.same(names.filter((n) => windowsUnsafe.test(n)), [], 'no name Windows reserves')
+  t.same(
+    names.filter((n) => windowsUnsafe.test(n)),
+    [],
+    'no name Windows reserves',
+  )
 
   const check = async (label: string) => {
     for (const callid of callids) {
@@ -94,7 +103,16 @@ t.test('Windows device names through the box endpoint: safe names on disk, real 
     t.same(list.body.recordings.map((r: { id: string }) => r.id).sort(), ['CON', 'CON~2'], `${label}: both CON recordings by callid`)
   }
   await check('stored')
-  const sidecar = JSON.parse(await readFile(join(dir, 'recordings', (await listFiles(join(dir, 'recordings'))).find((f) => f.endsWith('/%43ON.wav.json'))!), 'utf8'))
+  const sidecar = JSON.parse(
+    await readFile(
+      join(
+        dir,
+        'recordings',
+        (await listFiles(join(dir, 'recordings'))).find((f) => f.endsWith('/%43ON.wav.json'))!,
+      ),
+      'utf8',
+    ),
+  )
   t.equal(sidecar.callid, 'CON', 'the sidecar holds the real callid')
 
   await d.daemon.stop()

@@ -75,7 +75,12 @@ t.test('an upload is streamed to disk, hashed while streaming, then filed by cal
 
 t.test('a call time that is missing or implausible files the recording under the received date', async (t) => {
   const r = await storeRig(t, { now: Date.UTC(2025, 0, 15, 12) })
-  for (const [callid, st] of [['c-none', ''], ['c-1970', '0'], ['c-future', String(Math.floor(Date.UTC(2030, 0, 1) / 1000))], ['c-text', 'yesterday']] as const) {
+  for (const [callid, st] of [
+    ['c-none', ''],
+    ['c-1970', '0'],
+    ['c-future', String(Math.floor(Date.UTC(2030, 0, 1) / 1000))],
+    ['c-text', 'yesterday'],
+  ] as const) {
     const res = await put(r.store, callid, wav(200), { fields: { start_time_secs: st } })
     t.equal(res.record.file, `${dayDir(r.clock.now)}/${callid}.wav`, callid)
     t.equal(res.record.startTime, null)
@@ -176,13 +181,22 @@ t.test('the same callid and content again is acknowledged without a second file;
   t.equal(other.record.callid, '555')
   t.same(await readFile(join(r.store.root, `${dir}/555~2.wav`)), b)
   t.same(await readFile(join(r.store.root, `${dir}/555.wav`)), a, 'the first one untouched')
-  t.ok(r.logs.some((l) => l.level === 40 && /both recordings kept/.test(l.msg) && l.callid === '555'), 'a warning is logged')
+  t.ok(
+    r.logs.some((l) => l.level === 40 && /both recordings kept/.test(l.msg) && l.callid === '555'),
+    'a warning is logged',
+  )
   // both are duplicates of something now
   t.equal((await put(r.store, '555', b)).outcome, 'duplicate')
   t.equal((await put(r.store, '555', a)).outcome, 'duplicate')
   t.equal(r.store.get('555')!.sha256, sha256(a), 'the callid finds the first')
   t.equal(r.store.get('555~2')!.sha256, sha256(b))
-  t.same(r.store.find({ callid: '555', order: 'asc' }).recordings.map((x) => x.id).sort(), ['555', '555~2'])
+  t.same(
+    r.store
+      .find({ callid: '555', order: 'asc' })
+      .recordings.map((x) => x.id)
+      .sort(),
+    ['555', '555~2'],
+  )
   t.match(r.metrics.render(), /telbridge_recordings_duplicates_total 3/)
   t.match(r.metrics.render(), /telbridge_recordings_stored_total\{outcome="kept-both"\} 1/)
 })
@@ -356,7 +370,11 @@ t.test('a crash at any point loses no acknowledged recording and indexes no part
   await writeFile(join(day, 'alias.wav.json'), whole)
 
   const r2 = await r.reopen()
-  t.same(r2.store.find({ limit: 100 }).recordings.map((x) => x.id), ['acked'], 'only the acknowledged recording is indexed')
+  t.same(
+    r2.store.find({ limit: 100 }).recordings.map((x) => x.id),
+    ['acked'],
+    'only the acknowledged recording is indexed',
+  )
   t.same(await readFile(join(day, 'acked.wav')), keep)
   const files = await listFiles(r2.store.root)
   t.same(
@@ -423,9 +441,18 @@ t.test('retention deletes indexed recordings past keepDays, and nothing else', a
   await writeFile(join(oldDay, 'notes.txt'), 'hand-placed')
   const res = await r.store.sweep()
   t.same(res.removed.sort(), ['old', 'old~2'])
-  t.same(r.store.find({ limit: 10 }).recordings.map((x) => x.id).sort(), ['late', 'recent'])
+  t.same(
+    r.store
+      .find({ limit: 10 })
+      .recordings.map((x) => x.id)
+      .sort(),
+    ['late', 'recent'],
+  )
   const files = await listFiles(r.store.root)
-  t.notOk(files.some((f) => f.includes('/old')), 'audio and sidecar gone')
+  t.notOk(
+    files.some((f) => f.includes('/old')),
+    'audio and sidecar gone',
+  )
   t.ok(files.includes(`${dayDir(Date.parse(old.record.time))}/notes.txt`), 'the unindexed file is kept')
   const ev = r.events.find((e) => e.type === 'recording.expired')
   t.match(ev?.data, { count: 2, keepDays: 30, ids: ['old', 'old~2'] })
@@ -439,8 +466,18 @@ t.test('retention deletes indexed recordings past keepDays, and nothing else', a
   const res2 = await r.store.sweep()
   t.same(res2.removed, ['recent'])
   const recentDay = join(r.store.root, dayDir(Date.parse(recent.record.time)))
-  t.equal(await stat(recentDay).then(() => 'there', (e) => e.code), 'ENOENT', 'its emptied day directory is removed')
-  t.same((await listFiles(r.store.root)).filter((f) => !f.startsWith('.tmp')).map((f) => f.split('/').pop()), ['late.wav', 'late.wav.json'])
+  t.equal(
+    await stat(recentDay).then(
+      () => 'there',
+      (e) => e.code,
+    ),
+    'ENOENT',
+    'its emptied day directory is removed',
+  )
+  t.same(
+    (await listFiles(r.store.root)).filter((f) => !f.startsWith('.tmp')).map((f) => f.split('/').pop()),
+    ['late.wav', 'late.wav.json'],
+  )
   // one sweep runs at open
   r.clock.now = t0 + 60 * DAY
   const r2 = await r.reopen()

@@ -6,16 +6,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser'
 import { parseConfig } from '../daemon/config.js'
 import { defaultConfigPath } from '../daemon/commands/service.js'
 import { STARTER_CONFIG } from '../daemon/service/starter-config.js'
-import {
-  ServiceSetupError,
-  WINSW_URL_X64,
-  aclArgs,
-  quoteWindowsArg,
-  serviceAction,
-  servicePaths,
-  winswXml,
-  type ActionOptions,
-} from '../daemon/service/windows.js'
+import { ServiceSetupError, WINSW_URL_X64, aclArgs, quoteWindowsArg, serviceAction, servicePaths, winswXml, type ActionOptions } from '../daemon/service/windows.js'
 import { prng } from '../protocols/testing/chunks.js'
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'daemon', 'cli.js')
@@ -113,7 +104,14 @@ t.test('the WinSW XML: well-formed, every element as intended, paths with spaces
   t.equal(s.log['@mode'], 'roll-by-size', 'file logs rotate')
   t.equal(s.log.sizeThreshold, '10240', 'at 10 MB (WinSW counts KB)')
   t.equal(s.log.keepFiles, '8')
-  t.same(s.onfailure.map((f) => [f['@action'], f['@delay']]), [['restart', '10 sec'], ['restart', '30 sec']], 'restarts after a failure')
+  t.same(
+    s.onfailure.map((f) => [f['@action'], f['@delay']]),
+    [
+      ['restart', '10 sec'],
+      ['restart', '30 sec'],
+    ],
+    'restarts after a failure',
+  )
   t.equal(s.resetfailure, '1 hour')
   t.equal(s.stoptimeout, '10 sec', 'above the daemon’s own 4.5 s stop limit')
   t.equal(s.serviceaccount, undefined, 'LocalSystem by default')
@@ -126,7 +124,7 @@ t.test('the WinSW XML: well-formed, every element as intended, paths with spaces
 })
 
 t.test('XML escaping and awkward paths', async (t) => {
-  const paths = servicePaths({ root: "C:\\R&D <lab>\\Tom's \"bridge\"", programData: 'C:\\Program Data\\' })
+  const paths = servicePaths({ root: 'C:\\R&D <lab>\\Tom\'s "bridge"', programData: 'C:\\Program Data\\' })
   const node = 'C:\\nodejs & co\\node.exe'
   const xml = winswXml({ paths, node })
   t.equal(XMLValidator.validate(xml), true, 'still well-formed')
@@ -202,7 +200,10 @@ esac
 t.test('service install/start/uninstall drive WinSW and lay out ProgramData (stand-in wrapper)', async (t) => {
   const dir = t.testdir({ root: { dist: { daemon: { 'cli.js': '// built' } } }, pd: {}, bin: {} })
   const wrapper = fakeWinsw(join(dir, 'bin'))
-  const calls = () => readFileSync(join(dir, 'bin', 'calls.log'), 'utf8').trim().split('\n')
+  const calls = () =>
+    readFileSync(join(dir, 'bin', 'calls.log'), 'utf8')
+      .trim()
+      .split('\n')
   const said: string[] = []
   const paths = servicePaths({ root: join(dir, 'root'), programData: join(dir, 'pd'), wrapper, path: path.posix })
   const opts: ActionOptions = { paths, node: process.execPath, stdio: 'pipe', say: (l) => said.push(l) }
@@ -241,7 +242,10 @@ t.test('service actions explain what is missing', async (t) => {
   const said: string[] = []
   const base = { node: process.execPath, stdio: 'pipe' as const, say: (l: string) => said.push(l) }
   const noWrapper = servicePaths({ root: join(dir, 'root'), programData: join(dir, 'pd'), wrapper: join(dir, 'bin', 'telbridge-service.exe'), path: path.posix })
-  t.throws(() => serviceAction('install', { ...base, paths: noWrapper }), { name: 'ServiceSetupError', message: new RegExp(`telbridge-service\\.exe not found\\.\\nDownload WinSW v2\\.12\\.0 \\(${WINSW_URL_X64.replace(/[.]/g, '\\.')}`) })
+  t.throws(() => serviceAction('install', { ...base, paths: noWrapper }), {
+    name: 'ServiceSetupError',
+    message: new RegExp(`telbridge-service\\.exe not found\\.\\nDownload WinSW v2\\.12\\.0 \\(${WINSW_URL_X64.replace(/[.]/g, '\\.')}`),
+  })
   const wrapper = fakeWinsw(join(dir, 'bin'))
   const unbuilt = servicePaths({ root: join(dir, 'root'), programData: join(dir, 'pd'), wrapper, path: path.posix })
   t.throws(() => serviceAction('install', { ...base, paths: unbuilt }), /cli\.js not found: run "npm ci"/)
@@ -261,7 +265,12 @@ t.test('CLI: the service commands on Linux point at systemd', { skip: process.pl
     const r = runs[i]!
     t.equal(r.status, 2, `service ${action} exits 2`)
     t.match(r.stderr, new RegExp(`"service ${action}" manages the Windows service; this system is linux`))
-    t.match(r.stderr, action === 'install' || action === 'uninstall' ? /On Linux, telbridge runs under systemd: sudo \S*systemd\/install\.sh/ : new RegExp(`On Linux, telbridge runs under systemd: systemctl ${action} telbridge`))
+    t.match(
+      r.stderr,
+      action === 'install' || action === 'uninstall'
+        ? /On Linux, telbridge runs under systemd: sudo \S*systemd\/install\.sh/
+        : new RegExp(`On Linux, telbridge runs under systemd: systemctl ${action} telbridge`),
+    )
     if (helps[i]) {
       t.equal(helps[i]!.status, 0)
       t.match(helps[i]!.stdout, new RegExp(`Usage: telbridge service ${action}`))

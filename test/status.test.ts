@@ -178,7 +178,10 @@ t.test('formatting helpers', async (t) => {
   t.equal(apiUrlFromConfig({ ...api, host: '::' }), 'http://[::1]:7700')
   t.equal(apiUrlFromConfig({ ...api, host: 'fe80::1' }), 'http://[fe80::1]:7700')
   t.equal(apiUrlFromConfig({ ...api, host: '10.0.0.5' }), 'http://10.0.0.5:7700')
-  t.same(['0s', '59s', '1m00s', '59m59s', '1h00m', '47h59m', '2d00h'], [0, 59, 60, 3599, 3600, 48 * 3600 - 1, 48 * 3600].map((s) => formatAge(s * 1000)))
+  t.same(
+    ['0s', '59s', '1m00s', '59m59s', '1h00m', '47h59m', '2d00h'],
+    [0, 59, 60, 3599, 3600, 48 * 3600 - 1, 48 * 3600].map((s) => formatAge(s * 1000)),
+  )
   const table = formatTable({ url: 'u', version: null, uptimeSeconds: null, sources: [{ id: 'x', type: 't', status: 'down', since: null, lastError: 'bad\x1b[31m red\r\nline', channels: null }] })
   t.notMatch(table, /\x1b|\r/, 'no control characters from vendor text reach the terminal')
   t.match(table, /^x +t +down +- +- +bad \[31m red line$/m)

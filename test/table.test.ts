@@ -40,7 +40,10 @@ t.test('indexes by source and by state stay exact', async (t) => {
   t.equal(table.list({ state: 'unknown' }).length, 25)
   t.equal(table.list({ source: 'a', state: 'idle' }).length, 0)
   const counts = table.countByState()
-  t.equal(Object.values(counts).reduce((a, b) => a + b, 0), 50)
+  t.equal(
+    Object.values(counts).reduce((a, b) => a + b, 0),
+    50,
+  )
   t.ok(table.remove('b:0'))
   t.notOk(table.remove('b:0'))
   t.equal(table.size, 49)
@@ -68,7 +71,7 @@ t.test('entries carry no extra visible fields', async (t) => {
 t.test('random operations keep every index equal to a brute-force recomputation', async (t) => {
   // deterministic LCG so a failure reproduces
   let seed = 987654321
-  const rnd = (n: number) => ((seed = (seed * 1664525 + 1013904223) >>> 0) % n)
+  const rnd = (n: number) => (seed = (seed * 1664525 + 1013904223) >>> 0) % n
   const SOURCES = ['s0', 's1', 's2', 's3', 's4']
   const CHANNELS = 60
   let now = 0
@@ -160,7 +163,10 @@ t.test('random operations keep every index equal to a brute-force recomputation'
   for (const id of [...model.keys()]) t.ok(table.remove(id))
   model.clear()
   check('drained')
-  t.same(Object.values(table.countByState()), CHANNEL_STATES.map(() => 0))
+  t.same(
+    Object.values(table.countByState()),
+    CHANNEL_STATES.map(() => 0),
+  )
 })
 
 t.test('ids that collide (a source id with ":") stay one entry, indexes consistent', async (t) => {

@@ -86,9 +86,24 @@ t.test("the seed's JSON examples parse to the expected objects", async (t) => {
   t.same(cdr.invalid, [])
   t.same(cdr.records, [
     {
-      id: 46470, src: '88851977744', dst: '15721266104', calldate: '2016-01-05 12:12:25', durationSeconds: 12, billSeconds: 2,
-      disposition: 'ANSWERED', customerId: '1318096', companyId: '8', classifId: '3', projectId: '3', staffId: '8001', exten: '8001',
-      codeid1: null, codeid2: null, uniqueId: null, callType: 'outbound', callTypeCode: '0',
+      id: 46470,
+      src: '88851977744',
+      dst: '15721266104',
+      calldate: '2016-01-05 12:12:25',
+      durationSeconds: 12,
+      billSeconds: 2,
+      disposition: 'ANSWERED',
+      customerId: '1318096',
+      companyId: '8',
+      classifId: '3',
+      projectId: '3',
+      staffId: '8001',
+      exten: '8001',
+      codeid1: null,
+      codeid2: null,
+      uniqueId: null,
+      callType: 'outbound',
+      callTypeCode: '0',
     },
   ])
   t.equal(expectOk('GetCDRList', SEED_CDR).message, '成功', '\\u escapes decode')
@@ -97,14 +112,33 @@ t.test("the seed's JSON examples parse to the expected objects", async (t) => {
 
   t.same(parseUserInfo('GetUserInfo', expectOk('GetUserInfo', SEED_USER).data), [
     {
-      userName: '1001', trueName: '陈涛', roleName: '部门经理', identity: '部门经理', departmentName: '部门一', phone: '15956952910',
-      staffId: '1001', updateTime: '2016-07-18 16:30:10', createTime: '2016-07-18 14:51:22',
+      userName: '1001',
+      trueName: '陈涛',
+      roleName: '部门经理',
+      identity: '部门经理',
+      departmentName: '部门一',
+      phone: '15956952910',
+      staffId: '1001',
+      updateTime: '2016-07-18 16:30:10',
+      createTime: '2016-07-18 14:51:22',
     },
   ])
 })
 
 t.test('every errno of the seed becomes a typed error with its code and message', async (t) => {
-  for (const [errno, text] of [[0, '失败'], [2, '缺少必要参数'], [3, '认证失败'], [4, '接口不存在'], [5, '工号未登录'], [6, '分机未注册'], [7, '坐席分机未登录'], [8, '坐席分机未注册'], [9, '数据插入失败'], [10, '数据重复'], [11, '任务批次不存在']] as const) {
+  for (const [errno, text] of [
+    [0, '失败'],
+    [2, '缺少必要参数'],
+    [3, '认证失败'],
+    [4, '接口不存在'],
+    [5, '工号未登录'],
+    [6, '分机未注册'],
+    [7, '坐席分机未登录'],
+    [8, '坐席分机未注册'],
+    [9, '数据插入失败'],
+    [10, '数据重复'],
+    [11, '任务批次不存在'],
+  ] as const) {
     const e = t.throws(() => expectOk('SendDial', `{"errno":"${errno}","message":"${text}","data":[]}`)) as YantongError
     t.ok(e instanceof YantongError)
     t.equal(e.errno, errno)
@@ -125,8 +159,14 @@ t.test('answers in other shapes are format errors, not crashes', async (t) => {
   t.throws(() => parseRecord('GetRecord', [{ nopath: 1 }]), YantongFormatError)
   // one broken record does not lose the page
   const page = parseCdrList('GetCDRList', [{ id: '5' }, { id: 'x' }, 'str', { id: 7, calltype: 1, disposition: 'busy' }])
-  t.same(page.records.map((r) => r.id), [5, 7])
-  t.same(page.invalid.map((i) => i.index), [1, 2])
+  t.same(
+    page.records.map((r) => r.id),
+    [5, 7],
+  )
+  t.same(
+    page.invalid.map((i) => i.index),
+    [1, 2],
+  )
   t.equal(page.records[1]!.callType, 'inbound')
   t.equal(page.records[1]!.disposition, 'BUSY')
   t.same(parseCdrList('GetCDRList', null), { records: [], invalid: [] })
@@ -223,10 +263,19 @@ t.test('every action reaches the simulator with the seed fields (POST and GET)',
     await c.addCBaseData({ staffid: '8001', phonenum: method === 'GET' ? '13800000002' : '13800000000', name: '王芳', address: '南京市', email: 'w@example.com', comment: '回访' + method })
     await c.addTaskData({ batchid: '1001', phonenum: '13800000001' + (method === 'GET' ? '9' : ''), name: '李娜' })
     t.equal((await c.getUserInfo()).users.length, 2)
-    t.same((await c.getUserInfo({ staffid: '8002' })).users.map((u) => u.staffId), ['8002'])
+    t.same(
+      (await c.getUserInfo({ staffid: '8002' })).users.map((u) => u.staffId),
+      ['8002'],
+    )
     const got = s.requests.map((r) => [r.method, r.action])
-    t.same(got.map((g) => g[1]), ['SendDial', 'ExtenStatus', 'ExtenSpy', 'HangUp', 'GetCDRList', 'GetRecord', 'AddCBaseData', 'AddTaskData', 'GetUserInfo', 'GetUserInfo'])
-    t.ok(got.every((g) => g[0] === method), `all ${method}`)
+    t.same(
+      got.map((g) => g[1]),
+      ['SendDial', 'ExtenStatus', 'ExtenSpy', 'HangUp', 'GetCDRList', 'GetRecord', 'AddCBaseData', 'AddTaskData', 'GetUserInfo', 'GetUserInfo'],
+    )
+    t.ok(
+      got.every((g) => g[0] === method),
+      `all ${method}`,
+    )
     for (const r of s.requests) t.match(r.params, { action: r.action, companyid: '8', auth: 'yantong-demo' })
     t.match(s.sent('SendDial')[0]!.params, { staffid: '8001', phonenum: '15721266104', codeid_1: 'shop-3', codeid_2: 'g2' })
     t.match(s.sent('ExtenSpy')[0]!.params, { staffid: '8002', spystaffid: '8001', spytype: '1' })
@@ -262,7 +311,10 @@ interface YRig {
 async function yrig(t: Tap.Test, source: Record<string, unknown> = {}, simOpts: ConstructorParameters<typeof YantongSimulator>[0] = {}): Promise<YRig> {
   const s = await sim(t, simOpts)
   const d = await daemonRig(
-    { timeZone: 'Asia/Shanghai', sources: [{ id: 'yt', type: 'yantong', url: s.url, companyid: 8, auth: 'yantong-demo', staff: ['8001', '8002'], pollMs: 40, timeoutMs: 300, queryAttempts: 1, cdrPollMs: 40, ...source }] },
+    {
+      timeZone: 'Asia/Shanghai',
+      sources: [{ id: 'yt', type: 'yantong', url: s.url, companyid: 8, auth: 'yantong-demo', staff: ['8001', '8002'], pollMs: 40, timeoutMs: 300, queryAttempts: 1, cdrPollMs: 40, ...source }],
+    },
     { log: quiet(), t },
   )
   return { sim: s, daemon: d.daemon, url: d.api, stop: d.stop }
@@ -283,7 +335,11 @@ t.test('ExtenStatus changes appear on /v1/events; a dial shows outbound ringing 
   t.match(ring.data, { direction: 'inbound', phone: '13888888888', agent: '8002', vendor: { status: 8, statusText: '振铃', extension: '8002' } })
   await ev.next((e) => e.event === 'channel' && (e.data as any).id === 'yt:8002' && (e.data as any).state === 'talking')
 
-  const res = await fetch(`${r.url}/v1/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ source: 'yt', agent: '8001', phone: '02586307627', memo: 'order-17' }) })
+  const res = await fetch(`${r.url}/v1/calls`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ source: 'yt', agent: '8001', phone: '02586307627', memo: 'order-17' }),
+  })
   t.equal(res.status, 202)
   t.match(await res.json(), { accepted: true, source: 'yt', action: 'dial' })
   const out = await ev.next((e) => e.event === 'channel' && (e.data as any).id === 'yt:8001' && (e.data as any).state === 'ringing')
@@ -295,7 +351,15 @@ t.test('ExtenStatus changes appear on /v1/events; a dial shows outbound ringing 
   t.match(idle.data, { direction: null, phone: null })
   // the finished call arrives as a record carrying the memo as codeid_1
   const cdr = await ev.next((e) => e.event === 'cdr' && (e.data as any).staff === '8001')
-  t.match(cdr.data, { source: 'yt', direction: 'outbound', phone: '02586307627', disposition: 'ANSWERED', answered: true, codeid1: 'order-17', startedAt: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+08:00$/ })
+  t.match(cdr.data, {
+    source: 'yt',
+    direction: 'outbound',
+    phone: '02586307627',
+    disposition: 'ANSWERED',
+    answered: true,
+    codeid1: 'order-17',
+    startedAt: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+08:00$/,
+  })
 
   // agent states of the vendor: break and busy are idle lines with a presence; 4 is offline
   r.sim.setStatus('8002', 18)
@@ -343,7 +407,10 @@ t.test('GetCDRList: PId cursor pages through a backlog in order, once each', asy
   const ev = await SseReader.open(`${r.url}/v1/events?since=0`)
   t.teardown(() => ev.close())
   const got = await ev.count('cdr', 250, 5000)
-  t.same(got.map((e) => (e.data as any).id), Array.from({ length: 250 }, (_, i) => i + 1))
+  t.same(
+    got.map((e) => (e.data as any).id),
+    Array.from({ length: 250 }, (_, i) => i + 1),
+  )
   const pids = r.sim.sent('GetCDRList').map((q) => q.params.PId)
   t.same(pids.slice(0, 3), ['0', '100', '200'], 'each page starts after the last id of the one before')
   t.ok(r.sim.sent('GetCDRList').every((q) => q.params.Sort === 'ASC' && q.params.Limit === '100'))
@@ -362,7 +429,10 @@ t.test('cdrStart latest skips history; the cursor file survives a restart', asyn
   const s = await sim(t, { firstCdrId: 100 })
   for (let i = 0; i < 5; i++) s.addCdr()
   const cfg = (extra: Record<string, unknown> = {}) =>
-    parseConfig({ api: { port: 0 }, sources: [{ id: 'yt', type: 'yantong', url: s.url, companyid: 8, auth: 'yantong-demo', staff: ['8001'], pollMs: 30, cdrPollMs: 30, timeoutMs: 300, cdrCursorFile: file, ...extra }] })
+    parseConfig({
+      api: { port: 0 },
+      sources: [{ id: 'yt', type: 'yantong', url: s.url, companyid: 8, auth: 'yantong-demo', staff: ['8001'], pollMs: 30, cdrPollMs: 30, timeoutMs: 300, cdrCursorFile: file, ...extra }],
+    })
   let d = new Daemon(cfg(), { log: quiet() })
   await d.start()
   for (let i = 0; i < 50 && (await readFile(file, 'utf8').catch(() => '')) !== '105\n'; i++) await new Promise((res) => setTimeout(res, 20))
@@ -376,7 +446,10 @@ t.test('cdrStart latest skips history; the cursor file survives a restart', asyn
   t.teardown(() => d.stop())
   await d.start()
   await until(() => d.bus.published.get('cdr') === 3, 3000, 'the three missed records')
-  const ids = d.bus.since(0).events.filter((e) => e.type === 'cdr').map((e) => JSON.parse(e.wire.split('\ndata: ')[1]!).id)
+  const ids = d.bus
+    .since(0)
+    .events.filter((e) => e.type === 'cdr')
+    .map((e) => JSON.parse(e.wire.split('\ndata: ')[1]!).id)
   t.same(ids, [107, 108, 109])
   // the cursor is written after the records are published (at least once, never lost)
   for (let i = 0; i < 50 && (await readFile(file, 'utf8')) !== '109\n'; i++) await new Promise((res) => setTimeout(res, 20))

@@ -64,7 +64,9 @@ async function statusCommand(v: Record<string, unknown>): Promise<number> {
     const sum = summarize(st.sources)
     const code = sum.ok ? STATUS_EXIT.ok : STATUS_EXIT.sourceDown
     if (json) {
-      process.stdout.write(JSON.stringify({ ok: sum.ok, exitCode: code, url, version: st.version, uptimeSeconds: st.uptimeSeconds, total: sum.total, connected: sum.connected, sources: st.sources }, null, 2) + '\n')
+      process.stdout.write(
+        JSON.stringify({ ok: sum.ok, exitCode: code, url, version: st.version, uptimeSeconds: st.uptimeSeconds, total: sum.total, connected: sum.connected, sources: st.sources }, null, 2) + '\n',
+      )
     } else {
       process.stdout.write(headline(st, sum) + '\n' + formatTable(st))
     }
@@ -105,7 +107,13 @@ function actionCommand(action: ServiceAction, usage: string, options: Cmd['optio
     async run(v) {
       if (process.platform !== 'win32') {
         const script = join(ROOT, 'systemd', 'install.sh')
-        const how = { install: `sudo ${script}   (installs, enables and starts the telbridge unit)`, uninstall: `sudo ${script} --uninstall`, start: 'systemctl start telbridge', stop: 'systemctl stop telbridge', status: 'systemctl status telbridge   (the sources inside the daemon: telbridge status)' }[action]
+        const how = {
+          install: `sudo ${script}   (installs, enables and starts the telbridge unit)`,
+          uninstall: `sudo ${script} --uninstall`,
+          start: 'systemctl start telbridge',
+          stop: 'systemctl stop telbridge',
+          status: 'systemctl status telbridge   (the sources inside the daemon: telbridge status)',
+        }[action]
         process.stderr.write(`telbridge: "service ${action}" manages the Windows service; this system is ${process.platform}.\nOn Linux, telbridge runs under systemd: ${how}\n`)
         return 2
       }
@@ -162,13 +170,19 @@ export const serviceCommands: Record<string, Cmd> = {
     },
   },
   'service install': actionCommand('install', INSTALL_USAGE, { ...WRAPPER_OPTION, account: { type: 'string' }, 'log-size-mb': { type: 'string' }, 'log-files': { type: 'string' } }),
-  'service uninstall': actionCommand('uninstall', `Usage: telbridge service uninstall [--wrapper PATH]
+  'service uninstall': actionCommand(
+    'uninstall',
+    `Usage: telbridge service uninstall [--wrapper PATH]
 
-Windows only: stops and removes the service. Keeps %ProgramData%\\telbridge (config, data, logs).`),
+Windows only: stops and removes the service. Keeps %ProgramData%\\telbridge (config, data, logs).`,
+  ),
   'service start': actionCommand('start', 'Usage: telbridge service start [--wrapper PATH]\n\nWindows only: starts the installed service.'),
   'service stop': actionCommand('stop', 'Usage: telbridge service stop [--wrapper PATH]\n\nWindows only: stops the service (the daemon closes its links within 5 s).'),
-  'service status': actionCommand('status', `Usage: telbridge service status [--wrapper PATH]
+  'service status': actionCommand(
+    'status',
+    `Usage: telbridge service status [--wrapper PATH]
 
 Windows only: WinSW's view of the service (NonExistent, Stopped, Started). For the daemon's
-sources use telbridge status.`),
+sources use telbridge status.`,
+  ),
 }

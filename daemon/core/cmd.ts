@@ -34,4 +34,3 @@ export function untilSignal(target: { stop(): Promise<void> }): Promise<void> {
     process.on('SIGINT', handler)
   })
 }
-

@@ -36,7 +36,12 @@ export function createListener(log: Logger, component: string, limits: HttpLimit
     openapi: {
       openapi: '3.1.0',
       info: { title: doc.title, description: doc.description, version: VERSION },
-      ...(doc.bearer ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'api.token; `?access_token=` where a header cannot be sent (EventSource)' } } }, security: [{ bearer: [] }] } : {}),
+      ...(doc.bearer
+        ? {
+            components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'api.token; `?access_token=` where a header cannot be sent (EventSource)' } } },
+            security: [{ bearer: [] }],
+          }
+        : {}),
     },
   })
   return app
@@ -81,7 +86,10 @@ export function validationError(err: { validation: readonly ErrorObject[]; valid
   const ctx = err.validationContext ?? 'body'
   const v = err.validation[0]
   if (!v) return new ApiError('BAD_REQUEST', `${ctx}: invalid`)
-  const path = v.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+  const path = v.instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
   const properties = (v.parentSchema?.properties ?? {}) as Record<string, { description?: string }>
   let expected: string
   // the value is shown when there is one to show (not for a missing or an unknown field)

@@ -118,5 +118,8 @@ export function limitKey(remote: string | undefined): string {
   // an embedded IPv4 tail (…:1.2.3.4) is two groups
   const v4tail = right.at(-1)?.includes('.') ? 1 : 0
   const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length - v4tail)).fill('0'), ...right]
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`
 }

@@ -49,10 +49,7 @@ export class FailureLog {
     }
     this.sinceSummary++
     if (now - this.lastSummary >= this.everyMs) {
-      this.log.warn(
-        { failures: this.sinceSummary, since: new Date(this.failingSince).toISOString(), lastError: msg },
-        `${this.words.still}: ${this.sinceSummary} more failed attempts`,
-      )
+      this.log.warn({ failures: this.sinceSummary, since: new Date(this.failingSince).toISOString(), lastError: msg }, `${this.words.still}: ${this.sinceSummary} more failed attempts`)
       this.lastSummary = now
       this.sinceSummary = 0
     }

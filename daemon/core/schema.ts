@@ -28,7 +28,17 @@ interface Doc {
   doc?: string
 }
 
-export type StringSchema = Doc & { type: 'string'; default?: string; optional?: boolean; enum?: readonly string[]; pattern?: RegExp; patternText?: string; minLength?: number; maxLength?: number; check?: (v: string) => string | null }
+export type StringSchema = Doc & {
+  type: 'string'
+  default?: string
+  optional?: boolean
+  enum?: readonly string[]
+  pattern?: RegExp
+  patternText?: string
+  minLength?: number
+  maxLength?: number
+  check?: (v: string) => string | null
+}
 export type NumberSchema = Doc & { type: 'integer' | 'number'; default?: number; optional?: boolean; min?: number; max?: number }
 export type BooleanSchema = Doc & { type: 'boolean'; default?: boolean; optional?: boolean }
 export type PortSchema = Doc & { type: 'port'; default?: number; optional?: boolean }
@@ -139,7 +149,8 @@ function check(s: Schema, v: unknown, path: string): unknown {
       for (const [k, x] of Object.entries(v)) {
         // a key such as "__proto__" would set the prototype, and "toString" shadow a method some code calls:
         // every name Object.prototype has is refused, like "prototype"
-        if (k in Object.prototype || k === 'prototype') throw new ConfigError(join(path, k), 'a key that is not a name of Object.prototype (__proto__, constructor, toString, hasOwnProperty…) or prototype', k)
+        if (k in Object.prototype || k === 'prototype')
+          throw new ConfigError(join(path, k), 'a key that is not a name of Object.prototype (__proto__, constructor, toString, hasOwnProperty…) or prototype', k)
         out[k] = check(s.values, x, join(path, k))
       }
       return out
@@ -154,7 +165,14 @@ function check(s: Schema, v: unknown, path: string): unknown {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(path, 'an object', v)
       const tag = (v as Record<string, unknown>)[s.tag]
       const variant = typeof tag === 'string' && Object.hasOwn(s.variants, tag) ? s.variants[tag] : undefined
-      if (!variant) throw new ConfigError(join(path, s.tag), `one of ${Object.keys(s.variants).map((k) => JSON.stringify(k)).join(', ')}`, tag)
+      if (!variant)
+        throw new ConfigError(
+          join(path, s.tag),
+          `one of ${Object.keys(s.variants)
+            .map((k) => JSON.stringify(k))
+            .join(', ')}`,
+          tag,
+        )
       return check(variant, v, path)
     }
   }
@@ -173,7 +191,12 @@ function deepFreeze<T>(v: T): T {
 }
 
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
-export const idSchema = { type: 'string', pattern: ID_PATTERN, patternText: 'an id of letters, digits, _ . - (at most 64, starting with a letter or digit)', doc: 'the source id: names its channels (`<id>:<channel>`), metrics and log lines' } as const satisfies StringSchema
+export const idSchema = {
+  type: 'string',
+  pattern: ID_PATTERN,
+  patternText: 'an id of letters, digits, _ . - (at most 64, starting with a letter or digit)',
+  doc: 'the source id: names its channels (`<id>:<channel>`), metrics and log lines',
+} as const satisfies StringSchema
 
 export function checkTimeZone(tz: string): string | null {
   return isValidTimeZone(tz) ? null : 'an IANA time zone such as "Asia/Shanghai"'

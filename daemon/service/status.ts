@@ -72,10 +72,7 @@ export async function fetchStatus(target: StatusTarget): Promise<DaemonStatus> {
   if (target.token) headers.authorization = `Bearer ${target.token}`
   const signal = AbortSignal.timeout(target.timeoutMs)
   // health is public and only decorates the header: its failure alone is not a verdict
-  const [sources, health] = await Promise.all([
-    getJson(`${target.url}/v1/sources`, headers, signal, target),
-    getJson(`${target.url}/v1/health`, headers, signal, target).catch(() => null),
-  ])
+  const [sources, health] = await Promise.all([getJson(`${target.url}/v1/sources`, headers, signal, target), getJson(`${target.url}/v1/health`, headers, signal, target).catch(() => null)])
   const list = (sources as { sources?: unknown } | null)?.sources
   if (!Array.isArray(list)) throw new StatusUnknown(`unexpected answer from ${target.url}/v1/sources: no "sources" list`)
   const h = (health ?? {}) as { version?: unknown; uptimeSeconds?: unknown }

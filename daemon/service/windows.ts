@@ -113,7 +113,11 @@ export function serviceArguments(paths: ServicePaths): string[] {
 /** The WinSW service definition (telbridge-service.xml). Absolute paths; nothing depends on %BASE%. */
 export function winswXml(o: XmlOptions): string {
   const { paths } = o
-  for (const [what, value] of [['node', o.node], ['package root', paths.cli], ['ProgramData', paths.base]] as const) {
+  for (const [what, value] of [
+    ['node', o.node],
+    ['package root', paths.cli],
+    ['ProgramData', paths.base],
+  ] as const) {
     // WinSW expands %NAME% everywhere in its XML; a literal % in a path cannot be expressed safely
     if (value.includes('%')) throw new ServiceSetupError(`the ${what} path contains "%", which WinSW would expand as an environment variable: ${value}`)
     if (/[\x00-\x1f]/.test(value)) throw new ServiceSetupError(`the ${what} path contains a control character: ${JSON.stringify(value)}`)
@@ -183,10 +187,7 @@ export interface ActionResult {
 
 /** The WinSW download line for the README and error messages. */
 export function downloadHint(wrapper: string): string {
-  return (
-    `Download WinSW ${WINSW_VERSION} (${WINSW_URL_X64}; on 32-bit Windows ${WINSW_URL_X86})\n` +
-    `and save it as ${wrapper}, or pass --wrapper PATH.`
-  )
+  return `Download WinSW ${WINSW_VERSION} (${WINSW_URL_X64}; on 32-bit Windows ${WINSW_URL_X86})\n` + `and save it as ${wrapper}, or pass --wrapper PATH.`
 }
 
 function runWrapper(o: ActionOptions, verb: string): ActionResult {

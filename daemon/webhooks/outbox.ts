@@ -131,7 +131,11 @@ export class WebhookOutbox {
       if (known.has(name)) continue
       const files = await readdir(join(this.dir, name)).catch(() => [] as string[])
       const waiting = files.filter((f) => /^\d{17}\.json$/.test(f)).length
-      if (waiting) this.deps.log.warn({ dir: join(this.dir, name), waiting }, `outbox of a webhook that is not configured (id ${name}): ${waiting} notification(s) kept, not sent; configure a webhook with "id": "${name}" to send them`)
+      if (waiting)
+        this.deps.log.warn(
+          { dir: join(this.dir, name), waiting },
+          `outbox of a webhook that is not configured (id ${name}): ${waiting} notification(s) kept, not sent; configure a webhook with "id": "${name}" to send them`,
+        )
     }
   }
 }

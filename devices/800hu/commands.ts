@@ -80,9 +80,7 @@ export class CommandQueues {
   private readonly boxes = new Map<string, BoxQueue>()
   private readonly now: () => number
 
-  constructor(
-    private readonly opts: { ttlMs: number; maxQueued: number; bus: EventBus; log: Logger; now?: () => number; onDelivered?: (c: BoxCommand) => void },
-  ) {
+  constructor(private readonly opts: { ttlMs: number; maxQueued: number; bus: EventBus; log: Logger; now?: () => number; onDelivered?: (c: BoxCommand) => void }) {
     this.now = opts.now ?? Date.now
   }
 

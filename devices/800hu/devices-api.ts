@@ -32,20 +32,28 @@ export function devicesRoutes(hub: BoxHub): RoutePlugin {
       const b = box(req.params.mac)
       return { commands: hub.queues.pending(b.mac).map(commandJson) }
     })
-    app.post<{ Params: { mac: string } }>('/v1/devices/:mac/commands', { schema: { summary: 'Queue a command (dial…) for the box to fetch at its next poll', tags, params: mac, body: commandBodySchema, response: jsonResponse(anyObject, 202) } }, async (req, reply) => {
-      const b = box(req.params.mac)
-      const c = parseCommand(req.body)
-      const cmd = hub.queueCommand(b.mac, c)
-      reply.code(202)
-      return { command: commandJson(cmd), device: { mac: hub.deviceJson(b).mac, status: b.status, polling: hub.isPolling(b.mac) } }
-    })
-    app.delete<{ Params: { mac: string; id: string } }>('/v1/devices/:mac/commands/:id', { schema: { summary: 'Cancel a waiting command', tags, params: stringParams('mac', 'id'), response: jsonResponse() } }, async (req) => {
-      const p = req.params
-      const b = box(p.mac)
-      const c = hub.queues.cancel(b.mac, p.id)
-      if (!c) throw new ApiError('NOT_FOUND', `waiting command ${p.id}`)
-      return { command: commandJson(c) }
-    })
+    app.post<{ Params: { mac: string } }>(
+      '/v1/devices/:mac/commands',
+      { schema: { summary: 'Queue a command (dial…) for the box to fetch at its next poll', tags, params: mac, body: commandBodySchema, response: jsonResponse(anyObject, 202) } },
+      async (req, reply) => {
+        const b = box(req.params.mac)
+        const c = parseCommand(req.body)
+        const cmd = hub.queueCommand(b.mac, c)
+        reply.code(202)
+        return { command: commandJson(cmd), device: { mac: hub.deviceJson(b).mac, status: b.status, polling: hub.isPolling(b.mac) } }
+      },
+    )
+    app.delete<{ Params: { mac: string; id: string } }>(
+      '/v1/devices/:mac/commands/:id',
+      { schema: { summary: 'Cancel a waiting command', tags, params: stringParams('mac', 'id'), response: jsonResponse() } },
+      async (req) => {
+        const p = req.params
+        const b = box(p.mac)
+        const c = hub.queues.cancel(b.mac, p.id)
+        if (!c) throw new ApiError('NOT_FOUND', `waiting command ${p.id}`)
+        return { command: commandJson(c) }
+      },
+    )
   }
 }
 

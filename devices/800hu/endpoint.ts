@@ -81,7 +81,7 @@ export function boxEndpoint(hub: BoxHub): RoutePlugin {
  */
 const postSchema = {
   summary: "An 800hu box's post (seed 003 §2.1.10): cmd=channelstatus, upload (multipart WAV) or getMessageList (long poll)",
-  description: 'Fields (cmd, mac, status, …) by query string, urlencoded, multipart or JSON body; answered in the vendor\'s JSON ({time, status, …}).',
+  description: "Fields (cmd, mac, status, …) by query string, urlencoded, multipart or JSON body; answered in the vendor's JSON ({time, status, …}).",
   tags: ['800hu boxes'],
   response: { 200: { description: "the vendor's answer", type: 'object', properties: { status: { type: 'integer' }, time: { type: 'string' } } } },
 }
@@ -93,7 +93,9 @@ async function handle(hub: BoxHub, uploading: Map<string, number>, req: FastifyR
     const method = typeof query.method === 'string' ? query.method : undefined
     if (method !== 'upload_record') {
       // the vendor API's shape and codes: this listener serves the boxes only
-      return reply.code(200).send({ code: -5, message: `method ${JSON.stringify(method ?? '')} is not served on the box listener; only method=upload_record is (the local 800hu API is on the API listener)` })
+      return reply
+        .code(200)
+        .send({ code: -5, message: `method ${JSON.stringify(method ?? '')} is not served on the box listener; only method=upload_record is (the local 800hu API is on the API listener)` })
     }
   }
   let answer: BoxAnswer
@@ -106,7 +108,10 @@ async function handle(hub: BoxHub, uploading: Map<string, number>, req: FastifyR
         // answered at once, body unread: a box gets its answer, and a stranger holding its own share frees nothing by waiting
         hub.requests.inc({ cmd: 'upload', status: String(BOX_STATUS.SAVE_FAILED) })
         hub.log.warn({ remote: ip, uploads: n }, 'upload refused: too many uploads at once from this address (boxes.maxUploadsPerIp)')
-        const a = fail(BOX_STATUS.SAVE_FAILED, `too many uploads at once from ${ip} (boxes.maxUploadsPerIp is ${hub.config.maxUploadsPerIp}); try again later`, { http: 503, error: 'TOO_MANY_CLIENTS' })
+        const a = fail(BOX_STATUS.SAVE_FAILED, `too many uploads at once from ${ip} (boxes.maxUploadsPerIp is ${hub.config.maxUploadsPerIp}); try again later`, {
+          http: 503,
+          error: 'TOO_MANY_CLIENTS',
+        })
         return reply.code(a.http).header('connection', 'close').header('retry-after', '5').send(a.body)
       }
       uploading.set(ip, n + 1)

@@ -56,7 +56,13 @@ const localApiSchema = {
       limit: { description: 'findDialrecord: rows (default 20, at most 1000)' },
     },
   },
-  response: { 200: { description: "the vendor's answer: code 0 ok, -2 auth, -3 method error, -5 off, -11 no such data, -12 over a limit", type: 'object', properties: { code: { type: 'integer' }, message: { type: 'string' } } } },
+  response: {
+    200: {
+      description: "the vendor's answer: code 0 ok, -2 auth, -3 method error, -5 off, -11 no such data, -12 over a limit",
+      type: 'object',
+      properties: { code: { type: 'integer' }, message: { type: 'string' } },
+    },
+  },
 }
 
 export function localApiRoutes(hub: BoxHub): RoutePlugin {
@@ -158,7 +164,7 @@ const BUSY = new Set<ChannelState>(['ringing', 'dialing', 'talking', 'held'])
 function systemChannels(hub: BoxHub): Answer {
   const chans = boxChannels(hub)
   const rows = chans.map((e) => {
-    const v = (e.vendor ?? {}) as Record<string, unknown>
+    const v = e.vendor ?? {}
     const box = hub.boxes.get(e.source.slice(SOURCE_PREFIX.length))
     return {
       channelName: e.id,
@@ -221,7 +227,10 @@ function findDialrecord(hub: BoxHub, p: Fields): Answer {
     f[key] = key === 'to' ? t + 1000 : t
   }
   const exts: { box: string; channel?: number }[] = []
-  for (const item of (p.extension ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of (p.extension ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(?:800hu-)?([0-9A-Fa-f]{12}|[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5})(?::(\d{1,4}))?$/.exec(item)
     const mac = m ? normaliseMac(m[1]!) : null
     if (!mac) return err(CODE.METHOD, `extension ${JSON.stringify(item.slice(0, 40))}: expected a box MAC or a channel id 800hu-<mac>:<port>`)

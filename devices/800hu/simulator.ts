@@ -482,7 +482,8 @@ export class BoxSimulator extends EventEmitter {
       this.stats.commandsIgnored++
       this.log?.info({ command: cmd }, `command ignored: ${reason}`)
     }
-    if (cmd.status === '51') cmd.outcome = 'obeyed' // a web message: nothing to do on the line
+    if (cmd.status === '51')
+      cmd.outcome = 'obeyed' // a web message: nothing to do on the line
     else if (!c) ignore(`no RJ11 port ${JSON.stringify(cmd.channel)}`)
     else if (cmd.status === '0') {
       if (!/^[0-9*#+]{1,32}$/.test(cmd.phone)) ignore(`cannot dial ${JSON.stringify(cmd.phone)}`)

@@ -1,15 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
-import {
-  audioExt,
-  checkCallid,
-  ChecksumMismatch,
-  InvalidRecording,
-  RecordingTooLarge,
-  StorageError,
-  UploadAborted,
-  type TempUpload,
-} from '../../daemon/core/recordings/store.js'
+import { audioExt, checkCallid, ChecksumMismatch, InvalidRecording, RecordingTooLarge, StorageError, UploadAborted, type TempUpload } from '../../daemon/core/recordings/store.js'
 import { timedOut } from '../../daemon/core/http-limits.js'
 import type { BoxSource } from './box.js'
 import { addFields, MAX_FIELDS, newFields, type Fields } from './fields.js'

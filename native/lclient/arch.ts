@@ -6,9 +6,7 @@ import { open } from 'node:fs/promises'
  * valid Win32 application" (error 193), so we look first and say what to do instead.
  */
 export type LibraryInfo =
-  | { format: 'pe'; machine: number; arch: string | null; bits: 32 | 64 | null; dll: boolean }
-  | { format: 'elf'; machine: number; arch: string | null; bits: 32 | 64 }
-  | { format: 'mach-o' }
+  { format: 'pe'; machine: number; arch: string | null; bits: 32 | 64 | null; dll: boolean } | { format: 'elf'; machine: number; arch: string | null; bits: 32 | 64 } | { format: 'mach-o' }
 
 export type LibraryCheckCode = 'UNREADABLE' | 'TRUNCATED' | 'NOT_A_LIBRARY' | 'BAD_PE_HEADER' | 'WRONG_ARCH' | 'WRONG_OS'
 
@@ -79,7 +77,11 @@ async function readPe(file: string, head: Buffer, read: (pos: number, len: numbe
   const pe = await read(lfanew, 26)
   if (pe.length < 24) throw new LibraryCheckError('TRUNCATED', `${file} is truncated: it ends inside the PE header at byte ${lfanew + pe.length}`, file)
   if (pe.readUInt32BE(0) !== 0x50450000) {
-    throw new LibraryCheckError('BAD_PE_HEADER', `${file} has no "PE\\0\\0" signature at offset 0x${lfanew.toString(16)} (found ${pe.subarray(0, 4).toString('hex')}); it is a DOS program or a damaged file, not a DLL`, file)
+    throw new LibraryCheckError(
+      'BAD_PE_HEADER',
+      `${file} has no "PE\\0\\0" signature at offset 0x${lfanew.toString(16)} (found ${pe.subarray(0, 4).toString('hex')}); it is a DOS program or a damaged file, not a DLL`,
+      file,
+    )
   }
   const machine = pe.readUInt16LE(4)
   const characteristics = pe.readUInt16LE(22)
@@ -116,13 +118,18 @@ export function checkLoadable(file: string, info: LibraryInfo, arch: string = pr
     }
     if (!info.dll) throw new LibraryCheckError('NOT_A_LIBRARY', `${file} is a Windows program (.exe), not a DLL`, file)
     if (info.arch === null) {
-      throw new LibraryCheckError('WRONG_ARCH', `${file} is a DLL for an unknown machine type 0x${info.machine.toString(16)}; this Node is ${archText(arch)} and can only load ${archText(arch)} DLLs. ${SOCKET_HINT}`, file)
+      throw new LibraryCheckError(
+        'WRONG_ARCH',
+        `${file} is a DLL for an unknown machine type 0x${info.machine.toString(16)}; this Node is ${archText(arch)} and can only load ${archText(arch)} DLLs. ${SOCKET_HINT}`,
+        file,
+      )
     }
     if (info.arch !== arch) throw new LibraryCheckError('WRONG_ARCH', mismatch(file, 'DLL', info.arch, arch, 'win32'), file)
     return
   }
   if (info.format === 'elf') {
-    if (platform === 'win32' || platform === 'darwin') throw new LibraryCheckError('WRONG_OS', `${file} is an ELF shared library (Linux/Unix); it cannot be loaded on ${platform}. ${SOCKET_HINT}`, file)
+    if (platform === 'win32' || platform === 'darwin')
+      throw new LibraryCheckError('WRONG_OS', `${file} is an ELF shared library (Linux/Unix); it cannot be loaded on ${platform}. ${SOCKET_HINT}`, file)
     if (info.arch !== null && info.arch !== arch) throw new LibraryCheckError('WRONG_ARCH', mismatch(file, 'library', info.arch, arch, platform), file)
   }
 }

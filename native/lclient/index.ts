@@ -151,7 +151,10 @@ export class LClient {
       env,
     })
     const out = opts.onOutput
-    for (const [stream, encoding] of [['stdout', 'gbk'], ['stderr', 'utf8']] as const) {
+    for (const [stream, encoding] of [
+      ['stdout', 'gbk'],
+      ['stderr', 'utf8'],
+    ] as const) {
       const s = child[stream]
       if (!s) continue
       if (!out) {
@@ -228,11 +231,14 @@ export class LClient {
   async close(waitMs = 2000): Promise<void> {
     if (this.exited) return
     if (this.pending.size) {
-      const busy = [...this.pending.values()].map((p) => new Promise<void>((res) => {
-        const { resolve, reject } = p
-        p.resolve = (v) => (resolve(v), res())
-        p.reject = (e) => (reject(e), res())
-      }))
+      const busy = [...this.pending.values()].map(
+        (p) =>
+          new Promise<void>((res) => {
+            const { resolve, reject } = p
+            p.resolve = (v) => (resolve(v), res())
+            p.reject = (e) => (reject(e), res())
+          }),
+      )
       await Promise.race([Promise.all(busy), this.exitedPromise, delay(waitMs)])
     }
     if (this.exited) return

@@ -67,13 +67,15 @@ export function decodeStatus(raw: unknown): BoxStatus {
   const diskStatus = int(o.diskStatus, 'diskStatus')
   const hasDisk = o.diskUsagePercent !== undefined || o.diskSize !== undefined || o.diskSurplusSize !== undefined || o.diskStatus !== undefined
   const report: BoxStatus = {
-    disk: hasDisk ? {
-      usagePercent: usageNum !== null && Number.isFinite(usageNum) ? usageNum : null,
-      size: text(o.diskSize, 'diskSize', 32),
-      surplus: text(o.diskSurplusSize, 'diskSurplusSize', 32),
-      status: diskStatus,
-      statusText: diskStatus === null ? null : (DISK_STATUS_TEXT[diskStatus] ?? `unknown diskStatus ${diskStatus}`),
-    } : null,
+    disk: hasDisk
+      ? {
+          usagePercent: usageNum !== null && Number.isFinite(usageNum) ? usageNum : null,
+          size: text(o.diskSize, 'diskSize', 32),
+          surplus: text(o.diskSurplusSize, 'diskSurplusSize', 32),
+          status: diskStatus,
+          statusText: diskStatus === null ? null : (DISK_STATUS_TEXT[diskStatus] ?? `unknown diskStatus ${diskStatus}`),
+        }
+      : null,
     ip: text(o.ip, 'ip', 64),
     channels: [],
   }

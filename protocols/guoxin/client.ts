@@ -123,7 +123,7 @@ export class GuoxinClient {
 
   private decode(res: GetResponse): string {
     const m = /charset=["']?([\w-]+)/i.exec(res.headers['content-type'] ?? '')
-    const cs = m && iconv.encodingExists(m[1]!) ? m[1]! : this.encoding
+    const cs = m && iconv.encodingExists(m[1]!) ? m[1] : this.encoding
     return iconv.decode(res.body, cs)
   }
 
@@ -151,12 +151,27 @@ export class GuoxinClient {
 
   // §1
   clickToDial(p: { caller: string; callee: string; line?: DialLine }, o?: CallOptions): Promise<GuoxinOk> {
-    return this.control(p.line === 'ip' ? 'CLICK_TO_IP_DIAL' : 'CLICK_TO_DIAL', [['caller', p.caller], ['callee', p.callee], ['authtype', 'no']], o)
+    return this.control(
+      p.line === 'ip' ? 'CLICK_TO_IP_DIAL' : 'CLICK_TO_DIAL',
+      [
+        ['caller', p.caller],
+        ['callee', p.callee],
+        ['authtype', 'no'],
+      ],
+      o,
+    )
   }
 
   // §2: the seed sends both numbers; callee may be left out when unknown
   clickToHangup(p: { caller: string; callee?: string }, o?: CallOptions): Promise<GuoxinOk> {
-    return this.control('CLICK_TO_HUNGUP', [['caller', p.caller], ['callee', p.callee]], o)
+    return this.control(
+      'CLICK_TO_HUNGUP',
+      [
+        ['caller', p.caller],
+        ['callee', p.callee],
+      ],
+      o,
+    )
   }
 
   // §3
@@ -184,32 +199,76 @@ export class GuoxinClient {
 
   // §5 blind transfer of the call extnum is in
   transfer(p: { extnum: string; target: string }, o?: CallOptions): Promise<GuoxinOk> {
-    return this.control('CLICK_TO_TRANSFER', [['extnum', p.extnum], ['target', p.target]], o)
+    return this.control(
+      'CLICK_TO_TRANSFER',
+      [
+        ['extnum', p.extnum],
+        ['target', p.target],
+      ],
+      o,
+    )
   }
 
   // §6
   callerToIvr(p: { caller: string; callee: string; ivrid: number | string }, o?: CallOptions): Promise<GuoxinOk> {
-    return this.control('TALKING_CALLER_TO_IVR', [['caller', p.caller], ['callee', p.callee], ['ivrid', p.ivrid]], o)
+    return this.control(
+      'TALKING_CALLER_TO_IVR',
+      [
+        ['caller', p.caller],
+        ['callee', p.callee],
+        ['ivrid', p.ivrid],
+      ],
+      o,
+    )
   }
 
   // §8
   setPresence(p: { extnum: string; state: 'online' | 'reducing' | 'busy' }, o?: CallOptions): Promise<GuoxinOk> {
-    return this.control('SET_EXT_PRESENCE_STATE', [['extnum', p.extnum], ['state', p.state]], o)
+    return this.control(
+      'SET_EXT_PRESENCE_STATE',
+      [
+        ['extnum', p.extnum],
+        ['state', p.state],
+      ],
+      o,
+    )
   }
 
   // §9
   conferenceCreate(p: { caller: string; callee: string; target: string }, o?: CallOptions): Promise<GuoxinOk> {
-    return this.control('CONFERENCE_CREATE', [['caller', p.caller], ['callee', p.callee], ['target', p.target]], o)
+    return this.control(
+      'CONFERENCE_CREATE',
+      [
+        ['caller', p.caller],
+        ['callee', p.callee],
+        ['target', p.target],
+      ],
+      o,
+    )
   }
 
   // §10
   conferenceJoin(p: { conferenceid: string; target: string }, o?: CallOptions): Promise<GuoxinOk> {
-    return this.control('CONFERENCE_JOIN', [['conferenceid', p.conferenceid], ['target', p.target]], o)
+    return this.control(
+      'CONFERENCE_JOIN',
+      [
+        ['conferenceid', p.conferenceid],
+        ['target', p.target],
+      ],
+      o,
+    )
   }
 
   // §11
   callThird(p: { callee: string; target: string }, o?: CallOptions): Promise<GuoxinOk> {
-    return this.control('CALL_THIRD', [['callee', p.callee], ['target', p.target]], o)
+    return this.control(
+      'CALL_THIRD',
+      [
+        ['callee', p.callee],
+        ['target', p.target],
+      ],
+      o,
+    )
   }
 
   callThirdResume(p: { callee: string }, o?: CallOptions): Promise<GuoxinOk> {
@@ -251,15 +310,36 @@ export class GuoxinClient {
 
   // §15–17: the vendor spells the worker's key `wokerExtnum`
   monitor(p: { leaderExtnum: string; wokerExtnum: string }, o?: CallOptions): Promise<GuoxinOk> {
-    return this.control('CALL_MONITOR', [['leaderExtnum', p.leaderExtnum], ['wokerExtnum', p.wokerExtnum]], o)
+    return this.control(
+      'CALL_MONITOR',
+      [
+        ['leaderExtnum', p.leaderExtnum],
+        ['wokerExtnum', p.wokerExtnum],
+      ],
+      o,
+    )
   }
 
   forcePickup(p: { leaderExtnum: string; wokerExtnum: string }, o?: CallOptions): Promise<GuoxinOk> {
-    return this.control('FORCE_PICKUP', [['leaderExtnum', p.leaderExtnum], ['wokerExtnum', p.wokerExtnum]], o)
+    return this.control(
+      'FORCE_PICKUP',
+      [
+        ['leaderExtnum', p.leaderExtnum],
+        ['wokerExtnum', p.wokerExtnum],
+      ],
+      o,
+    )
   }
 
   forceHungup(p: { leaderExtnum: string; wokerExtnum: string }, o?: CallOptions): Promise<GuoxinOk> {
-    return this.control('FORCE_HUNGUP', [['leaderExtnum', p.leaderExtnum], ['wokerExtnum', p.wokerExtnum]], o)
+    return this.control(
+      'FORCE_HUNGUP',
+      [
+        ['leaderExtnum', p.leaderExtnum],
+        ['wokerExtnum', p.wokerExtnum],
+      ],
+      o,
+    )
   }
 
   // §18

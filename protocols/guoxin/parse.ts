@@ -99,7 +99,26 @@ export function parseExtStates(text: string): { states: ExtState[]; skipped: Ski
 }
 
 const LOG_STATES: Record<string, CallLogState> = { STATE_FAILED: 'failed', STATE_RECEIVED: 'received', STATE_RECEIVING: 'receiving' }
-const LOG_KEYS = ['id', 'caller', 'callee', 'channel', 'begintime', 'duration', 'state', 'calltype', 'estimate', 'record', 'recordvoice', 'cname', 'servicetype', 'manustate', 'clickcallid', 'fxonum', 'productid', 'callid']
+const LOG_KEYS = [
+  'id',
+  'caller',
+  'callee',
+  'channel',
+  'begintime',
+  'duration',
+  'state',
+  'calltype',
+  'estimate',
+  'record',
+  'recordvoice',
+  'cname',
+  'servicetype',
+  'manustate',
+  'clickcallid',
+  'fxonum',
+  'productid',
+  'callid',
+]
 
 function safeDecode(s: string): string {
   try {

@@ -149,18 +149,7 @@ const KINDS: readonly (PopKind | null)[] = [
   'test',
   'undefined',
 ]
-const DIRECTIONS: readonly ('inbound' | 'outbound' | null)[] = [
-  null,
-  'inbound',
-  'outbound',
-  'inbound',
-  'outbound',
-  'inbound',
-  'outbound',
-  'outbound',
-  null,
-  null,
-]
+const DIRECTIONS: readonly ('inbound' | 'outbound' | null)[] = [null, 'inbound', 'outbound', 'inbound', 'outbound', 'inbound', 'outbound', 'outbound', null, null]
 
 /** `ty` code → name; null for codes the vendor does not define. */
 export function popKindName(code: number): PopKind | null {
@@ -311,12 +300,7 @@ function parseT1v1(s: string, raw: string, opts: ParseOptions | undefined): Pop 
       throw new PopError('UNKNOWN_FORMAT', `not a pop: neither H=… fields nor t1v1 ch,phone,…: ${shorten(s)}`, raw)
     }
     const fields = c2 < 0 ? 2 : 3
-    throw new PopError(
-      'MISSING_FIELD',
-      `t1v1 pop needs ch,phone,reserved,startTime[,dtmf]; got only ${fields} field(s)`,
-      raw,
-      fields === 2 ? 'reserved' : 'startTime',
-    )
+    throw new PopError('MISSING_FIELD', `t1v1 pop needs ch,phone,reserved,startTime[,dtmf]; got only ${fields} field(s)`, raw, fields === 2 ? 'reserved' : 'startTime')
   }
   const c4 = s.indexOf(',', c3 + 1)
   const c5 = c4 < 0 ? -1 : s.indexOf(',', c4 + 1)
@@ -329,12 +313,7 @@ function parseT1v1(s: string, raw: string, opts: ParseOptions | undefined): Pop 
   const st = trimAll(stS)
   const startTime = digitsValue(st, 15)
   if (startTime < 0 || startTime > MAX_START_TIME) {
-    throw new PopError(
-      'BAD_FIELD',
-      `t1v1 startTime must be milliseconds since 1970 (UTC) before year 10000, got ${shorten(stS)}`,
-      raw,
-      'startTime',
-    )
+    throw new PopError('BAD_FIELD', `t1v1 startTime must be milliseconds since 1970 (UTC) before year 10000, got ${shorten(stS)}`, raw, 'startTime')
   }
   const zone = checkZone(opts, raw)
   const extra: Record<string, string> = { reserved: trimAll(reserved) }
@@ -367,12 +346,7 @@ function isT1Tag(t: string): boolean {
 
 /** `t2` or `t2v…` (any case) */
 function isT2Tag(t: string): boolean {
-  return (
-    t.length >= 2 &&
-    (t.charCodeAt(0) | 0x20) === 0x74 &&
-    t.charCodeAt(1) === 0x32 &&
-    (t.length === 2 || (t.charCodeAt(2) | 0x20) === 0x76)
-  )
+  return t.length >= 2 && (t.charCodeAt(0) | 0x20) === 0x74 && t.charCodeAt(1) === 0x32 && (t.length === 2 || (t.charCodeAt(2) | 0x20) === 0x76)
 }
 
 const LCLIENT_STATUS = new Set(['-100', '-200', '-201', '-202'])
@@ -506,12 +480,7 @@ function parseKv(s: string, raw: string, opts: ParseOptions | undefined): Pop {
   if (tag !== null && isT2Tag(tag)) {
     format = 't2'
   } else if (tag !== null && !isT1Tag(tag)) {
-    throw new PopError(
-      'UNKNOWN_FORMAT',
-      `unknown pop tag H=${shorten(tag)}: expected t1v1…t1v5 or t2`,
-      raw,
-      'H',
-    )
+    throw new PopError('UNKNOWN_FORMAT', `unknown pop tag H=${shorten(tag)}: expected t1v1…t1v5 or t2`, raw, 'H')
   } else if (mb !== undefined || da !== undefined) format = 't1v5'
   else if (ty !== undefined || so !== undefined) format = 't1v4'
   else if (op !== undefined || sn !== undefined) format = 't1v3'
@@ -617,11 +586,7 @@ export function parsePop(input: Buffer | Uint8Array | string, opts?: ParseOption
   if (c === 61) return parseKv(s, raw, opts)
   if (c === 44) return parseT1v1(s, raw, opts)
   if (LCLIENT_STATUS.has(s)) {
-    throw new PopError(
-      'UNKNOWN_FORMAT',
-      `not a pop: ${s} is an LClientRcvStr status code (-100 nothing yet, -200 data error, -201 stopped, -202 invalid connection)`,
-      raw,
-    )
+    throw new PopError('UNKNOWN_FORMAT', `not a pop: ${s} is an LClientRcvStr status code (-100 nothing yet, -200 data error, -201 stopped, -202 invalid connection)`, raw)
   }
   throw new PopError('UNKNOWN_FORMAT', `not a pop: neither H=… fields nor t1v1 ch,phone,…: ${shorten(s)}`, raw)
 }

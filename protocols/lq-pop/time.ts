@@ -214,17 +214,7 @@ export function isoInZone(utcMs: number, zone: string, withMs = true): string {
   const localMinute = Math.floor(local / 60_000)
   const localRem = local - localMinute * 60_000
   const d = new Date(localMinute * 60_000)
-  const prefix =
-    year4(d.getUTCFullYear()) +
-    '-' +
-    pad2(d.getUTCMonth() + 1) +
-    '-' +
-    pad2(d.getUTCDate()) +
-    'T' +
-    pad2(d.getUTCHours()) +
-    ':' +
-    pad2(d.getUTCMinutes()) +
-    ':'
+  const prefix = year4(d.getUTCFullYear()) + '-' + pad2(d.getUTCMonth() + 1) + '-' + pad2(d.getUTCDate()) + 'T' + pad2(d.getUTCHours()) + ':' + pad2(d.getUTCMinutes()) + ':'
   const offStr = offsetString(off)
   if (z.utcHours.has(Math.floor(utcMs / HOUR)) && off % 60_000 === 0) {
     // whole-minute offset: the UTC minute is one local minute
@@ -320,12 +310,5 @@ export function formatLqTime(time: Date | number, zone: string): string {
   const d = new Date(utcMs + offsetIn(zoneCache(zone), utcMs))
   const y = d.getUTCFullYear()
   if (!(y >= 2000 && y <= 2099)) throw new RangeError(`tm can only carry years 2000-2099, got ${y}`)
-  return (
-    pad2(y - 2000) +
-    pad2(d.getUTCMonth() + 1) +
-    pad2(d.getUTCDate()) +
-    pad2(d.getUTCHours()) +
-    pad2(d.getUTCMinutes()) +
-    pad2(d.getUTCSeconds())
-  )
+  return pad2(y - 2000) + pad2(d.getUTCMonth() + 1) + pad2(d.getUTCDate()) + pad2(d.getUTCHours()) + pad2(d.getUTCMinutes()) + pad2(d.getUTCSeconds())
 }

@@ -18,7 +18,9 @@ export function callbackFields(target: string, charset: FormCharset): Record<str
 }
 
 function rawOf(q: Record<string, string>): string {
-  return Object.entries(q).map(([k, v]) => `${k}=${v}`).join('&')
+  return Object.entries(q)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&')
 }
 
 /** `datetime` (YYMMDDHHMMSS in the server's zone) or else `startTime` (ms) → ISO time; null when neither. */
@@ -31,7 +33,8 @@ function callbackTime(q: Record<string, string>, timeZone: string): string | nul
   }
   const st = q['startTime']?.trim()
   if (st) {
-    if (!/^\d{1,15}$/.test(st) || Number(st) > 253_402_300_799_999) return new PopError('BAD_FIELD', `startTime must be milliseconds since 1970, got ${JSON.stringify(st.slice(0, 40))}`, '', 'startTime')
+    if (!/^\d{1,15}$/.test(st) || Number(st) > 253_402_300_799_999)
+      return new PopError('BAD_FIELD', `startTime must be milliseconds since 1970, got ${JSON.stringify(st.slice(0, 40))}`, '', 'startTime')
     return isoInZone(Number(st), timeZone, true)
   }
   return null
@@ -44,7 +47,8 @@ const IVR_FIELDS = ['v', 'r', 'ph', 'pa', 'da'] as const
 export function decodeCustCallback(q: Record<string, string>, timeZone: string): Pop | PopError {
   const raw = rawOf(q)
   const chS = (q['outch'] ?? '').trim() !== '' ? q['outch']!.trim() : (q['ch'] ?? '').trim()
-  if (!/^\d{1,15}$/.test(chS)) return new PopError(chS === '' ? 'MISSING_FIELD' : 'BAD_CHANNEL', `custURL call needs ch (or outch) as a channel number, got ${JSON.stringify(chS.slice(0, 40))}`, raw, 'ch')
+  if (!/^\d{1,15}$/.test(chS))
+    return new PopError(chS === '' ? 'MISSING_FIELD' : 'BAD_CHANNEL', `custURL call needs ch (or outch) as a channel number, got ${JSON.stringify(chS.slice(0, 40))}`, raw, 'ch')
   const phone = (q['phone'] ?? '').trim()
   if (!('phone' in q)) return new PopError('MISSING_FIELD', 'custURL call needs phone', raw, 'phone')
   const time = callbackTime(q, timeZone)

@@ -262,9 +262,7 @@ export class VackClient {
 
   /** playSelected: the recording's play (.asx) or download URL, by call serial `sn` (preferred) or `id`. */
   async playSelected(q: { sn?: string; id?: string; download?: boolean; byInternet?: boolean }, opts?: CallOptions): Promise<{ url: string | null }> {
-    return parsePlaySelected(
-      await this.query('playSelected', { sn: q.sn, id: q.id, type: q.download ? 2 : 1, byInternet: q.byInternet ? 'true' : undefined, charset: 'gb2312' }, opts),
-    )
+    return parsePlaySelected(await this.query('playSelected', { sn: q.sn, id: q.id, type: q.download ? 2 : 1, byInternet: q.byInternet ? 'true' : undefined, charset: 'gb2312' }, opts))
   }
 
   async getLoc(phone: string, opts?: CallOptions): Promise<Location | null> {

@@ -405,7 +405,7 @@ export class ChStatusReader {
       } catch {
         batch = null
       }
-      if (batch !== null && batch.length === fresh.length) fresh.forEach((k, n) => (found[k] = chStatusRecord(batch![n])))
+      if (batch !== null && batch.length === fresh.length) fresh.forEach((k, n) => (found[k] = chStatusRecord(batch[n])))
       else {
         // a broken record: alone, it only loses itself
         for (const k of fresh) {
@@ -437,7 +437,11 @@ export class ChStatusReader {
 // ---- encoders: the same answers as the vendor's server writes them ----
 
 /** status code → its word on an external line (an agent channel says 挂机 for 0) */
-const STATUS_NAMES: Record<number, string> = Object.fromEntries(Object.entries(STATUS_WORDS).filter(([w]) => w !== '挂机').map(([w, c]) => [c, w]))
+const STATUS_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(STATUS_WORDS)
+    .filter(([w]) => w !== '挂机')
+    .map(([w, c]) => [c, w]),
+)
 const KIND_NAMES: Record<ChannelKind, string> = { external: '外线', agent: '内线', ip: 'IP', recording: '录音' }
 
 /** What encodeChStatus writes of a channel: the decoded record's fields without the texts (they follow from the codes). */

@@ -209,7 +209,9 @@ export function naText(v: string | number | boolean | null | undefined): string 
 
 /** An answer document in gb2312 bytes: the declaration, then `<result attrs>inner</result>` (inner is XML as given). */
 export function encodeVackXml(attrs: Record<string, string | number>, inner: string): Buffer {
-  const a = Object.entries(attrs).map(([k, v]) => ` ${k}="${xmlEscape(String(v))}"`).join('')
+  const a = Object.entries(attrs)
+    .map(([k, v]) => ` ${k}="${xmlEscape(String(v))}"`)
+    .join('')
   return iconv.encode(`<?xml version="1.0" encoding="gb2312" ?>\n<result${a}>${inner}</result>\n`, 'gbk')
 }
 

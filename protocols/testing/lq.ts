@@ -3,16 +3,7 @@
  * tests compare against an independent construction) and an auditing decode helper.
  */
 import iconv from 'iconv-lite'
-import {
-  FrameError,
-  LqConnectDecoder,
-  MAX_BUFFERED,
-  plausiblePop,
-  type Frame,
-  type FrameErrorCode,
-  type HandshakeToken,
-  type LqConnectDecoderOptions,
-} from '../lq-connect/codec.js'
+import { FrameError, LqConnectDecoder, MAX_BUFFERED, plausiblePop, type Frame, type FrameErrorCode, type HandshakeToken, type LqConnectDecoderOptions } from '../lq-connect/codec.js'
 
 export const lq = {
   /** a pop frame: 1 length byte + the GBK text (1..255 bytes) */

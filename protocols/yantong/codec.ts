@@ -103,7 +103,9 @@ export function parseCdrList(action: string, data: unknown): CdrPage {
     const o = r as Record<string, unknown>
     const id = intOf(o.id)
     if (id === null || id < 0) return invalid.push({ index, reason: `id missing or not a whole number (${JSON.stringify(o.id)})` })
-    const disp = String(o.disposition ?? '').toUpperCase().trim()
+    const disp = String(o.disposition ?? '')
+      .toUpperCase()
+      .trim()
     const ct = strOf(o.calltype)
     records.push({
       id,

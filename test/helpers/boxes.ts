@@ -52,12 +52,7 @@ export async function boxPost(url: string, fields: Record<string, string>, as: '
 }
 
 /** A multipart upload with one file part (fields first, as the box sends them, unless fileFirst). */
-export async function boxUpload(
-  url: string,
-  fields: Record<string, string>,
-  file: { data: Uint8Array; name?: string; type?: string },
-  opts: { fileFirst?: boolean } = {},
-): Promise<Answer> {
+export async function boxUpload(url: string, fields: Record<string, string>, file: { data: Uint8Array; name?: string; type?: string }, opts: { fileFirst?: boolean } = {}): Promise<Answer> {
   const fd = new FormData()
   const blob = new Blob([file.data], { type: file.type ?? 'audio/wav' })
   if (opts.fileFirst) fd.append('file', blob, file.name ?? 'rec.wav')

@@ -4,16 +4,7 @@ import { chromium, type Browser } from 'playwright-core'
 /** Debian's `chromium` package; test/prepare.sh (run by npm test) installs it. Override with TB_CHROMIUM. */
 export const CHROMIUM_PATH = process.env.TB_CHROMIUM ?? '/usr/bin/chromium'
 
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
 /** Why the browser tests cannot run here (a skip reason), or false. */
 export function chromiumMissing(): string | false {

@@ -60,11 +60,20 @@ export async function storeRig(t: Test, opts: { dataDir?: string; recordings?: R
     const store = new RecordingStore({ dataDir, config: cfg.recordings, log, bus, metrics, now: () => clock.now, sweepIntervalMs: opts.sweepIntervalMs, boxes: BOX_IDS })
     await store.open()
     t.teardown(() => store.close())
-    const rig: StoreRig = { store, bus, metrics, events, logs, dataDir, clock, reopen: async () => {
-      await store.close()
-      const next = await make()
-      return next
-    } }
+    const rig: StoreRig = {
+      store,
+      bus,
+      metrics,
+      events,
+      logs,
+      dataDir,
+      clock,
+      reopen: async () => {
+        await store.close()
+        const next = await make()
+        return next
+      },
+    }
     return rig
   }
   return make()

@@ -114,19 +114,35 @@ async function restartable<S extends { stop(): Promise<unknown> }>(make: (port: 
 }
 
 export function startLqSocket(opts: Partial<LqSimOptions> = {}, t?: Teardown): Promise<SimHandle<LqSimulator>> {
-  return restartable((port) => new LqSimulator({ rate: 0, trySeconds: 0, agents: ['801'], ...opts, port }), (s) => s.start(), t)
+  return restartable(
+    (port) => new LqSimulator({ rate: 0, trySeconds: 0, agents: ['801'], ...opts, port }),
+    (s) => s.start(),
+    t,
+  )
 }
 
 export function startLqVack(opts: Partial<LqVackSimOptions> = {}, t?: Teardown): Promise<SimHandle<LqVackSimulator>> {
-  return restartable((port) => new LqVackSimulator({ channels: 4, agents: ['801', '802'], answerMs: 60_000, talkMs: 0, ...opts, port }), (s) => s.start(), t)
+  return restartable(
+    (port) => new LqVackSimulator({ channels: 4, agents: ['801', '802'], answerMs: 60_000, talkMs: 0, ...opts, port }),
+    (s) => s.start(),
+    t,
+  )
 }
 
 export function startGuoxin(opts: Partial<GuoxinSimOptions> = {}, t?: Teardown): Promise<SimHandle<GuoxinSimulator>> {
-  return restartable((port) => new GuoxinSimulator({ extensions: ['801', '802', '803'], supervisors: ['803'], ringMs: 80, talkMs: 0, ...opts, port }), (s) => s.start(), t)
+  return restartable(
+    (port) => new GuoxinSimulator({ extensions: ['801', '802', '803'], supervisors: ['803'], ringMs: 80, talkMs: 0, ...opts, port }),
+    (s) => s.start(),
+    t,
+  )
 }
 
 export function startYantong(opts: Partial<YantongSimOptions> = {}, t?: Teardown): Promise<SimHandle<YantongSimulator>> {
-  return restartable((port) => new YantongSimulator({ staff: ['8001', '8002'], ringMs: 30, talkMs: 0, ...opts, port }), (s) => s.start(), t)
+  return restartable(
+    (port) => new YantongSimulator({ staff: ['8001', '8002'], ringMs: 30, talkMs: 0, ...opts, port }),
+    (s) => s.start(),
+    t,
+  )
 }
 
 /** POST a JSON body; the answer parsed. */

@@ -136,7 +136,12 @@ export class Catalog {
       )
     }
     // narrow by callid or time first: both are cheap, and the rest is a scan of what is left
-    let pool: readonly Entry[] = f.callid !== undefined ? this.versions(f.callid).slice().sort((a, b) => (before(a, b) ? -1 : 1)) : this.sorted
+    let pool: readonly Entry[] =
+      f.callid !== undefined
+        ? this.versions(f.callid)
+            .slice()
+            .sort((a, b) => (before(a, b) ? -1 : 1))
+        : this.sorted
     if (f.callid === undefined && (f.from !== undefined || f.to !== undefined)) {
       const lo = f.from === undefined ? 0 : this.lowerBound(f.from)
       const hi = f.to === undefined ? this.sorted.length : this.lowerBound(f.to)

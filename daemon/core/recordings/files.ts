@@ -42,7 +42,6 @@ export async function placeNoClobber(from: string, to: string): Promise<boolean>
   return true
 }
 
-
 /** mkdir -p; returns the first directory it had to create (undefined if all existed). */
 export async function mkdirp(path: string): Promise<string | undefined> {
   return mkdir(path, { recursive: true })

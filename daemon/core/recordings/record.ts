@@ -275,8 +275,7 @@ export function readSidecar(json: unknown, file: string, ids: BoxIds): CoreFacts
   return { id: o.id, callid, box, source: ids.source(box), ext: o.ext, size: o.size, md5: o.md5, sha256: o.sha256, receivedMs, file, fields: f as Record<string, string> }
 }
 
-const TIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?(Z|[+-]\d{2}:?\d{2})?$/
+const TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?(Z|[+-]\d{2}:?\d{2})?$/
 
 /**
  * A query time: epoch milliseconds (digits only), or ISO 8601 / `YYYY-MM-DD HH:MM:SS` (the 800hu

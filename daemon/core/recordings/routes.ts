@@ -105,12 +105,18 @@ export function recordingRoutes(store: RecordingStore): RoutePlugin {
   return (app) => {
     const tags = ['recordings']
     const params = stringParams('callid')
-    app.get<{ Querystring: RecordingQuery }>('/v1/recordings', { schema: { summary: 'Stored recordings, filtered and paged (newest first by default)', tags, querystring: recordingQuerySchema, response: jsonResponse() } }, async (req) => {
-      const r = store.find(parseRecordingQuery(req.query, store.boxes))
-      return { total: r.total, offset: r.offset, limit: r.limit, recordings: r.recordings.map(withUrl) }
-    })
+    app.get<{ Querystring: RecordingQuery }>(
+      '/v1/recordings',
+      { schema: { summary: 'Stored recordings, filtered and paged (newest first by default)', tags, querystring: recordingQuerySchema, response: jsonResponse() } },
+      async (req) => {
+        const r = store.find(parseRecordingQuery(req.query, store.boxes))
+        return { total: r.total, offset: r.offset, limit: r.limit, recordings: r.recordings.map(withUrl) }
+      },
+    )
 
-    app.get<{ Params: { callid: string } }>('/v1/recordings/:callid', { schema: { summary: 'One recording by id', tags, params, response: jsonResponse() } }, async (req) => withUrl(lookup(req).record))
+    app.get<{ Params: { callid: string } }>('/v1/recordings/:callid', { schema: { summary: 'One recording by id', tags, params, response: jsonResponse() } }, async (req) =>
+      withUrl(lookup(req).record),
+    )
 
     // HEAD is declared, not left to fastify's automatic one, which would read the whole file to discard it
     app.route({
@@ -120,7 +126,12 @@ export function recordingRoutes(store: RecordingStore): RoutePlugin {
         summary: "A recording's audio (Range, If-None-Match, If-Range)",
         tags,
         params,
-        response: { 200: { description: 'the audio file, in its own content type', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, 206: { description: 'the requested range' }, 304: { description: 'not modified (If-None-Match)' }, '4xx': errorSchema },
+        response: {
+          200: { description: 'the audio file, in its own content type', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          206: { description: 'the requested range' },
+          304: { description: 'not modified (If-None-Match)' },
+          '4xx': errorSchema,
+        },
       },
       handler: async (req: FastifyRequest<{ Params: { callid: string } }>, reply: FastifyReply) => {
         const e = lookup(req)

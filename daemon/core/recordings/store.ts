@@ -177,7 +177,10 @@ export class RecordingStore {
   private async subdirs(dir: string, pattern: RegExp): Promise<string[]> {
     try {
       const ents = await readdir(dir, { withFileTypes: true })
-      return ents.filter((e) => e.isDirectory() && pattern.test(e.name)).map((e) => e.name).sort()
+      return ents
+        .filter((e) => e.isDirectory() && pattern.test(e.name))
+        .map((e) => e.name)
+        .sort()
     } catch (err) {
       this.log.error({ err, dir }, 'cannot read a recordings directory; its recordings are not indexed')
       return []
@@ -251,7 +254,10 @@ export class RecordingStore {
       await fsyncDir(toDir)
       await fsyncDir(dir)
       this.m.orphans.inc()
-      this.log.warn({ file: `${rel}/${name}`, movedTo: relative(this.root, join(toDir, target)).split(sep).join('/') }, 'audio without a sidecar (upload interrupted before it was acknowledged) moved to orphans')
+      this.log.warn(
+        { file: `${rel}/${name}`, movedTo: relative(this.root, join(toDir, target)).split(sep).join('/') },
+        'audio without a sidecar (upload interrupted before it was acknowledged) moved to orphans',
+      )
     } catch (err) {
       this.log.error({ err, file: `${rel}/${name}` }, 'audio without a sidecar could not be moved to orphans; left in place')
     }
@@ -398,7 +404,19 @@ export class RecordingStore {
         }
       }
       this.temps.delete(tmp.path)
-      const { record, timeMs } = buildRecord({ id, callid, box, source: this.boxes.source(box), ext, size: tmp.size, md5: tmp.md5, sha256: tmp.sha256, receivedMs, file: `${relDir}/${fileStem(id)}.${ext}`, fields })
+      const { record, timeMs } = buildRecord({
+        id,
+        callid,
+        box,
+        source: this.boxes.source(box),
+        ext,
+        size: tmp.size,
+        md5: tmp.md5,
+        sha256: tmp.sha256,
+        receivedMs,
+        file: `${relDir}/${fileStem(id)}.${ext}`,
+        fields,
+      })
       const sc = `${audioPath}.json`
       await fsOp('writing', sc, () => writeAtomic(sc, JSON.stringify({ format: SIDECAR_FORMAT, ...record }, null, 2) + '\n', { syncDir: false }))
       sidecarPath = sc
@@ -497,7 +515,10 @@ export class RecordingStore {
       }
     }
     if (result.removed.length || result.failed.length) {
-      this.log.info({ removed: result.removed.length, failed: result.failed.length, keepDays, before: new Date(cutoff).toISOString(), ids: result.removed.slice(0, 20) }, 'retention removed old recordings')
+      this.log.info(
+        { removed: result.removed.length, failed: result.failed.length, keepDays, before: new Date(cutoff).toISOString(), ids: result.removed.slice(0, 20) },
+        'retention removed old recordings',
+      )
       this.deps.bus.publish('recording.expired', {
         count: result.removed.length,
         ids: result.removed.slice(0, EXPIRED_IDS_IN_EVENT),
@@ -509,7 +530,6 @@ export class RecordingStore {
     }
     return result
   }
-
 
   async close(): Promise<void> {
     this.closed = true

@@ -73,60 +73,80 @@ function intQ(query: Record<string, unknown>, name: string, min: number, max: nu
 export function guoxinApiRoutes(sources: SourceLookup): RoutePlugin {
   return (app: FastifyInstance) => {
     const tags = ['guoxin']
-    app.get<{ Params: CallParams }>('/v1/sources/:id/recordings/:callid', { schema: { summary: "A Guoxin call's recording, streamed from the server (Range passed through)", tags, params: callParams, response: { 200: { description: "the recording, in the server's content type", content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, 206: { description: 'the requested range' }, '4xx': errorSchema, '5xx': errorSchema } } }, async (req, reply) => {
-      const p = req.params
-      const s = guoxinSource(sources, p.id, 'recordings')
-      const callid = callIdParam(p.callid)
-      const range = typeof req.headers.range === 'string' ? req.headers.range : undefined
-      const ac = new AbortController()
-      // the client going away stops the download from the vendor too
-      reply.raw.once('close', () => ac.abort())
-      const rec = await s.openRecording(callid, { range, signal: ac.signal })
-      const header = (h: string): string | undefined => {
-        const v = rec.headers[h]
-        return Array.isArray(v) ? v.join(', ') : v
-      }
-      if (rec.status === 404 || (rec.status === 200 && header('content-length') === '0')) {
-        rec.body.destroy()
-        throw new ApiError('NOT_FOUND', `recording of call ${callid}`).with({ source: s.id, callid })
-      }
-      if (rec.status === 416) {
-        rec.body.destroy()
-        throw new ApiError('RANGE_NOT_SATISFIABLE', range ?? '')
-      }
-      if (rec.status !== 200 && rec.status !== 206) {
-        const text = await firstBytes(rec.body, 200)
-        throw new VendorRefused(s.id, rec.status, `FileDownServlet answered ${rec.status}${text ? `: ${text}` : ''}`)
-      }
-      reply.code(rec.status)
-      for (const h of PASS_HEADERS) {
-        const v = header(h)
-        if (v !== undefined) reply.header(h, v)
-      }
-      if (header('content-type') === undefined) reply.header('content-type', 'application/octet-stream')
-      // a vendor that stalls or breaks mid-file ends our answer too (the client sees a short body)
-      rec.body.on('error', () => {})
-      return reply.send(rec.body)
-    })
+    app.get<{ Params: CallParams }>(
+      '/v1/sources/:id/recordings/:callid',
+      {
+        schema: {
+          summary: "A Guoxin call's recording, streamed from the server (Range passed through)",
+          tags,
+          params: callParams,
+          response: {
+            200: { description: "the recording, in the server's content type", content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+            206: { description: 'the requested range' },
+            '4xx': errorSchema,
+            '5xx': errorSchema,
+          },
+        },
+      },
+      async (req, reply) => {
+        const p = req.params
+        const s = guoxinSource(sources, p.id, 'recordings')
+        const callid = callIdParam(p.callid)
+        const range = typeof req.headers.range === 'string' ? req.headers.range : undefined
+        const ac = new AbortController()
+        // the client going away stops the download from the vendor too
+        reply.raw.once('close', () => ac.abort())
+        const rec = await s.openRecording(callid, { range, signal: ac.signal })
+        const header = (h: string): string | undefined => {
+          const v = rec.headers[h]
+          return Array.isArray(v) ? v.join(', ') : v
+        }
+        if (rec.status === 404 || (rec.status === 200 && header('content-length') === '0')) {
+          rec.body.destroy()
+          throw new ApiError('NOT_FOUND', `recording of call ${callid}`).with({ source: s.id, callid })
+        }
+        if (rec.status === 416) {
+          rec.body.destroy()
+          throw new ApiError('RANGE_NOT_SATISFIABLE', range ?? '')
+        }
+        if (rec.status !== 200 && rec.status !== 206) {
+          const text = await firstBytes(rec.body, 200)
+          throw new VendorRefused(s.id, rec.status, `FileDownServlet answered ${rec.status}${text ? `: ${text}` : ''}`)
+        }
+        reply.code(rec.status)
+        for (const h of PASS_HEADERS) {
+          const v = header(h)
+          if (v !== undefined) reply.header(h, v)
+        }
+        if (header('content-type') === undefined) reply.header('content-type', 'application/octet-stream')
+        // a vendor that stalls or breaks mid-file ends our answer too (the client sees a short body)
+        rec.body.on('error', () => {})
+        return reply.send(rec.body)
+      },
+    )
 
-    app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>('/v1/sources/:id/call-log', { schema: { summary: "The server's call log for a date range (CALL_LOG_QUERY)", tags, params: stringParams('id'), querystring: callLogQuery, response: jsonResponse() } }, async (req) => {
-      const p = req.params
-      const s = guoxinSource(sources, p.id, 'call-log')
-      const query = req.query
-      const begin = q(query, 'begin')
-      const end = q(query, 'end') ?? begin
-      if (!begin || !DATE.test(begin)) throw new ApiError('BAD_QUERY', 'begin', 'expected a date yyyy-MM-dd (the server\'s local date)')
-      if (!end || !DATE.test(end)) throw new ApiError('BAD_QUERY', 'end', 'expected a date yyyy-MM-dd')
-      const telnum = q(query, 'telnum')
-      if (telnum !== undefined && !NUMBER_PATTERN.test(telnum)) throw new ApiError('BAD_QUERY', 'telnum', 'expected a phone or extension number')
-      const dir = q(query, 'direction') ?? 'all'
-      const direction = DIRECTIONS[dir]
-      if (direction === undefined) throw new ApiError('BAD_QUERY', 'direction', 'expected all, answered or placed')
-      const first = intQ(query, 'first', 0, 1e9, 0)
-      const max = intQ(query, 'max', 1, 10000, 1000)
-      const r = await s.callLog({ beginDate: begin, endDate: end, telnum, direction, first, maxResults: max })
-      return { source: s.id, first, count: r.logs.length, logs: r.logs.map(logJson), skipped: r.skipped }
-    })
+    app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+      '/v1/sources/:id/call-log',
+      { schema: { summary: "The server's call log for a date range (CALL_LOG_QUERY)", tags, params: stringParams('id'), querystring: callLogQuery, response: jsonResponse() } },
+      async (req) => {
+        const p = req.params
+        const s = guoxinSource(sources, p.id, 'call-log')
+        const query = req.query
+        const begin = q(query, 'begin')
+        const end = q(query, 'end') ?? begin
+        if (!begin || !DATE.test(begin)) throw new ApiError('BAD_QUERY', 'begin', "expected a date yyyy-MM-dd (the server's local date)")
+        if (!end || !DATE.test(end)) throw new ApiError('BAD_QUERY', 'end', 'expected a date yyyy-MM-dd')
+        const telnum = q(query, 'telnum')
+        if (telnum !== undefined && !NUMBER_PATTERN.test(telnum)) throw new ApiError('BAD_QUERY', 'telnum', 'expected a phone or extension number')
+        const dir = q(query, 'direction') ?? 'all'
+        const direction = DIRECTIONS[dir]
+        if (direction === undefined) throw new ApiError('BAD_QUERY', 'direction', 'expected all, answered or placed')
+        const first = intQ(query, 'first', 0, 1e9, 0)
+        const max = intQ(query, 'max', 1, 10000, 1000)
+        const r = await s.callLog({ beginDate: begin, endDate: end, telnum, direction, first, maxResults: max })
+        return { source: s.id, first, count: r.logs.length, logs: r.logs.map(logJson), skipped: r.skipped }
+      },
+    )
 
     app.get<{ Params: CallParams }>('/v1/sources/:id/call-log/:callid', { schema: { summary: 'One call of the call log', tags, params: callParams, response: jsonResponse() } }, async (req) => {
       const p = req.params

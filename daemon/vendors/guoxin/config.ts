@@ -29,7 +29,13 @@ export const guoxinSchema = {
   properties: {
     id: idSchema,
     type: { type: 'string', enum: ['guoxin'], doc: 'guoxin' },
-    url: { type: 'string', minLength: 1, maxLength: 2048, check: checkBaseUrl, doc: "the server's base URL, e.g. http://10.0.0.6:12121 (the paths /bridge/callctrl, /bridge/jsoncfg, /Oms/… are added)" },
+    url: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 2048,
+      check: checkBaseUrl,
+      doc: "the server's base URL, e.g. http://10.0.0.6:12121 (the paths /bridge/callctrl, /bridge/jsoncfg, /Oms/… are added)",
+    },
     pollMs: { type: 'integer', default: 2000, min: 100, max: 3_600_000, doc: 'time between EXTNUM_STATE polls' },
     timeoutMs: { type: 'integer', default: 5000, min: 50, max: 600_000, doc: 'per request to the server' },
     downAfter: { type: 'integer', default: 1, min: 1, max: 1000, doc: 'polls failing in a row before the source is `down` and its extensions `unknown`' },
@@ -43,8 +49,21 @@ export const guoxinSchema = {
       items: { type: 'stringish', pattern: /^[0-9A-Za-z*#+._-]{1,64}$/, patternText: 'an extension number', doc: 'an extension number' },
       doc: 'watch only these extensions (default: every extension EXTNUM_STATE lists)',
     },
-    pushPath: { type: 'string', optional: true, pattern: /^\/[A-Za-z0-9._~\/-]{0,200}$/, patternText: 'a path starting with / (letters, digits, . _ ~ / -)', doc: 'path of the push callback on the ingest listener (default /guoxin/<id>/push)' },
-    pushAllow: { type: 'array', optional: true, minItems: 1, maxItems: 1000, items: { type: 'string', check: checkAllow, doc: 'an IP, a CIDR, or "any"' }, doc: 'addresses allowed to push: IPs, CIDRs, or "any" (default: the address of `url`)' },
+    pushPath: {
+      type: 'string',
+      optional: true,
+      pattern: /^\/[A-Za-z0-9._~\/-]{0,200}$/,
+      patternText: 'a path starting with / (letters, digits, . _ ~ / -)',
+      doc: 'path of the push callback on the ingest listener (default /guoxin/<id>/push)',
+    },
+    pushAllow: {
+      type: 'array',
+      optional: true,
+      minItems: 1,
+      maxItems: 1000,
+      items: { type: 'string', check: checkAllow, doc: 'an IP, a CIDR, or "any"' },
+      doc: 'addresses allowed to push: IPs, CIDRs, or "any" (default: the address of `url`)',
+    },
     timeZone: { type: 'string', optional: true, check: checkTimeZone, doc: 'IANA zone of the server (pop times); default the top-level timeZone' },
   },
 } as const satisfies ObjectSchema

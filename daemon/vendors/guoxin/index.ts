@@ -15,10 +15,13 @@ export const guoxinModule: VendorModule = {
   ingestNeeds: (config) =>
     config.sources
       .filter((s) => s.type === 'guoxin')
-      .map((s) => `source ${s.id}: the Guoxin server pushes call states to ${(s as { pushPath?: string }).pushPath ?? `/guoxin/${s.id}/push`} on the ingest listener; without it only the EXTNUM_STATE polls see them`),
+      .map(
+        (s) =>
+          `source ${s.id}: the Guoxin server pushes call states to ${(s as { pushPath?: string }).pushPath ?? `/guoxin/${s.id}/push`} on the ingest listener; without it only the EXTNUM_STATE polls see them`,
+      ),
   commands: {
-  'simulate guoxin': {
-    usage: `Usage: telbridge simulate guoxin [--host 127.0.0.1] [--port 12121] [--extensions 8001-8008]
+    'simulate guoxin': {
+      usage: `Usage: telbridge simulate guoxin [--host 127.0.0.1] [--port 12121] [--extensions 8001-8008]
                                [--push http://127.0.0.1:7701/guoxin/gx/push] [--encoding utf-8]
                                [--ring-seconds 3] [--talk-seconds 15] [--calls-per-minute 0]
                                [--supervisors 8008]
@@ -29,25 +32,25 @@ change. Dial → the agent's phone → the customer rings → talking → idle, 
 apart; calls last --talk-seconds (0: until hung up). Finished calls appear in CALL_LOG_QUERY and
 have a recording at /Oms/FileDownServlet?callid=…. --supervisors may monitor, barge and
 force-hang-up (default: the last extension). --calls-per-minute starts random calls.`,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '12121' },
-      extensions: { type: 'string', default: '8001-8008' },
-      push: { type: 'string' },
-      encoding: { type: 'string', default: 'utf-8' },
-      'ring-seconds': { type: 'string', default: '3' },
-      'talk-seconds': { type: 'string', default: '15' },
-      'calls-per-minute': { type: 'string', default: '0' },
-      supervisors: { type: 'string' },
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '12121' },
+        extensions: { type: 'string', default: '8001-8008' },
+        push: { type: 'string' },
+        encoding: { type: 'string', default: 'utf-8' },
+        'ring-seconds': { type: 'string', default: '3' },
+        'talk-seconds': { type: 'string', default: '15' },
+        'calls-per-minute': { type: 'string', default: '0' },
+        supervisors: { type: 'string' },
+      },
+      async run(v) {
+        const sim = new GuoxinSimulator(parseGuoxinSimOptions(v), createLogger('info'))
+        await sim.start()
+        process.stderr.write(`Guoxin simulator: http://${sim.opts.host}:${sim.port} (extensions ${sim.opts.extensions.join(',')}; pushes to ${sim.opts.push ?? 'nowhere'})\n`)
+        await untilSignal(sim)
+        return 0
+      },
     },
-    async run(v) {
-      const sim = new GuoxinSimulator(parseGuoxinSimOptions(v), createLogger('info'))
-      await sim.start()
-      process.stderr.write(`Guoxin simulator: http://${sim.opts.host}:${sim.port} (extensions ${sim.opts.extensions.join(',')}; pushes to ${sim.opts.push ?? 'nowhere'})\n`)
-      await untilSignal(sim)
-      return 0
-    },
-  },
   },
   async demo(ctx) {
     const sim = new GuoxinSimulator({ port: 0, extensions: ['8001', '8002', '8003', '8004'], callsPerMinute: 3, ringMs: 4000, talkMs: 15000 }, ctx.log.child({ component: 'guoxin-simulator' }))

@@ -55,7 +55,10 @@ export const GUOXIN_SIM_DEFAULTS: GuoxinSimOptions = {
 /** `8001-8008`, `801,802`, or both mixed. */
 export function parseExtensionList(v: string): string[] {
   const out: string[] = []
-  for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(\d{1,9})-(\d{1,9})$/.exec(part)
     if (m) {
       const [a, b] = [Number(m[1]), Number(m[2])]
@@ -490,7 +493,10 @@ export class GuoxinSimulator {
           .filter((l) => (!p.telnum || l.caller === p.telnum || l.callee === p.telnum) && (!p.beginDate || day(l.beginTime) >= p.beginDate) && (!p.endDate || day(l.beginTime) <= p.endDate))
           .filter((l) => dir === 0 || (dir === 1) === this.exts.has(l.callee))
           .slice(first, first + max)
-        return this.json(res, logs.map((l) => this.logJson(l)))
+        return this.json(
+          res,
+          logs.map((l) => this.logJson(l)),
+        )
       }
       case 'CALL_LOG_GET_WITH_CALLID': {
         const l = this.logs.find((l) => l.callid === p.callid)
@@ -504,7 +510,9 @@ export class GuoxinSimulator {
   private passwordOk(p: Record<string, string>): boolean {
     if (this.opts.password === null) return p.pwd === 'no'
     const date = new Date().toISOString().slice(0, 10)
-    const want = createHash('md5').update(this.opts.password + p.callee + (p.code ?? '') + date).digest('hex')
+    const want = createHash('md5')
+      .update(this.opts.password + p.callee + (p.code ?? '') + date)
+      .digest('hex')
     return p.pwd === want
   }
 
@@ -512,10 +520,13 @@ export class GuoxinSimulator {
     const t: SimTask = { kind, code: 0, vars: {}, params }
     this.tasks.set(key, t)
     setTimeout(() => (t.code = 4), 10).unref()
-    setTimeout(() => {
-      t.code = 1
-      if (kind === 'tts') t.vars = { satisfact: '8' }
-    }, this.opts.ringMs * 2 + 20).unref()
+    setTimeout(
+      () => {
+        t.code = 1
+        if (kind === 'tts') t.vars = { satisfact: '8' }
+      },
+      this.opts.ringMs * 2 + 20,
+    ).unref()
   }
 
   private logJson(l: SimLog): Record<string, unknown> {
@@ -558,7 +569,21 @@ export class GuoxinSimulator {
 
   private newCall(e: SimExt, remote: string, direction: 'in' | 'out'): SimCall {
     const id = `${(this.seq + 1).toString(16).padStart(8, '0')}-4c50-4340-adcf-${Date.now().toString(16).padStart(12, '0')}@127.0.0.1`
-    const c: SimCall = { id, ext: e.telNum, remote, direction, phase: 'calling', businessId: this.newId(), group: e.group, beginTime: Date.now(), talkAt: null, third: null, conferenceId: null, members: [], timers: [] }
+    const c: SimCall = {
+      id,
+      ext: e.telNum,
+      remote,
+      direction,
+      phase: 'calling',
+      businessId: this.newId(),
+      group: e.group,
+      beginTime: Date.now(),
+      talkAt: null,
+      third: null,
+      conferenceId: null,
+      members: [],
+      timers: [],
+    }
     e.call = c
     return c
   }

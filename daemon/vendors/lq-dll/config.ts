@@ -1,7 +1,8 @@
 import { checkTimeZone, idSchema, type Infer, type ObjectSchema, type StringSchema } from '../../core/schema.js'
 
 /** a `char *` argument: no NUL inside (it would cut the string short) */
-const cString = <W extends string>(what: W, max: number, doc: string) => ({ type: 'string', minLength: 1, maxLength: max, pattern: /^[^\0]+$/, patternText: `${what} without NUL characters`, doc }) as const satisfies StringSchema
+const cString = <W extends string>(what: W, max: number, doc: string) =>
+  ({ type: 'string', minLength: 1, maxLength: max, pattern: /^[^\0]+$/, patternText: `${what} without NUL characters`, doc }) as const satisfies StringSchema
 
 /** 小灵呼 LClient.dll ("模式三", seed 002 ch. 5), hosted through koffi in a child process. */
 export const lqDllSchema = {
@@ -13,7 +14,13 @@ export const lqDllSchema = {
     library: cString('a library path', 4096, 'path of LClient.dll (or a library with the same exports)'),
     // the DLL takes any string; long enough for a path, which the test double reads its script from
     host: { ...cString('a host name or IP address', 1024, "LClientStart's host argument (the LQ server), passed as a GBK string"), default: '127.0.0.1' },
-    port: { type: 'stringish', default: '7628', pattern: /^(?:[1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/, patternText: 'a TCP port (1–65535)', doc: "LClientStart's port argument" },
+    port: {
+      type: 'stringish',
+      default: '7628',
+      pattern: /^(?:[1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/,
+      patternText: 'a TCP port (1–65535)',
+      doc: "LClientStart's port argument",
+    },
     oper: { type: 'stringish', pattern: /^[^\s{}\0]{1,32}$/, patternText: 'an agent id (1–32 characters, no spaces)', doc: 'agent id (工号)' },
     ch: { type: 'stringish', default: '-1', pattern: /^-1$|^\d{1,6}$/, patternText: 'a channel number or -1', doc: "agent's channel, -1 = the server looks it up by oper" },
     demo: { type: 'boolean', default: false, doc: 'use LClientStartDemo / LClientRcvDemo: demo pops, no server' },

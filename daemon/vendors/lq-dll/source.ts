@@ -7,7 +7,6 @@ import { LinkSource } from '../../core/link.js'
 import type { SourceContext } from '../../core/source.js'
 import type { LqDllConfig } from './config.js'
 
-
 /**
  * Which agent logins are taken in this process. Each lq-dll source hosts its own copy of the DLL
  * (a child process each), so two sources may use the same DLL file; the same DLL logging the same
@@ -129,8 +128,7 @@ export class LqDllSource extends LinkSource {
     if (this.client?.alive) return this.client
     this.started = false
     const { cfg, ctx } = this
-    const output = (line: string, stream: 'stdout' | 'stderr') =>
-      cfg.debug || stream === 'stderr' ? ctx.log.info({ stream }, `LClient: ${line}`) : ctx.log.debug({ stream }, `LClient: ${line}`)
+    const output = (line: string, stream: 'stdout' | 'stderr') => (cfg.debug || stream === 'stderr' ? ctx.log.info({ stream }, `LClient: ${line}`) : ctx.log.debug({ stream }, `LClient: ${line}`))
     try {
       this.client = await LClient.open({
         library: cfg.library,
@@ -164,7 +162,10 @@ export class LqDllSource extends LinkSource {
   protected async session(): Promise<void> {
     const { cfg, ctx } = this
     const signal = this.abort.signal
-    for (const [k, v] of [['oper', cfg.oper], ['host', cfg.host]] as const) {
+    for (const [k, v] of [
+      ['oper', cfg.oper],
+      ['host', cfg.host],
+    ] as const) {
       if (iconv.decode(iconv.encode(v, 'gbk'), 'gbk') !== v) throw new Permanent(`${k} ${JSON.stringify(v)} has characters that GBK cannot encode; the DLL takes GBK strings`)
     }
     const client = await this.host()
@@ -226,7 +227,10 @@ export class LqDllSource extends LinkSource {
       const e = await client.getError().catch(() => null)
       await client.stop().catch(() => {})
       this.started = false
-      throw Object.assign(new Error(`${cfg.demo ? 'LClientRcvDemo' : 'LClientRcv'} returned ${r.code} (${RCV_CODES[r.code] ?? 'undocumented code'})${e !== null ? `, LClientGetError ${e}` : ''}; LClientStop called`), { worked })
+      throw Object.assign(
+        new Error(`${cfg.demo ? 'LClientRcvDemo' : 'LClientRcv'} returned ${r.code} (${RCV_CODES[r.code] ?? 'undocumented code'})${e !== null ? `, LClientGetError ${e}` : ''}; LClientStop called`),
+        { worked },
+      )
     }
   }
 

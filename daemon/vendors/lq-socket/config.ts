@@ -24,8 +24,20 @@ export const lqSocketSchema = {
       },
     },
     timeZone: { type: 'string', optional: true, check: checkTimeZone, doc: "IANA zone of this server's `tm=` times (default: top-level timeZone, then the host's)" },
-    popStateSeconds: { type: 'number', default: 120, min: 0, max: 86400, doc: 'a pop-only source cannot see hang-ups: after this many seconds without news a ringing/dialing channel becomes `unknown` (0 = never)' },
-    maxQueuedBytes: { type: 'integer', default: DEFAULT_MAX_QUEUED_BYTES, min: 1024, max: 64 * 1024 * 1024, doc: 'bytes queued for a server that does not read (our TRY_REPs) before the link is cut and reconnected' },
+    popStateSeconds: {
+      type: 'number',
+      default: 120,
+      min: 0,
+      max: 86400,
+      doc: 'a pop-only source cannot see hang-ups: after this many seconds without news a ringing/dialing channel becomes `unknown` (0 = never)',
+    },
+    maxQueuedBytes: {
+      type: 'integer',
+      default: DEFAULT_MAX_QUEUED_BYTES,
+      min: 1024,
+      max: 64 * 1024 * 1024,
+      doc: 'bytes queued for a server that does not read (our TRY_REPs) before the link is cut and reconnected',
+    },
   },
 } as const satisfies ObjectSchema
 

@@ -12,7 +12,7 @@ import { LqSocketSource } from './source.js'
  */
 export const lqSocketModule: VendorModule = {
   name: 'lq-socket',
-  summary: '小灵呼 LQ-Connect screen-pop socket (an agent\'s link to the LQ server), and the LQ server for legacy desktops',
+  summary: "小灵呼 LQ-Connect screen-pop socket (an agent's link to the LQ server), and the LQ server for legacy desktops",
   source: { schema: lqSocketSchema, create: (c: LqSocketConfig, ctx) => new LqSocketSource(c, ctx) },
   settings: { lqServer: lqServerSchema },
   check(config) {

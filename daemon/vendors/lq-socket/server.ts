@@ -15,8 +15,18 @@ export const lqServerSchema = {
   properties: {
     host: { type: 'string', default: '127.0.0.1', minLength: 1, doc: 'address to listen on' },
     port: { type: 'port', doc: 'TCP port to listen on (0: any free port)' },
-    forward: { type: 'string', default: 'agent', enum: ['agent', 'all'], doc: '`agent`: a client that registered with an agent id gets that agent\'s pops (and pops that name no agent); `all`: every client gets every pop' },
-    sources: { type: 'array', optional: true, items: { type: 'string', pattern: ID_PATTERN, patternText: 'a source id', doc: 'a source id' }, doc: 'forward pops of these source ids only (default: all sources)' },
+    forward: {
+      type: 'string',
+      default: 'agent',
+      enum: ['agent', 'all'],
+      doc: "`agent`: a client that registered with an agent id gets that agent's pops (and pops that name no agent); `all`: every client gets every pop",
+    },
+    sources: {
+      type: 'array',
+      optional: true,
+      items: { type: 'string', pattern: ID_PATTERN, patternText: 'a source id', doc: 'a source id' },
+      doc: 'forward pops of these source ids only (default: all sources)',
+    },
     checkSeconds: { type: 'number', default: 5, min: 0.01, max: 3600, doc: 'seconds between link checks (TRY_REQ) to each client' },
     expireSeconds: { type: 'number', default: 30, min: 0.05, max: 86400, doc: 'a client silent this long is dropped' },
     maxClients: { type: 'integer', default: 200, min: 1, max: 10000, doc: 'clients at once; more are dropped as they connect' },

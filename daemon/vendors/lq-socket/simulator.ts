@@ -44,7 +44,10 @@ export function parseLqSimOptions(v: Record<string, unknown>): LqSimOptions {
     popVer: ver as LqSimOptions['popVer'],
     rate: num('rate', 0, 100000, false),
     channels: num('channels', 1, 1024),
-    agents: String(v.agents ?? '').split(',').map((a) => a.trim()).filter(Boolean),
+    agents: String(v.agents ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean),
     trySeconds: num('try-seconds', 0, 3600, false),
     timeZone: tz,
   }
@@ -58,7 +61,14 @@ interface SimClient {
 }
 
 const SURNAMES = ['王', '李', '张', '刘', '陈', '杨', '赵', '黄']
-const CITIES: [string, string][] = [['江苏', '南京'], ['江苏', '苏州'], ['浙江', '杭州'], ['上海', '上海'], ['广东', '深圳'], ['四川', '成都']]
+const CITIES: [string, string][] = [
+  ['江苏', '南京'],
+  ['江苏', '苏州'],
+  ['浙江', '杭州'],
+  ['上海', '上海'],
+  ['广东', '深圳'],
+  ['四川', '成都'],
+]
 const LEVELS = ['普通', '银卡', '金卡', '钻石']
 
 /**
@@ -85,7 +95,7 @@ export class LqSimulator {
   ) {
     this.opts = { ...LQ_SIM_DEFAULTS, ...opts }
     let s = seed >>> 0 || 1
-    this.rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32)
+    this.rnd = () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32
   }
 
   get port(): number {
@@ -169,7 +179,9 @@ export class LqSimulator {
     const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!
     this.seq++
     const mobile = r() < 0.6
-    const phone = mobile ? `1${pick(['33', '35', '38', '39', '52', '58', '86', '89'])}${String(Math.floor(r() * 1e8)).padStart(8, '0')}` : `${pick(['', '025', '0512', '021'])}${String(Math.floor(r() * 9e7) + 1e7).slice(0, 8)}`
+    const phone = mobile
+      ? `1${pick(['33', '35', '38', '39', '52', '58', '86', '89'])}${String(Math.floor(r() * 1e8)).padStart(8, '0')}`
+      : `${pick(['', '025', '0512', '021'])}${String(Math.floor(r() * 9e7) + 1e7).slice(0, 8)}`
     const kindCode = pick([1, 1, 1, 1, 1, 2, 2, 4, 5, 6])
     const agent = pick(this.opts.agents.length ? this.opts.agents : ['801'])
     const [province, city] = pick(CITIES)

@@ -6,7 +6,6 @@ import { LinkSource } from '../../core/link.js'
 import type { SourceContext } from '../../core/source.js'
 import type { LqSocketConfig } from './config.js'
 
-
 const ONE_TRY_REP = encodeTryRep()
 
 /** n TRY_REP frames back to back. */
@@ -112,7 +111,11 @@ export class LqSocketSource extends LinkSource {
         stallSeconds: cfg.expireSeconds,
         onResume: () => silence.refresh(),
         onCut: (reason, queued) =>
-          finish(new Error(reason === 'stalled' ? `the server read none of our ${queued} queued bytes for ${cfg.expireSeconds}s` : `the server does not read: more than ${cfg.maxQueuedBytes} bytes queued for it`)),
+          finish(
+            new Error(
+              reason === 'stalled' ? `the server read none of our ${queued} queued bytes for ${cfg.expireSeconds}s` : `the server does not read: more than ${cfg.maxQueuedBytes} bytes queued for it`,
+            ),
+          ),
       })
 
       const onFrameError = (e: FrameError) => {

@@ -13,10 +13,13 @@ export const lqVackModule: VendorModule = {
   ingestNeeds: (config) =>
     config.sources
       .filter((s) => s.type === 'lq-vack' && (s as { callback?: { enabled?: boolean } }).callback?.enabled !== false)
-      .map((s) => `source ${s.id}: the LQ server's custURL/popCRURL callbacks come to ${(s as { callback?: { path?: string } }).callback?.path ?? `/lq/${s.id}`}/cust and …/ivr on the ingest listener; without it no callback pops (set "callback": {"enabled": false} if the server sends none)`),
+      .map(
+        (s) =>
+          `source ${s.id}: the LQ server's custURL/popCRURL callbacks come to ${(s as { callback?: { path?: string } }).callback?.path ?? `/lq/${s.id}`}/cust and …/ivr on the ingest listener; without it no callback pops (set "callback": {"enabled": false} if the server sends none)`,
+      ),
   commands: {
-  'simulate lq-vack': {
-    usage: `Usage: telbridge simulate lq-vack [--host 127.0.0.1] [--port 7627] [--channels 8] [--agents 801,802]
+    'simulate lq-vack': {
+      usage: `Usage: telbridge simulate lq-vack [--host 127.0.0.1] [--port 7627] [--channels 8] [--agents 801,802]
                                 [--secret lcall] [--rate 0] [--answer-ms 2000] [--talk-ms 8000]
                                 [--cust-url URL] [--ivr-url URL] [--time-zone Asia/Shanghai]
 
@@ -27,27 +30,27 @@ action). --channels external lines (外线) then one agent channel (内线) per 
 --rate starts random inbound calls per second. --cust-url / --ivr-url: the mode 1 callbacks
 (custURL for each inbound call that reaches an agent, popCRURL after each push2flow), e.g.
 --cust-url 'http://127.0.0.1:7701/lq/lqv/cust?'.`,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '7627' },
-      channels: { type: 'string', default: '8' },
-      agents: { type: 'string', default: '801,802' },
-      secret: { type: 'string', default: 'lcall' },
-      rate: { type: 'string', default: '0' },
-      'answer-ms': { type: 'string', default: '2000' },
-      'talk-ms': { type: 'string', default: '8000' },
-      'cust-url': { type: 'string' },
-      'ivr-url': { type: 'string' },
-      'time-zone': { type: 'string' },
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '7627' },
+        channels: { type: 'string', default: '8' },
+        agents: { type: 'string', default: '801,802' },
+        secret: { type: 'string', default: 'lcall' },
+        rate: { type: 'string', default: '0' },
+        'answer-ms': { type: 'string', default: '2000' },
+        'talk-ms': { type: 'string', default: '8000' },
+        'cust-url': { type: 'string' },
+        'ivr-url': { type: 'string' },
+        'time-zone': { type: 'string' },
+      },
+      async run(v) {
+        const sim = new LqVackSimulator(parseVackSimOptions(v), createLogger('info'))
+        await sim.start()
+        process.stderr.write(`LQ vack simulator: ${sim.url} (secret ${sim.opts.secret || 'none'}; agents ${sim.opts.agents.join(',')}; ${sim.opts.channels} lines)\n`)
+        await untilSignal(sim)
+        return 0
+      },
     },
-    async run(v) {
-      const sim = new LqVackSimulator(parseVackSimOptions(v), createLogger('info'))
-      await sim.start()
-      process.stderr.write(`LQ vack simulator: ${sim.url} (secret ${sim.opts.secret || 'none'}; agents ${sim.opts.agents.join(',')}; ${sim.opts.channels} lines)\n`)
-      await untilSignal(sim)
-      return 0
-    },
-  },
   },
   async demo(ctx) {
     const sim = new LqVackSimulator({ port: 0, agents: ['801', '802'], rate: 1 / 20, answerMs: 3000, talkMs: 12000 }, ctx.log.child({ component: 'lq-vack-simulator' }))

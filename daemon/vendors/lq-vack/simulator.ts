@@ -74,7 +74,10 @@ export function parseVackSimOptions(v: Record<string, unknown>): LqVackSimOption
   const num = (name: string, min: number, max: number, integer = true) => numberArg(v[name], name, min, max, { integer })
   const tz = typeof v['time-zone'] === 'string' ? v['time-zone'] : LQ_VACK_SIM_DEFAULTS.timeZone
   if (!isValidTimeZone(tz)) throw new UsageError(`--time-zone must be an IANA zone such as Asia/Shanghai, got ${tz}`)
-  const agents = String(v.agents ?? '').split(',').map((a) => a.trim()).filter(Boolean)
+  const agents = String(v.agents ?? '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean)
   if (agents.length === 0) throw new UsageError('--agents needs at least one agent id, e.g. 801,802')
   const bad = agents.find((a) => !/^[^\s&=]{1,32}$/.test(a))
   if (bad !== undefined) throw new UsageError(`--agents: ${JSON.stringify(bad)} is no agent id (1–32 characters, no spaces, & or =)`)
@@ -146,9 +149,35 @@ export interface SimRequest {
 }
 
 const CONTROL = new Set([
-  'transfer2Ext', 'callauto', 'setBusyAj', 'talk3s', 'listenlc', 'breakin', 'breakout', 'agenthang', 'hangup', 'agentdeny', 'talkkeep', 'talkrestore',
-  'senddtmf', 'sendflash', 'playTTS', 'callouterFast', 'callouterSafe', 'callouterSafeTalk', 'callouterSafeReturn', 'callouterSafeConf', 'push2flow',
-  'callusb', 'Callusb', 'fastSMS', 'fastFax', 'agentLogout', 'sendPop', 'callback', 'popModifyCustCall',
+  'transfer2Ext',
+  'callauto',
+  'setBusyAj',
+  'talk3s',
+  'listenlc',
+  'breakin',
+  'breakout',
+  'agenthang',
+  'hangup',
+  'agentdeny',
+  'talkkeep',
+  'talkrestore',
+  'senddtmf',
+  'sendflash',
+  'playTTS',
+  'callouterFast',
+  'callouterSafe',
+  'callouterSafeTalk',
+  'callouterSafeReturn',
+  'callouterSafeConf',
+  'push2flow',
+  'callusb',
+  'Callusb',
+  'fastSMS',
+  'fastFax',
+  'agentLogout',
+  'sendPop',
+  'callback',
+  'popModifyCustCall',
 ])
 
 const LOC: [string, string, string, string][] = [
@@ -197,7 +226,7 @@ export class LqVackSimulator {
   ) {
     this.opts = { ...LQ_VACK_SIM_DEFAULTS, ...opts }
     let s = seed >>> 0 || 1
-    this.rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32)
+    this.rnd = () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32
     const now = this.clock()
     for (let i = 0; i < this.opts.channels; i++) this.channels.push(blank(i, 'external'))
     for (const oper of this.opts.agents) {
@@ -704,17 +733,38 @@ export class LqVackSimulator {
   private custCallback(call: SimCall, agent: SimChannel, line: SimChannel): void {
     if (!this.opts.custUrl) return
     const t = Date.now()
-    const q = encodeCustCallback({ phone: call.phone, oper: agent.oper ?? '', ch: agent.ch, outch: line.ch, startTime: t, datetime: formatLqTime(t, this.opts.timeZone), id: `${t}${agent.ch}`, dtmf: '' }, this.opts.callbackCharset)
+    const q = encodeCustCallback(
+      { phone: call.phone, oper: agent.oper ?? '', ch: agent.ch, outch: line.ch, startTime: t, datetime: formatLqTime(t, this.opts.timeZone), id: `${t}${agent.ch}`, dtmf: '' },
+      this.opts.callbackCharset,
+    )
     this.send(this.opts.custUrl, q)
   }
 
   private ivrCallback(call: SimCall, flow: string, para: string): void {
     if (!this.opts.ivrUrl) return
     const url = this.opts.ivrUrl
-    this.later(call, Math.min(500, this.opts.answerMs), () => this.send(url, encodeIvrCallback({ v: `VO_${flow.toUpperCase() || 'FLOW'}`, r: 0, ph: call.phone, pa: para, da: '验证:通过' }, this.opts.callbackCharset)))
+    this.later(call, Math.min(500, this.opts.answerMs), () =>
+      this.send(url, encodeIvrCallback({ v: `VO_${flow.toUpperCase() || 'FLOW'}`, r: 0, ph: call.phone, pa: para, da: '验证:通过' }, this.opts.callbackCharset)),
+    )
   }
 }
 
 function blank(ch: number, kind: SimChannel['kind']): SimChannel {
-  return { ch, kind, status: 0, inUse: 0, step: '空闲', peerCh: -1, phone: null, oper: null, startTime: null, endTime: null, loginTime: null, idleTime: null, listened: false, recording: false, busy: false }
+  return {
+    ch,
+    kind,
+    status: 0,
+    inUse: 0,
+    step: '空闲',
+    peerCh: -1,
+    phone: null,
+    oper: null,
+    startTime: null,
+    endTime: null,
+    loginTime: null,
+    idleTime: null,
+    listened: false,
+    recording: false,
+    busy: false,
+  }
 }

@@ -391,7 +391,11 @@ export class LqVackSource extends PolledSource {
     const oper = q.agent()
     const t = req.target ?? (req.phone !== undefined && this.isKnownAgent(req.phone) ? req.phone : undefined)
     if (t === undefined) {
-      throw new UnsupportedAction(this.id, 'conference', req.phone !== undefined ? 'LQ three-way (talk3s) brings in another agent; an outside number needs callouterSafe then callouterSafeConf' : 'needs target, another agent')
+      throw new UnsupportedAction(
+        this.id,
+        'conference',
+        req.phone !== undefined ? 'LQ three-way (talk3s) brings in another agent; an outside number needs callouterSafe then callouterSafeConf' : 'needs target, another agent',
+      )
     }
     const other = q.checkId(t, 'target')
     return { voId: 'talk3s', run: (c) => c.talk3s({ oper: other, operLocal: oper, ch: chan }) }
@@ -416,7 +420,11 @@ export class LqVackSource extends PolledSource {
       if (err instanceof VackError) {
         this.stats.refused++
         this.ctx.log.info({ action: req.action, voId, agent: req.agent, error: err.vendorMessage, ms }, 'LQ refused a call action')
-        throw new VendorRefused(this.id, err.rcode !== null && err.rcode !== '0' ? err.rcode : 'error', err.text && err.text !== err.vendorMessage ? `${err.vendorMessage} (${err.text})` : err.vendorMessage)
+        throw new VendorRefused(
+          this.id,
+          err.rcode !== null && err.rcode !== '0' ? err.rcode : 'error',
+          err.text && err.text !== err.vendorMessage ? `${err.vendorMessage} (${err.text})` : err.vendorMessage,
+        )
       }
       if (err instanceof VackAnswerError) {
         this.stats.refused++
@@ -441,8 +449,12 @@ export class LqVackSource extends PolledSource {
     if (!this.cfg.callback.enabled) return
     // the fields are read from the raw query in callback.charset (GBK by default), so nothing is declared
     // for fastify to check; answers are the vendor's plain text, HTML or a redirect
-    const doc = (what: string) => ({ summary: `LQ ${what} callback for source ${this.id}`, description: 'Fields by query string (phone, oper, ch, outch, datetime, startTime, dtmf, id, key), in callback.charset.', tags: ['lq-vack'] })
-    app.get(`${this.callbackPath}/cust`, { schema: doc('custURL (screen pop in the agent\'s browser)') }, (req, reply) => this.onCallback('cust', req, reply))
+    const doc = (what: string) => ({
+      summary: `LQ ${what} callback for source ${this.id}`,
+      description: 'Fields by query string (phone, oper, ch, outch, datetime, startTime, dtmf, id, key), in callback.charset.',
+      tags: ['lq-vack'],
+    })
+    app.get(`${this.callbackPath}/cust`, { schema: doc("custURL (screen pop in the agent's browser)") }, (req, reply) => this.onCallback('cust', req, reply))
     app.get(`${this.callbackPath}/ivr`, { schema: doc('popCRURL (IVR pop)') }, (req, reply) => this.onCallback('ivr', req, reply))
   }
 
@@ -458,7 +470,10 @@ export class LqVackSource extends PolledSource {
     if (r instanceof PopError) {
       this.stats.callbacksInvalid++
       this.ctx.pops.invalid(this.id, r)
-      return reply.code(400).type('text/plain; charset=utf-8').send(`invalid ${kind === 'cust' ? 'custURL' : 'popCRURL'} call: ${r.message}\n`)
+      return reply
+        .code(400)
+        .type('text/plain; charset=utf-8')
+        .send(`invalid ${kind === 'cust' ? 'custURL' : 'popCRURL'} call: ${r.message}\n`)
     }
     this.stats.callbacks++
     const record = this.ctx.pops.accept(this.id, r.pop, r.payload, 0)
@@ -466,8 +481,12 @@ export class LqVackSource extends PolledSource {
     // custURL is opened in the agent's browser window: send it on to the CRM, or show the pop
     const tpl = this.cfg.callback.redirect
     if (tpl) {
-      const fill = (name: string): string => encodeURIComponent(({ phone: r.pop.phone, oper: r.pop.agent, ch: r.pop.channel === null ? null : String(r.pop.channel), id: r.pop.callId } as Record<string, string | null>)[name] ?? '')
-      return reply.redirect(tpl.replace(/\{(phone|oper|ch|id)\}/g, (_m, n: string) => fill(n)), 302)
+      const fill = (name: string): string =>
+        encodeURIComponent(({ phone: r.pop.phone, oper: r.pop.agent, ch: r.pop.channel === null ? null : String(r.pop.channel), id: r.pop.callId } as Record<string, string | null>)[name] ?? '')
+      return reply.redirect(
+        tpl.replace(/\{(phone|oper|ch|id)\}/g, (_m, n: string) => fill(n)),
+        302,
+      )
     }
     const esc = (s: string | null) => (s ?? '').replace(/[&<>"']/g, (x) => `&#${x.charCodeAt(0)};`)
     return reply

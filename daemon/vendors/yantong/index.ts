@@ -11,8 +11,8 @@ export const yantongModule: VendorModule = {
   summary: '言通 Yantong call center over HTTP: extension states, call control, call records (GetCDRList)',
   source: { schema: yantongSchema, create: (c: YantongConfig, ctx) => new YantongSource(c, ctx) },
   commands: {
-  'simulate yantong': {
-    usage: `Usage: telbridge simulate yantong [--host 127.0.0.1] [--port 8088] [--path /api] [--staff 8001,8002]
+    'simulate yantong': {
+      usage: `Usage: telbridge simulate yantong [--host 127.0.0.1] [--port 8088] [--path /api] [--staff 8001,8002]
                                 [--companyid 8] [--auth yantong-demo] [--rate 0]
                                 [--ring-seconds 3] [--talk-seconds 15]
 
@@ -21,25 +21,25 @@ extension per staff id with a state machine (SendDial: ringing 8 → talking 1 �
 records with increasing ids (GetCDRList with PId), recordings (GetRecord), ExtenSpy, customer and
 task data, GetUserInfo. --rate starts random calls per minute (0: only what requests start);
 --talk-seconds 0 keeps calls up until HangUp.`,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '8088' },
-      path: { type: 'string', default: '/api' },
-      staff: { type: 'string', default: '8001,8002' },
-      companyid: { type: 'string', default: '8' },
-      auth: { type: 'string', default: 'yantong-demo' },
-      rate: { type: 'string', default: '0' },
-      'ring-seconds': { type: 'string', default: '3' },
-      'talk-seconds': { type: 'string', default: '15' },
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '8088' },
+        path: { type: 'string', default: '/api' },
+        staff: { type: 'string', default: '8001,8002' },
+        companyid: { type: 'string', default: '8' },
+        auth: { type: 'string', default: 'yantong-demo' },
+        rate: { type: 'string', default: '0' },
+        'ring-seconds': { type: 'string', default: '3' },
+        'talk-seconds': { type: 'string', default: '15' },
+      },
+      async run(v) {
+        const sim = new YantongSimulator(parseYantongSimOptions(v), createLogger('info'))
+        await sim.start()
+        process.stderr.write(`Yantong simulator: ${sim.url} (companyid ${sim.opts.companyid}, auth ${sim.opts.auth}, staff ${sim.opts.staff.join(',')})\n`)
+        await untilSignal(sim)
+        return 0
+      },
     },
-    async run(v) {
-      const sim = new YantongSimulator(parseYantongSimOptions(v), createLogger('info'))
-      await sim.start()
-      process.stderr.write(`Yantong simulator: ${sim.url} (companyid ${sim.opts.companyid}, auth ${sim.opts.auth}, staff ${sim.opts.staff.join(',')})\n`)
-      await untilSignal(sim)
-      return 0
-    },
-  },
   },
   async demo(ctx) {
     const sim = new YantongSimulator({ port: 0, staff: ['8001', '8002', '8003'], rate: 3, ringMs: 4000, talkMs: 15000 }, ctx.log.child({ component: 'yantong-simulator' }))

@@ -288,24 +288,42 @@ export class YantongSimulator {
   addCdr(fields: Partial<SimCdr> = {}): number {
     const id = ++this.nextCdr
     this.cdrs.push({
-      id: String(id), src: '8001', dst: '15721266104', calldate: cstTime(Date.now()), duration_int: '12', billsec_int: '2', disposition: 'ANSWERED',
-      customerid: '1318096', companyid: String(this.opts.companyid), ClassifId: '3', ProjectId: '3', staffid: '8001', exten: '8001',
-      codeid_1: '', codeid_2: '', uniqueid: '', calltype: '0', ...fields,
+      id: String(id),
+      src: '8001',
+      dst: '15721266104',
+      calldate: cstTime(Date.now()),
+      duration_int: '12',
+      billsec_int: '2',
+      disposition: 'ANSWERED',
+      customerid: '1318096',
+      companyid: String(this.opts.companyid),
+      ClassifId: '3',
+      ProjectId: '3',
+      staffid: '8001',
+      exten: '8001',
+      codeid_1: '',
+      codeid_2: '',
+      uniqueid: '',
+      calltype: '0',
+      ...fields,
     })
     return id
   }
 
   private scheduleRandom(): void {
     const mean = 60_000 / this.opts.rate
-    this.rateTimer = setTimeout(() => {
-      const idle = [...this.lines.values()].filter((l) => l.status === 0 && !this.loggedOut.has(l.staff))
-      const l = idle[Math.floor(Math.random() * idle.length)]
-      if (l) {
-        const phone = '13' + String(Math.floor(Math.random() * 1e9)).padStart(9, '0')
-        this.begin(l, Math.random() < 0.5 ? 'in' : 'out', phone, '', '')
-      }
-      this.scheduleRandom()
-    }, mean * (0.5 + Math.random()))
+    this.rateTimer = setTimeout(
+      () => {
+        const idle = [...this.lines.values()].filter((l) => l.status === 0 && !this.loggedOut.has(l.staff))
+        const l = idle[Math.floor(Math.random() * idle.length)]
+        if (l) {
+          const phone = '13' + String(Math.floor(Math.random() * 1e9)).padStart(9, '0')
+          this.begin(l, Math.random() < 0.5 ? 'in' : 'out', phone, '', '')
+        }
+        this.scheduleRandom()
+      },
+      mean * (0.5 + Math.random()),
+    )
   }
 
   // ---- HTTP ---------------------------------------------------------------------------------------
@@ -332,7 +350,17 @@ export class YantongSimulator {
       const ct = req.headers['content-type'] ?? ''
       const charset = /charset\s*=\s*"?(gbk|gb2312|gb18030)/i.test(ct) ? 'gbk' : 'utf-8'
       // PHP's $_REQUEST: query and form fields together, the form winning
-      const params = { ...parseForm(url.search.slice(1), charset), ...(req.method === 'POST' ? parseForm(Buffer.concat(chunks).toString('latin1').replace(/[^\x00-\x7f]/g, ''), charset) : {}) }
+      const params = {
+        ...parseForm(url.search.slice(1), charset),
+        ...(req.method === 'POST'
+          ? parseForm(
+              Buffer.concat(chunks)
+                .toString('latin1')
+                .replace(/[^\x00-\x7f]/g, ''),
+              charset,
+            )
+          : {}),
+      }
       const action = params.action ?? ''
       if (this.requests.length >= 10_000) this.requests.shift()
       this.requests.push({ method: req.method ?? 'GET', action, params, at: Date.now() })
@@ -404,8 +432,15 @@ export class YantongSimulator {
         return {
           errno: 1,
           data: staff.map((s, i) => ({
-            UserName: s, TrueName: NAMES[i % NAMES.length], RoleName: '坐席', Identity: '坐席', DepartmentName: '部门一',
-            Phone: '1595695' + s.padStart(4, '0').slice(-4), StaffId: s, UpdateTime: '2016-07-18 16:30:10', CreateTime: '2016-07-18 14:51:22',
+            UserName: s,
+            TrueName: NAMES[i % NAMES.length],
+            RoleName: '坐席',
+            Identity: '坐席',
+            DepartmentName: '部门一',
+            Phone: '1595695' + s.padStart(4, '0').slice(-4),
+            StaffId: s,
+            UpdateTime: '2016-07-18 16:30:10',
+            CreateTime: '2016-07-18 14:51:22',
           })),
         }
       }

@@ -296,7 +296,8 @@ export class YantongSource extends PolledSource {
       hangup: (req) => this.act(() => this.client.hangUp({ staffid: need(req.agent ?? req.channel, 'agent', 'Yantong hangs up by staff id (agent or channel)') })),
       // Yantong's HangUp works on any staff member of the company: a supervisor's force-hangup is
       // HangUp on the target
-      'force-hangup': (req) => this.act(() => this.client.hangUp({ staffid: need(req.target ?? req.channel ?? req.agent, 'target', 'force-hangup needs the staff id whose call ends (target or channel)') })),
+      'force-hangup': (req) =>
+        this.act(() => this.client.hangUp({ staffid: need(req.target ?? req.channel ?? req.agent, 'target', 'force-hangup needs the staff id whose call ends (target or channel)') })),
       monitor: (req) => this.act(() => this.spy(req, SPY_TYPE.listen)),
       barge: (req) => this.act(() => this.spy(req, SPY_TYPE.threeWay)),
     }
