@@ -317,7 +317,9 @@ async function uploadBench(dir: string): Promise<void> {
   const sampler = setInterval(() => {
     try {
       rssPeakSampled = Math.max(rssPeakSampled, vmField(pid, 'VmRSS'))
-    } catch {}
+    } catch {
+      // the daemon exited: the samples so far stand
+    }
   }, 20)
   const agent = new Agent({ keepAlive: false, maxSockets: Infinity })
   const base = BigInt(Date.now()) * 1_000_000n
@@ -329,7 +331,7 @@ async function uploadBench(dir: string): Promise<void> {
   const cpu = cpuSeconds(pid) - cpu0
   const hwm = vmField(pid, 'VmHWM')
   await stopChild(daemon.child)
-  const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[]
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failed.length) say(`  ${failed.length} upload(s) failed; first: ${String(failed[0]!.reason)}`)
   // what is on disk: every accepted recording, whole
   let files = 0

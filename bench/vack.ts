@@ -77,11 +77,16 @@ function bodies(kind: 'steady' | 'all'): Buffer[] {
   const out: Buffer[] = []
   let cursor = 0
   for (let r = 0; r < WARM + ROUNDS; r++) {
-    if (kind === 'all') for (const c of chs) r % 2 ? idle(c) : talking(c, r)
-    else {
+    if (kind === 'all') {
+      for (const c of chs) {
+        if (r % 2) idle(c)
+        else talking(c, r)
+      }
+    } else {
       for (let j = 0; j < STEADY_CHANGES; j++) {
         const c = chs[(cursor = (cursor + 337) % N)]!
-        c.status === 0 ? talking(c, r) : idle(c)
+        if (c.status === 0) talking(c, r)
+        else idle(c)
       }
     }
     out.push(encodeChStatus(chs, 1_700_000_000_000 + r))

@@ -74,7 +74,8 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return 'an array'
   if (typeof v === 'object') return 'an object'
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)
-  return `${typeof v} ${String(v)}`
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${String(v)}`
+  return typeof v // a symbol or a function: no JSON value is either
 }
 
 function bodyObject(body: unknown): Record<string, unknown> {

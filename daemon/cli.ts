@@ -147,7 +147,7 @@ function installCrashHandlers(daemon: Daemon): void {
   })
 }
 
-const commands: Record<string, Cmd> = Object.assign({}, coreCommands, ...MODULES.map((m) => m.commands ?? {}), serviceCommands)
+const commands: Record<string, Cmd> = Object.fromEntries([coreCommands, ...MODULES.map((m) => m.commands ?? {}), serviceCommands].flatMap((c) => Object.entries(c)))
 
 function simulatorKinds(): string[] {
   return Object.keys(commands)

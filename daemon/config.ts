@@ -35,7 +35,7 @@ const sourceSchema: Schema = {
 }
 
 /** The modules' top-level keys (`boxes`, `lqServer`), in registry order. */
-const moduleSettings: Record<string, Schema> = Object.assign({}, ...MODULES.map((m) => m.settings ?? {}))
+const moduleSettings: Record<string, Schema> = Object.fromEntries(MODULES.flatMap((m) => Object.entries(m.settings ?? {})))
 
 /** A DNS name or IPv4 address, or an IPv6 address in brackets; lower case compared. */
 const HOSTNAME_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])$/

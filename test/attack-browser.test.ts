@@ -91,7 +91,9 @@ function http(url: string, opts: { method?: string; headers?: Record<string, str
         let body: unknown = null
         try {
           body = JSON.parse(text)
-        } catch {}
+        } catch {
+          // not JSON: body stays null
+        }
         resolve({ status: res.statusCode!, headers: res.headers, text, body })
       })
     })

@@ -75,7 +75,9 @@ function open(url: string, localAddress?: string): Promise<Conn> {
           let body: any = m[3]
           try {
             body = JSON.parse(m[3]!)
-          } catch {}
+          } catch {
+            // not JSON: body stays the text
+          }
           return { status: Number(m[1]), headers: m[2]!.toLowerCase(), body }
         },
       }),

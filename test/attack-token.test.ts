@@ -33,7 +33,9 @@ function get(base: string, path: string, headers: string[] = []): Promise<Raw> {
       let body: unknown = text
       try {
         body = JSON.parse(text)
-      } catch {}
+      } catch {
+        // not JSON: body stays the text
+      }
       resolve({ status: Number(head!.split(' ')[1]), body, text: got })
     })
     s.on('error', reject)

@@ -80,7 +80,9 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
   let parsed: unknown = text
   try {
     parsed = JSON.parse(text)
-  } catch {}
+  } catch {
+    // not JSON: the text as it came
+  }
   return { status: r.status, body: parsed, ms: performance.now() - t0 }
 }
 

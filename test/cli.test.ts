@@ -1,6 +1,5 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { LqSimulator } from '../daemon/vendors/lq-socket/simulator.js'

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path, { join } from 'node:path'
 import { XMLParser, XMLValidator } from 'fast-xml-parser'
 import { parseConfig } from '../daemon/config.js'

@@ -5,7 +5,7 @@ import { loadConfig } from '../config.js'
 import { ROOT } from '../core/paths.js'
 import { STATUS_EXIT, StatusUnknown, apiUrlFromConfig, fetchStatus, formatTable, headline, normalizeUrl, summarize } from '../service/status.js'
 import { SERVICE_ACCOUNTS, ServiceSetupError, WINSW_VERSION, serviceAction, servicePaths, type ServiceAccount, type ServiceAction } from '../service/windows.js'
-import { numberArg, UsageError } from '../core/usage.js'
+import { numberArg, UsageError, type CliValues } from '../core/usage.js'
 import { usageError, type Cmd } from '../core/cmd.js'
 
 /** Where `service install` puts the config, and where `status` looks when given no --url or --config. */
@@ -38,7 +38,7 @@ Where the daemon is: --url, else $TELBRIDGE_URL, else api.host/api.port of --con
 else of ${defaultConfigPath()} when it is readable, else http://127.0.0.1:7700.
 The token: --token, else $TELBRIDGE_TOKEN, else api.token of that config.`
 
-async function statusCommand(v: Record<string, unknown>): Promise<number> {
+async function statusCommand(v: CliValues): Promise<number> {
   const timeoutMs = numberArg(v.timeout, 'timeout', 0.1, 300, { integer: false }) * 1000
   const json = v.json === true
   let url: string | undefined

@@ -1,5 +1,5 @@
 import type { ParseArgsConfig } from 'node:util'
-import { UsageError } from './usage.js'
+import { UsageError, type CliValues } from './usage.js'
 
 /** One CLI command: its --help text, its options (node:util parseArgs), and what it does. */
 export type Cmd = {
@@ -7,7 +7,7 @@ export type Cmd = {
   /** one line for `telbridge --help` (commands without one are listed by their parent) */
   summary?: string
   options: NonNullable<ParseArgsConfig['options']>
-  run: (values: Record<string, unknown>, positionals: string[]) => Promise<number | void>
+  run: (values: CliValues, positionals: string[]) => Promise<number | void>
 }
 
 export function usageError(msg: string): never {

@@ -37,7 +37,8 @@ export function installEdges(app: FastifyInstance): void {
   const cfg = app.initialConfig
   const parse = app.getDefaultJsonParser(cfg.onProtoPoisoning ?? 'error', cfg.onConstructorPoisoning ?? 'error')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-    parse(req, body as string, (err: Error | null, value?: unknown) => {
+    // fastify's default parser is the callback kind: it returns nothing to await
+    void parse(req, body as string, (err: Error | null, value?: unknown) => {
       if (err) return done(err, undefined)
       if (tooDeep(value)) return done(new JsonTooDeep(), undefined)
       done(null, value)

@@ -56,7 +56,7 @@ export class EventBus {
 
   constructor(capacity = 10000, opts: { firstId?: number; now?: () => number } = {}) {
     this.capacity = capacity
-    this.ring = new Array(capacity)
+    this.ring = new Array<StoredEvent | undefined>(capacity)
     this.nextId = opts.firstId ?? 1
     this.now = opts.now ?? Date.now
   }

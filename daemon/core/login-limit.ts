@@ -117,7 +117,7 @@ export function limitKey(remote: string | undefined): string {
   if (addr === '::1') return '::1'
   // an embedded IPv4 tail (…:1.2.3.4) is two groups
   const v4tail = right.at(-1)?.includes('.') ? 1 : 0
-  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length - v4tail)).fill('0'), ...right]
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length - v4tail)).fill('0'), ...right]
   return `${groups
     .slice(0, 4)
     .map((g) => g.replace(/^0+(?=.)/, ''))

@@ -48,7 +48,7 @@ export class PopHub {
     private readonly opts: PopHubOptions,
   ) {
     this.now = opts.now ?? Date.now
-    this.recent = new Array(opts.keep)
+    this.recent = new Array<PopRecord | undefined>(opts.keep)
     this.popsTotal = metrics.counter('telbridge_pops_total', 'Pops received and parsed, by source and format')
     this.invalidTotal = metrics.counter('telbridge_pops_invalid_total', 'Pops that could not be parsed, by source and error code')
     this.sweeper = setInterval(() => this.sweep(), 1000)

@@ -20,7 +20,8 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return 'an array'
   if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v)
   if (typeof v === 'object') return 'an object'
-  return `${typeof v} ${String(v)}`
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${String(v)}`
+  return typeof v // a symbol or a function: no JSON value is either
 }
 
 /** Every schema node may carry `doc`: one line for the configuration reference (docs/configuration.md). */

@@ -112,7 +112,7 @@ export class ChannelTable {
     // and, as when the table was keyed by id alone, they are one entry
     const sameId = this.byId.get(id)
     if (sameId) return this.apply(sameId, patch)
-    if (!chans) this.bySource.set(source, (chans = new Map()))
+    if (!chans) this.bySource.set(source, (chans = new Map<string, Slotted>()))
     const t = this.now()
     const created = {
       id,

@@ -3,6 +3,9 @@ export class UsageError extends Error {
   override name = 'UsageError'
 }
 
+/** Option values as node:util parseArgs gives them (an option with `multiple` is an array). */
+export type CliValues = Record<string, string | boolean | (string | boolean)[] | undefined>
+
 /** A numeric option's value, or a UsageError naming the option, the range and what was given. */
 export function numberArg(v: unknown, name: string, min: number, max: number, opts: { integer?: boolean } = {}): number {
   const integer = opts.integer ?? true

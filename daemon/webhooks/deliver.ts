@@ -97,5 +97,5 @@ function vendorRefusal(body: Buffer): string | undefined {
   if (!o || typeof o !== 'object' || !('code' in o)) return undefined
   const { code, message } = o as { code: unknown; message?: unknown }
   if (code === 0 || code === '0') return undefined
-  return `code ${JSON.stringify(code)}${message !== undefined ? `: ${String(message).slice(0, 200)}` : ''}`
+  return `code ${JSON.stringify(code)}${message !== undefined ? `: ${(typeof message === 'string' ? message : JSON.stringify(message)).slice(0, 200)}` : ''}`
 }

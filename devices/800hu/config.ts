@@ -23,7 +23,7 @@ export const boxesSchema = {
       type: 'array',
       default: [],
       maxItems: 20,
-      items: { type: 'string', pattern: /^\/[A-Za-z0-9._~\/-]{0,200}$/, patternText: 'a URL path starting with / (letters, digits, . _ ~ - /)', doc: 'a URL path' },
+      items: { type: 'string', pattern: /^\/[A-Za-z0-9._~/-]{0,200}$/, patternText: 'a URL path starting with / (letters, digits, . _ ~ - /)', doc: 'a URL path' },
       doc: "more paths for the box endpoint on the ingest listener, besides the vendor's four",
     },
     localApi: {

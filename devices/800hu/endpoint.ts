@@ -139,7 +139,7 @@ async function handle(hub: BoxHub, uploading: Map<string, number>, req: FastifyR
       answer = fail(BOX_STATUS.BAD_FIELD, 'internal error', { http: 500, error: 'INTERNAL' })
     }
   }
-  hub.requests.inc({ cmd: countedCmd(cmd), status: String(answer.body.status ?? '') })
+  hub.requests.inc({ cmd: countedCmd(cmd), status: String(answer.body.status) })
   if (reply.sent) return reply
   if (answer.http >= 400 && (req.isMultipart() || answer.http === 408)) reply.header('connection', 'close')
   return reply.code(answer.http).send(answer.body)

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Logger } from '../../daemon/core/log.js'
-import { UsageError, numberArg } from '../../daemon/core/usage.js'
+import { UsageError, numberArg, type CliValues } from '../../daemon/core/usage.js'
 import { decodeAnswer } from '../../protocols/800hu/answers.js'
 import { normaliseMac } from '../../protocols/800hu/mac.js'
 import { LINE_STATE, encodeStatus, statusWire, type StatusInput } from '../../protocols/800hu/status.js'
@@ -70,7 +70,7 @@ export const BOX_SIM_DEFAULTS: Omit<BoxSimOptions, 'mac'> = {
 }
 
 /** CLI values → options; every bad value is a UsageError naming the option. */
-export function parseBoxSimOptions(v: Record<string, unknown>): Partial<BoxSimOptions> & { mac: string } {
+export function parseBoxSimOptions(v: CliValues): Partial<BoxSimOptions> & { mac: string } {
   const mac = typeof v.mac === 'string' ? v.mac : ''
   if (!normaliseMac(mac)) throw new UsageError(`--mac must be a MAC address such as 00:00:00:00:00:01, got ${mac || 'nothing'}`)
   const target = typeof v.target === 'string' ? v.target : BOX_SIM_DEFAULTS.target
@@ -475,7 +475,8 @@ export class BoxSimulator extends EventEmitter {
   private obey(m: unknown): void {
     this.stats.commands++
     const o = (m && typeof m === 'object' ? m : {}) as Record<string, unknown>
-    const cmd: SimCommand = { status: String(o.status ?? ''), channel: String(o.mdcWan ?? ''), phone: String(o.phone ?? ''), memo: o.memo ?? null, outcome: 'ignored' }
+    const text = (x: unknown) => (typeof x === 'string' || typeof x === 'number' ? String(x) : '')
+    const cmd: SimCommand = { status: text(o.status), channel: text(o.mdcWan), phone: text(o.phone), memo: o.memo ?? null, outcome: 'ignored' }
     const c = /^\d+$/.test(cmd.channel) ? this.channels[Number(cmd.channel) - 1] : undefined
     const ignore = (reason: string) => {
       cmd.reason = reason
@@ -536,11 +537,10 @@ export class BoxSimulator extends EventEmitter {
     })
   }
 
-  private track<T>(p: Promise<T>): Promise<T> {
+  private track(p: Promise<unknown>): void {
     const q = p.catch(() => undefined)
     this.pending.add(q)
     void q.finally(() => this.pending.delete(q))
-    return p
   }
 }
 

@@ -37,11 +37,12 @@ export const VENDOR_TEXT: Record<number, string> = {
 export interface BoxAnswer {
   /** HTTP status; the vendor's codes go out with 200 as the vendor server sends them */
   http: number
-  body: Record<string, unknown>
+  /** the vendor's code (0 is success) and whatever the answer carries */
+  body: { status: number } & Record<string, unknown>
 }
 
 export function ok(extra?: { callid?: string }, now = Date.now()): BoxAnswer {
-  const body: Record<string, unknown> = { time: String(now), status: 0 }
+  const body: BoxAnswer['body'] = { time: String(now), status: 0 }
   if (extra?.callid !== undefined) body.callid = extra.callid
   return { http: 200, body }
 }
@@ -51,7 +52,7 @@ export function ok(extra?: { callid?: string }, now = Date.now()): BoxAnswer {
  * for our own failures so logs and people can tell them apart; a box only reads `status`.
  */
 export function fail(status: number, message?: string, opts: { http?: number; error?: string; callid?: string; now?: number } = {}): BoxAnswer {
-  const body: Record<string, unknown> = { time: String(opts.now ?? Date.now()), status, message: message ?? VENDOR_TEXT[status] ?? 'error' }
+  const body: BoxAnswer['body'] = { time: String(opts.now ?? Date.now()), status, message: message ?? VENDOR_TEXT[status] ?? 'error' }
   if (opts.callid !== undefined) body.callid = opts.callid
   if (opts.error) body.error = opts.error
   return { http: opts.http ?? 200, body }

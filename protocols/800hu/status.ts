@@ -155,6 +155,6 @@ function int(v: unknown, name: string): number | null {
 
 function show(v: unknown): string {
   if (v === undefined) return 'nothing'
-  const s = JSON.stringify(v) ?? String(v)
+  const s = JSON.stringify(v) ?? typeof v // a function or a symbol: not from JSON
   return s.length > 40 ? s.slice(0, 40) + '…' : s
 }

@@ -20,7 +20,7 @@ export class GuoxinBadAnswer extends Error {
 /** Extension numbers and phone numbers: digits mostly; SIP accounts may carry letters. */
 export const NUMBER_PATTERN = /^[0-9A-Za-z*#+._-]{1,64}$/
 /** Call ids (`c635814c-…@192.168.1.82`) and businessIds (`14310454421088926826-0@192.168.1.102`). */
-export const CALL_ID_PATTERN = /^[0-9A-Za-z@._:\-]{1,128}$/
+export const CALL_ID_PATTERN = /^[0-9A-Za-z@._:-]{1,128}$/
 const GROUP_PATTERN = /^[0-9A-Za-z_.-]{0,32}$/
 const RESERVED_PATTERN = /^[0-9A-Za-z_.-]{0,32}$/
 
@@ -187,7 +187,7 @@ export function parseCallLogs(text: string): { logs: CallLog[]; skipped: Skipped
 export function parseCallLog(text: string): CallLog | null {
   if (text.trim() === '') return null
   const json = parseJson('CALL_LOG_GET_WITH_CALLID', text)
-  const o = Array.isArray(json) ? json[0] : json
+  const o: unknown = Array.isArray(json) ? json[0] : json
   if (o === undefined || o === null) return null
   if (!isObject(o)) throw new GuoxinBadAnswer('CALL_LOG_GET_WITH_CALLID', 'expected a JSON object', text.slice(0, 200))
   const log = callLogFromJson(o)

@@ -24,6 +24,7 @@ export const MAX_BUFFERED = MAX_POP_BYTES
 
 const HANDSHAKE_LEN = 7
 
+/** The bytes the scanner looks for; a byte read from the buffer is typed Byte too, so comparisons stay within one enum. */
 const enum Byte {
   H = 0x48,
   EQ = 0x3d,
@@ -81,7 +82,7 @@ export class FrameError extends Error {
  */
 export type PlausibleFn = (payload: Buffer, complete: boolean) => boolean
 
-function isDigit(b: number): boolean {
+function isDigit(b: Byte): boolean {
   return b >= Byte.ZERO && b <= Byte.NINE
 }
 
@@ -101,7 +102,7 @@ function scanPop(buf: Buffer, from: number, to: number, state: Scan): Scan {
   let i = from
   // the prefix (`H=` or digits and `,`): a few bytes
   for (; i < to && state !== Scan.Body; i++) {
-    const b = buf[i]!
+    const b: Byte = buf[i]!
     if (b < Byte.SPACE || b === Byte.DEL) return Scan.Bad
     switch (state) {
       case Scan.Start:
@@ -120,7 +121,7 @@ function scanPop(buf: Buffer, from: number, to: number, state: Scan): Scan {
   }
   // the rest of the payload: only the control-byte rule is left, in a tight loop (most of the bytes)
   for (; i < to; i++) {
-    const b = buf[i]!
+    const b: Byte = buf[i]!
     if (b < Byte.SPACE || b === Byte.DEL) return Scan.Bad
   }
   return state

@@ -115,7 +115,7 @@ function iconvDecode(buf: Uint8Array): string {
 
 /** a Buffer view of the same bytes (no copy) */
 function asBuffer(buf: Uint8Array): Buffer {
-  return buf instanceof Buffer ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
+  return Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
 }
 
 const NOT_ONE_CHAR = 0xffff

@@ -26,7 +26,7 @@ export const IN_USE_WORDS: Record<string, number> = {
 }
 
 /** inUse code → its word (10 is three-way too) */
-export const IN_USE_NAMES: Record<number, string> = Object.fromEntries([...Object.entries(IN_USE_WORDS).map(([w, c]) => [c, w]), [10, '三方通话']])
+export const IN_USE_NAMES: Record<number, string> = Object.fromEntries([...Object.entries(IN_USE_WORDS).map(([w, c]): [number, string] => [c, w]), [10, '三方通话']])
 
 /**
  * `status` / `statusC` (LV/LO series): 0 idle … 12 outbound locked. LCall agent channels only use

@@ -115,6 +115,7 @@ export function na(v: unknown): string | null {
     const t = (v as Record<string, unknown>)['#text']
     return t === undefined ? null : na(t)
   }
+  if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return null // the parser gives no other kind
   const s = String(v).trim()
   return s === '' || s === '_NA_' ? null : s
 }

@@ -79,7 +79,7 @@ export function expectOk(action: string, text: string): Answer {
 }
 
 export function parseExtenStatus(action: string, data: unknown): ExtenStatus {
-  const d = Array.isArray(data) ? data[0] : data
+  const d: unknown = Array.isArray(data) ? data[0] : data
   if (!d || typeof d !== 'object') throw new YantongFormatError(action, 'data is not an object', excerpt(JSON.stringify(data) ?? ''))
   const o = d as Record<string, unknown>
   const status = intOf(o.Status ?? o.status)
@@ -103,9 +103,7 @@ export function parseCdrList(action: string, data: unknown): CdrPage {
     const o = r as Record<string, unknown>
     const id = intOf(o.id)
     if (id === null || id < 0) return invalid.push({ index, reason: `id missing or not a whole number (${JSON.stringify(o.id)})` })
-    const disp = String(o.disposition ?? '')
-      .toUpperCase()
-      .trim()
+    const disp = (strOf(o.disposition) ?? '').toUpperCase().trim()
     const ct = strOf(o.calltype)
     records.push({
       id,

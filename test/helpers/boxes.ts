@@ -31,7 +31,9 @@ async function answer(r: Response): Promise<Answer> {
   let body: unknown = text
   try {
     body = JSON.parse(text)
-  } catch {}
+  } catch {
+    // not JSON: the text as it came
+  }
   return { status: r.status, body, text }
 }
 

@@ -57,7 +57,9 @@ export class SseReader {
       let parsed: unknown = raw
       try {
         parsed = JSON.parse(raw)
-      } catch {}
+      } catch {
+        // not JSON: the data as it came
+      }
       const e = { id, event, data: parsed }
       this.events.push(e)
       this.waiters = this.waiters.filter((w) => {
@@ -105,7 +107,9 @@ export async function getJson(url: string, headers: Record<string, string> = {})
   let body: unknown = text
   try {
     body = JSON.parse(text)
-  } catch {}
+  } catch {
+    // not JSON: the data as it came
+  }
   return { status: r.status, body, headers: r.headers }
 }
 

@@ -346,7 +346,7 @@ export class RecordingStore {
       ext = chosen
     }
     // no prototype: a field named __proto__ is kept as data like any other
-    const fields: Record<string, string> = Object.create(null)
+    const fields = Object.create(null) as Record<string, string>
     for (const [k, v] of Object.entries(meta.fields ?? {})) fields[k] = typeof v === 'string' ? v : String(v)
     const p = this.withLock(callid, () => this.place(tmp, callid, box, ext, fields))
     this.inflight.add(p)

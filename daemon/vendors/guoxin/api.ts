@@ -171,7 +171,9 @@ async function firstBytes(body: Readable, max: number): Promise<string> {
       text += (c as Buffer).toString('utf8')
       if (text.length >= max) break
     }
-  } catch {}
+  } catch {
+    // the body failed mid-read: what arrived is the excerpt
+  }
   body.destroy()
   return text.slice(0, max).trim()
 }

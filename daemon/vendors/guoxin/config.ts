@@ -52,7 +52,7 @@ export const guoxinSchema = {
     pushPath: {
       type: 'string',
       optional: true,
-      pattern: /^\/[A-Za-z0-9._~\/-]{0,200}$/,
+      pattern: /^\/[A-Za-z0-9._~/-]{0,200}$/,
       patternText: 'a path starting with / (letters, digits, . _ ~ / -)',
       doc: 'path of the push callback on the ingest listener (default /guoxin/<id>/push)',
     },

@@ -4,7 +4,7 @@ import iconv from 'iconv-lite'
 import { OPTS, decodeQuery, encodeQuery, type GuoxinEncoding, type GuoxinOpt, type PushState } from '../../../protocols/guoxin/index.js'
 import { ULAW_WAV, encodeWav } from '../../../protocols/wav/index.js'
 import type { Logger } from '../../core/log.js'
-import { UsageError, numberArg } from '../../core/usage.js'
+import { UsageError, numberArg, type CliValues } from '../../core/usage.js'
 
 /**
  * A Guoxin call center for demos and tests (seed 001): `/bridge/callctrl?opt=…` answered with the
@@ -71,7 +71,7 @@ export function parseExtensionList(v: string): string[] {
   return [...new Set(out)]
 }
 
-export function parseGuoxinSimOptions(v: Record<string, unknown>): GuoxinSimOptions {
+export function parseGuoxinSimOptions(v: CliValues): GuoxinSimOptions {
   const num = (name: string, min: number, max: number, integer = true) => numberArg(v[name], name, min, max, { integer })
   const enc = String(v.encoding ?? 'utf-8')
   if (enc !== 'utf-8' && enc !== 'gbk') throw new UsageError(`--encoding must be utf-8 or gbk, got ${enc}`)

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { LqConnectDecoder, decodeRegistration, encodePop, encodeTryReq } from '../../../protocols/lq-connect/index.js'
 import { formatPop, isValidTimeZone, type PopFields, type PopFormat } from '../../../protocols/lq-pop/index.js'
 import type { Logger } from '../../core/log.js'
-import { UsageError, numberArg } from '../../core/usage.js'
+import { UsageError, numberArg, type CliValues } from '../../core/usage.js'
 
 export interface LqSimOptions {
   host: string
@@ -32,7 +32,7 @@ export const LQ_SIM_DEFAULTS: LqSimOptions = {
 const FORMATS: PopFormat[] = ['t1v1', 't1v2', 't1v3', 't1v4', 't1v5']
 
 /** CLI values → options, with a specific message for each bad value. */
-export function parseLqSimOptions(v: Record<string, unknown>): LqSimOptions {
+export function parseLqSimOptions(v: CliValues): LqSimOptions {
   const num = (name: string, min: number, max: number, integer = true) => numberArg(v[name], name, min, max, { integer })
   const ver = String(v['pop-ver'] ?? 't1v5')
   if (![...FORMATS, 'mixed'].includes(ver)) throw new UsageError(`--pop-ver must be one of ${FORMATS.join(', ')}, mixed; got ${ver}`)

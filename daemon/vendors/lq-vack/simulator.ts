@@ -16,7 +16,7 @@ import {
 } from '../../../protocols/lq-vack/index.js'
 import { formatLqTime, isValidTimeZone } from '../../../protocols/lq-pop/index.js'
 import type { Logger } from '../../core/log.js'
-import { UsageError, numberArg } from '../../core/usage.js'
+import { UsageError, numberArg, type CliValues } from '../../core/usage.js'
 
 /**
  * A 小灵呼 `/v/vack` server for demos, tests and the bench (seed 000 formats): form POST or GET,
@@ -70,7 +70,7 @@ export const LQ_VACK_SIM_DEFAULTS: LqVackSimOptions = {
 }
 
 /** CLI values → options, with a specific message for each bad value. */
-export function parseVackSimOptions(v: Record<string, unknown>): LqVackSimOptions {
+export function parseVackSimOptions(v: CliValues): LqVackSimOptions {
   const num = (name: string, min: number, max: number, integer = true) => numberArg(v[name], name, min, max, { integer })
   const tz = typeof v['time-zone'] === 'string' ? v['time-zone'] : LQ_VACK_SIM_DEFAULTS.timeZone
   if (!isValidTimeZone(tz)) throw new UsageError(`--time-zone must be an IANA zone such as Asia/Shanghai, got ${tz}`)

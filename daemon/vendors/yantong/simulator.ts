@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { decodePairs } from '../../../protocols/text/percent.js'
 import type { Logger } from '../../core/log.js'
-import { UsageError, numberArg } from '../../core/usage.js'
+import { UsageError, numberArg, type CliValues } from '../../core/usage.js'
 
 /**
  * A 言通 Yantong API server for demos and tests, faithful to seed 004: every action on one URL, GET
@@ -45,7 +45,7 @@ export const YANTONG_SIM_DEFAULTS: YantongSimOptions = {
   firstCdrId: 46469,
 }
 
-export function parseYantongSimOptions(v: Record<string, unknown>): YantongSimOptions {
+export function parseYantongSimOptions(v: CliValues): YantongSimOptions {
   const staff = String(v.staff ?? YANTONG_SIM_DEFAULTS.staff.join(','))
     .split(',')
     .map((s) => s.trim())

@@ -138,7 +138,7 @@ export class YantongSource extends PolledSource {
     const list = this.staff
     if (!list.length) return
     let failed = 0
-    let firstErr: unknown = null
+    let firstErr = null as Error | null // set in the callbacks, which TypeScript does not follow
     await pool(list, this.cfg.concurrency, async (staffid) => {
       try {
         const st = await this.query(() => this.client.extenStatus({ staffid }, { signal }), signal)
@@ -150,7 +150,7 @@ export class YantongSource extends PolledSource {
           return
         }
         failed++
-        firstErr ??= err
+        firstErr ??= err as Error
         if (err instanceof YantongError && FATAL_ERRNO.has(err.errno)) return
         this.ctx.table.update(this.id, staffid, { state: 'unknown', vendor: { error: (err as Error).message } })
       }
@@ -355,12 +355,12 @@ function need(v: string | undefined, field: string, why: string): string {
 /** Run fn over items with at most n in flight; rejects with the first error after all settle. */
 async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0
-  let first: unknown = null
+  let first = null as Error | null // set in the workers, which TypeScript does not follow
   const worker = async () => {
     while (next < items.length) {
       const item = items[next++] as T
       await fn(item).catch((err) => {
-        first ??= err
+        first ??= err as Error
       })
     }
   }
