@@ -93,7 +93,7 @@ URLs to open. Recordings go to a temporary directory deleted on exit. Ctrl-C sto
 /** --log-level's value, or a usage error listing the levels; undefined when not given. */
 function logLevelArg(v: unknown): LogLevel | undefined {
   if (v === undefined) return undefined
-  if (!isLogLevel(v)) return usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got ${String(v)}`)
+  if (!isLogLevel(v)) return usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got ${typeof v === 'string' ? v : typeof v}`)
   return v
 }
 

@@ -118,7 +118,8 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return 'an array'
   if (typeof v === 'object') return 'an object'
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)
-  return `${typeof v} ${String(v)}`
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${v}`
+  return typeof v
 }
 
 /** Adapter failures (control.ts) as API errors: 422 / 502 with the vendor's code and message / 504. */

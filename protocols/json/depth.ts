@@ -13,7 +13,7 @@ export function tooDeep(v: unknown, limit = MAX_JSON_DEPTH): boolean {
   while (stack.length) {
     const [o, d] = stack.pop()!
     if (d > limit) return true
-    for (const x of Object.values(o)) if (typeof x === 'object' && x !== null) stack.push([x, d + 1])
+    for (const x of Object.values(o) as unknown[]) if (typeof x === 'object' && x !== null) stack.push([x, d + 1])
   }
   return false
 }

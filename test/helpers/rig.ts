@@ -152,6 +152,8 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
   let parsed: unknown = text
   try {
     parsed = JSON.parse(text)
-  } catch {}
+  } catch {
+    // not JSON: the text as it came
+  }
   return { status: r.status, body: parsed }
 }

@@ -59,7 +59,7 @@ function intQ(query: Record<string, unknown>, name: string, min: number, max: nu
   const raw = query[name]
   if (raw === undefined || raw === null || raw === '') return dflt
   // the route schema has made it a number
-  const v = String(raw)
+  const v = typeof raw === 'number' || typeof raw === 'string' ? String(raw) : ''
   if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max) throw new ApiError('BAD_QUERY', name, `expected a whole number from ${min} to ${max}`)
   return Number(v)
 }

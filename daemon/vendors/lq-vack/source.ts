@@ -51,7 +51,7 @@ function queueOf(inUse: number | null): LqVackQueue['queue'] {
 /** One vack service call a control action comes to: its vo_id (for logs and the answer) and the request. */
 interface VackCall {
   voId: string
-  run(c: VackClient): Promise<VackDoc | null>
+  run: (c: VackClient) => Promise<VackDoc | null>
 }
 
 /**
