@@ -37,9 +37,8 @@ import {
 } from './records.js'
 import { decodeAnswerText, decodeVackXml, VackXmlError, type VackDoc } from './xml.js'
 
-/** Every service number in seed 000. */
-export const VO_IDS = [
-  // control
+/** The LQ-SDK service numbers (vo_id) that act: control, messages, pops. */
+export const CONTROL_VO_IDS = [
   'transfer2Ext',
   'callauto',
   'setBusyAj',
@@ -68,15 +67,13 @@ export const VO_IDS = [
   'sendPop',
   'callback',
   'popModifyCustCall',
-  // queries
-  'getChStatus',
-  'getOperStatus',
-  'getQueueStatus',
-  'getCustCall',
-  'playSelected',
-  'getLoc',
-  'getSmsBal',
 ] as const
+
+/** The service numbers that only ask. */
+export const QUERY_VO_IDS = ['getChStatus', 'getOperStatus', 'getQueueStatus', 'getCustCall', 'playSelected', 'getLoc', 'getSmsBal'] as const
+
+/** Every service number of the LQ-SDK service-call document. */
+export const VO_IDS = [...CONTROL_VO_IDS, ...QUERY_VO_IDS] as const
 export type VoId = (typeof VO_IDS)[number]
 
 /** The server answered with the `error` attribute set: it refused or failed. */

@@ -1,4 +1,4 @@
-export { VackClient, VackError, VackAnswerError, VO_IDS } from './client.js'
+export { VackClient, VackError, VackAnswerError, VO_IDS, CONTROL_VO_IDS, QUERY_VO_IDS } from './client.js'
 export type { VackClientOptions, CallOptions, CallSide, VoId } from './client.js'
 export { decodeVackXml, decodeAnswerText, parseVackText, answerEncoding, findAll, na, VackXmlError, LIST_TAGS, encodeVackResult, encodeVackXml, naText, xmlEscape } from './xml.js'
 export type { VackDoc, VackXmlErrorCode } from './xml.js'

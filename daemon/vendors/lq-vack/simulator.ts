@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import {
   callbackUrl,
+  CONTROL_VO_IDS,
   decodeForm,
   encodeChStatus,
   encodeCustCall,
@@ -148,37 +149,8 @@ export interface SimRequest {
   at: number
 }
 
-const CONTROL = new Set([
-  'transfer2Ext',
-  'callauto',
-  'setBusyAj',
-  'talk3s',
-  'listenlc',
-  'breakin',
-  'breakout',
-  'agenthang',
-  'hangup',
-  'agentdeny',
-  'talkkeep',
-  'talkrestore',
-  'senddtmf',
-  'sendflash',
-  'playTTS',
-  'callouterFast',
-  'callouterSafe',
-  'callouterSafeTalk',
-  'callouterSafeReturn',
-  'callouterSafeConf',
-  'push2flow',
-  'callusb',
-  'Callusb',
-  'fastSMS',
-  'fastFax',
-  'agentLogout',
-  'sendPop',
-  'callback',
-  'popModifyCustCall',
-])
+// the vendor document spells the USB-box dial both callusb and Callusb
+const CONTROL = new Set<string>([...CONTROL_VO_IDS, 'Callusb'])
 
 const LOC: [string, string, string, string][] = [
   ['1385149', '210000', '南京市', '江苏省'],
