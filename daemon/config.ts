@@ -16,7 +16,7 @@ export class ConfigSyntaxError extends ConfigError {
     readonly at: JsonSyntaxError,
   ) {
     super('', 'JSON', undefined)
-    this.message = `${file}:${at.line}:${at.column}: not valid JSON: expected ${at.expected}`
+    this.message = `${file}:${at.line}:${at.column}: expected valid JSON: ${at.expected} at line ${at.line}, column ${at.column}`
   }
 }
 
