@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from './api.js'
 import { callRoutes } from './calls-api.js'
+import { sourcesRoutes } from './sources-api.js'
 import { ingestWarnings, type Config } from './config.js'
 import { EventBus } from './core/events.js'
 import type { RoutePlugin } from './core/http.js'
@@ -89,7 +90,7 @@ export class Daemon {
       boxes: MODULES.find((m) => m.recordingBoxes)?.recordingBoxes,
     })
     this.webhooks = new WebhookOutbox({ dataDir: config.dataDir, hooks: config.webhooks, log: this.log.child({ component: 'webhooks' }), bus: this.bus, metrics: this.metrics })
-    const apiRoutes: RoutePlugin[] = [callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }), bus: this.bus })]
+    const apiRoutes: RoutePlugin[] = [callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }), bus: this.bus }), sourcesRoutes({ sources: this.sources, log: this.log.child({ component: 'actions' }), bus: this.bus })]
     const ingestRoutes: RoutePlugin[] = []
     for (const s of this.sources.values()) if (s.ingestRoutes) ingestRoutes.push((app) => s.ingestRoutes!(app))
     const mctx: ModuleContext = {

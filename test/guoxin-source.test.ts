@@ -8,6 +8,7 @@ import { installJsonErrors } from '../daemon/core/http.js'
 import type { GuoxinSimulator, GuoxinSimOptions } from '../daemon/vendors/guoxin/simulator.js'
 import { GuoxinSource } from '../daemon/vendors/guoxin/source.js'
 import { guoxinApiRoutes } from '../daemon/vendors/guoxin/api.js'
+import { sourcesRoutes } from '../daemon/sources-api.js'
 import { VendorRefused, VendorTimeout, UnsupportedAction, type CallRequest } from '../daemon/core/control.js'
 import { daemonRig, startGuoxin } from './helpers/rig.js'
 import { SseReader, getJson, until } from './helpers/sse.js'
@@ -42,6 +43,8 @@ async function gxRig(t: Test, source: Record<string, unknown> = {}, simOpts: Par
   const extra = Fastify()
   installJsonErrors(extra)
   guoxinApiRoutes(daemon.sources)(extra)
+  // the vendor-held recordings route is the generic one of every source (daemon/sources-api.ts)
+  sourcesRoutes({ sources: daemon.sources, log: daemon.log })(extra)
   await extra.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => extra.close())
   await until(() => daemon.table.countBySource('gx') > 0, 3000, 'first poll')

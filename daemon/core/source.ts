@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream'
+import type { VendorAction } from './actions.js'
 import type { FastifyInstance } from 'fastify'
 import { actionNames, runAction, type ActionTable, type CallAction, type CallRequest, type CallResult } from './control.js'
 import type { Logger } from './log.js'
@@ -72,8 +74,29 @@ export interface Source {
    * `supports` lists no call action only observes.
    */
   control?(req: CallRequest): Promise<CallResult>
+  /**
+   * The vendor's own functions beyond call control (LQ vo_ids, Guoxin opts, Yantong actions), for
+   * GET/POST /v1/sources/:id/actions (actions.ts).
+   */
+  vendorActions?(): readonly VendorAction[]
+  /**
+   * A recording the vendor holds, for GET /v1/sources/:id/recordings/:callid: `ref` is the vendor's
+   * id of the call (Guoxin callid, Yantong uniqueid, LQ record id). Throw an ApiError 400 for a ref
+   * of the wrong form, VendorTimeout when the vendor does not answer.
+   */
+  openRecording?(ref: string, o: { range?: string; signal?: AbortSignal; method?: 'GET' | 'HEAD' }): Promise<VendorRecording>
   /** queue state for GET /v1/queues (LQ getQueueStatus and the like) */
   queues?(): unknown[]
+}
+
+/** A vendor's answer to a recording download, to pass on (Range answered by the vendor). */
+export interface VendorRecording {
+  status: number
+  headers: Readonly<Record<string, string | string[] | undefined>>
+  /** the answer's body, to stream or destroy */
+  body: Readable
+  /** what answered, for messages: "FileDownServlet", "GetRecord" */
+  service: string
 }
 
 /** Shared status bookkeeping: one setStatus() that records and publishes the change. */

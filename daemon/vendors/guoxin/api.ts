@@ -1,18 +1,15 @@
-import type { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { CALL_ID_PATTERN, NUMBER_PATTERN } from '../../../protocols/guoxin/index.js'
-import { UnsupportedAction, VendorRefused } from '../../core/control.js'
+import { UnsupportedAction } from '../../core/control.js'
 import { ApiError } from '../../core/errors.js'
 import type { RoutePlugin } from '../../core/http.js'
-import { errorSchema, jsonResponse, queryInt, stringParams } from '../../core/route-schema.js'
+import { jsonResponse, queryInt, stringParams } from '../../core/route-schema.js'
 import type { Source } from '../../core/source.js'
 
 /** Finds a source by id (the daemon's registry). */
 type SourceLookup = { get(id: string): Source | undefined }
 import { GuoxinSource } from './source.js'
 
-/** Answer headers of the vendor's download that are passed on. */
-const PASS_HEADERS = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'content-disposition', 'last-modified', 'etag']
 const DATE = /^\d{4}-\d{2}-\d{2}$/
 const DIRECTIONS: Record<string, 0 | 1 | 2> = { all: 0, answered: 1, placed: 2 }
 
@@ -65,66 +62,13 @@ function intQ(query: Record<string, unknown>, name: string, min: number, max: nu
 }
 
 /**
- * API routes of Guoxin sources (behind the bearer token):
- * - `GET /v1/sources/:id/recordings/:callid` streams the call's recording from the server's
- *   FileDownServlet, with the server's content type (Range passed through);
- * - `GET /v1/sources/:id/call-log?begin=&end=` (CALL_LOG_QUERY) and `…/call-log/:callid`.
+ * API routes of Guoxin sources (behind the bearer token): `GET /v1/sources/:id/call-log?begin=&end=`
+ * (CALL_LOG_QUERY) and `…/call-log/:callid`. The recordings are served by the generic
+ * `GET /v1/sources/:id/recordings/:callid` (sources-api.ts) through `GuoxinSource.openRecording`.
  */
 export function guoxinApiRoutes(sources: SourceLookup): RoutePlugin {
   return (app: FastifyInstance) => {
     const tags = ['guoxin']
-    app.get<{ Params: CallParams }>(
-      '/v1/sources/:id/recordings/:callid',
-      {
-        schema: {
-          summary: "A Guoxin call's recording, streamed from the server (Range passed through)",
-          tags,
-          params: callParams,
-          response: {
-            200: { description: "the recording, in the server's content type", content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
-            206: { description: 'the requested range' },
-            '4xx': errorSchema,
-            '5xx': errorSchema,
-          },
-        },
-      },
-      async (req, reply) => {
-        const p = req.params
-        const s = guoxinSource(sources, p.id, 'recordings')
-        const callid = callIdParam(p.callid)
-        const range = typeof req.headers.range === 'string' ? req.headers.range : undefined
-        const ac = new AbortController()
-        // the client going away stops the download from the vendor too
-        reply.raw.once('close', () => ac.abort())
-        const rec = await s.openRecording(callid, { range, signal: ac.signal })
-        const header = (h: string): string | undefined => {
-          const v = rec.headers[h]
-          return Array.isArray(v) ? v.join(', ') : v
-        }
-        if (rec.status === 404 || (rec.status === 200 && header('content-length') === '0')) {
-          rec.body.destroy()
-          throw new ApiError('NOT_FOUND', `recording of call ${callid}`).with({ source: s.id, callid })
-        }
-        if (rec.status === 416) {
-          rec.body.destroy()
-          throw new ApiError('RANGE_NOT_SATISFIABLE', range ?? '')
-        }
-        if (rec.status !== 200 && rec.status !== 206) {
-          const text = await firstBytes(rec.body, 200)
-          throw new VendorRefused(s.id, rec.status, `FileDownServlet answered ${rec.status}${text ? `: ${text}` : ''}`)
-        }
-        reply.code(rec.status)
-        for (const h of PASS_HEADERS) {
-          const v = header(h)
-          if (v !== undefined) reply.header(h, v)
-        }
-        if (header('content-type') === undefined) reply.header('content-type', 'application/octet-stream')
-        // a vendor that stalls or breaks mid-file ends our answer too (the client sees a short body)
-        rec.body.on('error', () => {})
-        return reply.send(rec.body)
-      },
-    )
-
     app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
       '/v1/sources/:id/call-log',
       { schema: { summary: "The server's call log for a date range (CALL_LOG_QUERY)", tags, params: stringParams('id'), querystring: callLogQuery, response: jsonResponse() } },
@@ -164,16 +108,3 @@ function logJson(l: import('../../../protocols/guoxin/index.js').CallLog): Recor
 }
 
 /** Up to `max` characters of a short error answer, then the stream is dropped. */
-async function firstBytes(body: Readable, max: number): Promise<string> {
-  let text = ''
-  try {
-    for await (const c of body) {
-      text += (c as Buffer).toString('utf8')
-      if (text.length >= max) break
-    }
-  } catch {
-    // the body failed mid-read: what arrived is the excerpt
-  }
-  body.destroy()
-  return text.slice(0, max).trim()
-}

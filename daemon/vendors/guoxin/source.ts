@@ -2,6 +2,7 @@ import { lookup } from 'node:dns/promises'
 import { BlockList, isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import {
+  CALL_ID_PATTERN,
   GuoxinClient,
   GuoxinRefused,
   NUMBER_PATTERN,
@@ -11,7 +12,6 @@ import {
   type ExtState,
   type GuoxinOk,
   type GuoxinPush,
-  type Recording,
   type Skipped,
 } from '../../../protocols/guoxin/index.js'
 import { encodePop, formatPop, tryParsePop } from '../../../protocols/lq-pop/index.js'
@@ -21,7 +21,7 @@ import { errorSchema } from '../../core/route-schema.js'
 import type { ChannelEntry, ChannelPatch, ChannelState } from '../../core/table.js'
 import type { GuoxinConfig } from './config.js'
 import { PolledSource, asVendorTimeout } from '../../core/polled.js'
-import type { SourceContext } from '../../core/source.js'
+import type { SourceContext, VendorRecording } from '../../core/source.js'
 
 /** States a poll's coarse BUSY_* must not overwrite: pushes and control actions know better. */
 const IN_CALL: readonly ChannelState[] = ['ringing', 'dialing', 'talking', 'held']
@@ -453,10 +453,13 @@ export class GuoxinSource extends PolledSource {
 
   // ---- recordings and call log (for guoxinApiRoutes) ----
 
-  openRecording(callid: string, o: { range?: string; signal?: AbortSignal; method?: 'GET' | 'HEAD' }): Promise<Recording> {
-    return this.client.openRecording(callid, o).catch((err: unknown) => {
+  /** The call's recording from the server's FileDownServlet (Range passed through). */
+  async openRecording(callid: string, o: { range?: string; signal?: AbortSignal; method?: 'GET' | 'HEAD' }): Promise<VendorRecording> {
+    if (!CALL_ID_PATTERN.test(callid)) throw new ApiError('BAD_REQUEST', 'callid: expected a Guoxin call id (1–128 of A-Z a-z 0-9 @ . _ : -)').with({ field: 'callid' })
+    const rec = await this.client.openRecording(callid, o).catch((err: unknown) => {
       throw asVendorTimeout(this.id, this.cfg.timeoutMs, err)
     })
+    return { ...rec, service: 'FileDownServlet' }
   }
 
   async callLog(q: CallLogQuery): Promise<{ logs: CallLog[]; skipped: Skipped[] }> {
