@@ -18,10 +18,12 @@ const STAFF_REFRESH_MS = 300_000
  * ExtenStatus code → table state. The seed's list is Asterisk's extension states (0 idle, 1 in use,
  * 2 busy, 4 unavailable, 8 ringing, 9 in use + ringing) plus the vendor's own 18 小休 (break) and
  * 19 正忙 (agent set busy), which describe the agent, not the line: the line is idle and the
- * presence is kept in `vendor.presence`. 16 (Asterisk on hold) is not in the seed but is what the
- * Asterisk underneath would send. Anything else is `unknown`, never idle.
+ * presence is kept in `vendor.presence`. 9 is a second call ringing while one is up (call waiting):
+ * the line stays `talking`, with `callWaiting`, so the call in progress is not hidden behind a ring.
+ * 16 (Asterisk on hold) is not in the seed but is what the Asterisk underneath would send. Anything
+ * else is `unknown`, never idle.
  */
-export function mapExtenStatus(code: number): { state: ChannelState; presence: 'break' | 'busy' | null } {
+export function mapExtenStatus(code: number): { state: ChannelState; presence: 'break' | 'busy' | null; callWaiting?: true } {
   switch (code) {
     case 0:
       return { state: 'idle', presence: null }
@@ -29,8 +31,9 @@ export function mapExtenStatus(code: number): { state: ChannelState; presence: '
     case 2:
       return { state: 'talking', presence: null }
     case 8:
-    case 9:
       return { state: 'ringing', presence: null }
+    case 9:
+      return { state: 'talking', presence: null, callWaiting: true }
     case 16:
       return { state: 'held', presence: null }
     case 18:
@@ -161,11 +164,14 @@ export class YantongSource extends PolledSource {
   }
 
   private apply(staffid: string, st: ExtenStatus): void {
-    const { state, presence } = mapExtenStatus(st.status)
+    const { state, presence, callWaiting = false } = mapExtenStatus(st.status)
     const prev = this.ctx.table.lookup(this.id, staffid)
-    const patch: ChannelPatch = { state, agent: staffid, vendor: { status: st.status, statusText: st.statusText, extension: st.extension, presence } }
+    const patch: ChannelPatch = { state, agent: staffid, vendor: { status: st.status, statusText: st.statusText, extension: st.extension, presence, callWaiting, callerNum: st.callerNum } }
     const inCall = state === 'ringing' || state === 'talking' || state === 'held'
-    if (inCall) {
+    if (callWaiting && prev && (prev.state === 'talking' || prev.state === 'held') && prev.phone !== null) {
+      // the call in progress keeps its number and direction; CallerNum may be the waiting caller's
+      // (the seed does not say), so it stays in vendor.callerNum only
+    } else if (inCall) {
       const dial = this.dialed.get(staffid)
       if (dial && Date.now() - dial.at < DIAL_MEMORY_MS) {
         dial.seen = true
