@@ -201,7 +201,8 @@ t.test('status codes map to states; nothing unknown looks idle', async (t) => {
   t.same(mapExtenStatus(2), { state: 'talking', presence: null })
   t.same(mapExtenStatus(4), { state: 'offline', presence: null })
   t.same(mapExtenStatus(8), { state: 'ringing', presence: null })
-  t.same(mapExtenStatus(9), { state: 'ringing', presence: null })
+  // issue 11: 9 is Asterisk's in use + ringing (call waiting), not a plain ring
+  t.same(mapExtenStatus(9), { state: 'talking', presence: null, callWaiting: true })
   t.same(mapExtenStatus(16), { state: 'held', presence: null })
   t.same(mapExtenStatus(18), { state: 'idle', presence: 'break' })
   t.same(mapExtenStatus(19), { state: 'idle', presence: 'busy' })
@@ -373,6 +374,23 @@ t.test('ExtenStatus changes appear on /v1/events; a dial shows outbound ringing 
   r.sim.lines.delete('8002')
   await until(() => chan(r, '8002')?.state === 'offline', 2000, 'not found (-1)')
   t.equal(r.daemon.sources.get('yt')!.status, 'connected')
+})
+
+t.test('status 9 (a second call rings during a call): the line stays talking with vendor.callWaiting, the call in progress keeps its number', async (t) => {
+  const r = await yrig(t)
+  r.sim.incoming('8002', '13888888888')
+  await until(() => chan(r, '8002')?.state === 'talking', 3000, 'talking')
+  t.match(chan(r, '8002'), { direction: 'inbound', phone: '13888888888', vendor: { callWaiting: false } })
+  r.sim.setStatus('8002', 9, '13999999999')
+  await until(() => (chan(r, '8002')?.vendor as any)?.status === 9, 3000, 'status 9 seen')
+  t.match(chan(r, '8002'), { state: 'talking', direction: 'inbound', phone: '13888888888', vendor: { status: 9, statusText: '振铃', callWaiting: true, callerNum: '13999999999' } })
+  r.sim.setStatus('8002', 1, '13888888888')
+  await until(() => (chan(r, '8002')?.vendor as any)?.status === 1, 3000, 'back to 1')
+  t.match(chan(r, '8002'), { state: 'talking', phone: '13888888888', vendor: { callWaiting: false } })
+  // 19 正忙 is the agent's busy presence on an idle line
+  r.sim.setStatus('8002', 19)
+  await until(() => (chan(r, '8002')?.vendor as any)?.status === 19, 3000, '19')
+  t.match(chan(r, '8002'), { state: 'idle', phone: null, vendor: { presence: 'busy', callWaiting: false } })
 })
 
 t.test('a simulator that stops answering: source down, channels unknown; then it recovers', async (t) => {

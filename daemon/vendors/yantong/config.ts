@@ -28,6 +28,14 @@ export const yantongSchema = {
     cdrMaxPages: { type: 'integer', default: 10, min: 1, max: 1000, doc: 'pages per CDR round at most (a backlog is worked off over several rounds)' },
     cdrStart: { type: 'string', default: 'latest', enum: ['latest', 'all'], doc: 'where the cursor starts when none is stored: `latest` (no history) or `all`' },
     cdrCursorFile: { type: 'string', optional: true, minLength: 1, maxLength: 4096, doc: 'file that keeps the PId cursor across restarts' },
+    recordingUrl: {
+      type: 'string',
+      optional: true,
+      minLength: 1,
+      maxLength: 2048,
+      check: checkHttpUrl,
+      doc: "where GetRecord's recording paths are fetched: the path is appended to this URL (default: the origin of `url`)",
+    },
     timeZone: { type: 'string', optional: true, check: checkTimeZone, doc: "IANA zone of the vendor's `calldate` (default: top-level timeZone, then the host's)" },
   },
 } as const satisfies ObjectSchema

@@ -18,9 +18,10 @@ export const yantongModule: VendorModule = {
 
 A 言通 Yantong API server (seed 004): errno JSON as PHP writes it, companyid/auth checked, one
 extension per staff id with a state machine (SendDial: ringing 8 → talking 1 → idle 0), call
-records with increasing ids (GetCDRList with PId), recordings (GetRecord), ExtenSpy, customer and
-task data, GetUserInfo. --rate starts random calls per minute (0: only what requests start);
---talk-seconds 0 keeps calls up until HangUp.`,
+records with increasing ids (GetCDRList with PId), recordings (GetRecord, and the files it names
+served under /asterisk_file/ with Range), ExtenSpy 1/2/3, customer and task data, GetUserInfo.
+--rate starts random calls per minute (0: only what requests start); --talk-seconds 0 keeps calls
+up until HangUp.`,
       options: {
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'string', default: '8088' },

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { decodePairs } from '../../../protocols/text/percent.js'
+import { makeWav } from '../../../protocols/wav/index.js'
 import type { Logger } from '../../core/log.js'
 import { UsageError, numberArg, type CliValues } from '../../core/usage.js'
 
@@ -144,7 +145,10 @@ export class YantongSimulator {
   readonly requests: SimRequest[] = []
   readonly lines = new Map<string, Line>()
   readonly cdrs: SimCdr[] = []
+  /** uniqueid → the recording's path on this server (GetRecord) */
   readonly recordings = new Map<string, string>()
+  /** path → the file's bytes, when a test sets them; other recordings are made on request (never kept) */
+  readonly files = new Map<string, Buffer>()
   readonly customers: Record<string, string>[] = []
   readonly batches = new Set(['1001', '1002'])
   /** staff whose agent is not logged in (SendDial/HangUp/ExtenSpy answer errno 5) */
@@ -343,6 +347,12 @@ export class YantongSimulator {
         return
       }
       const url = new URL(req.url ?? '/', 'http://x')
+      // the recordings GetRecord names, served by the same web server as the API (static files, Range)
+      if (url.pathname.startsWith('/asterisk_file/') && (req.method === 'GET' || req.method === 'HEAD')) {
+        if (this.requests.length >= 10_000) this.requests.shift()
+        this.requests.push({ method: req.method, action: 'file', params: { path: decodeURIComponent(url.pathname), range: req.headers.range ?? '' }, at: Date.now() })
+        return this.file(req, res, decodeURIComponent(url.pathname))
+      }
       if (url.pathname !== this.opts.path) {
         res.writeHead(404, { 'content-type': 'text/html; charset=utf-8' }).end('<h1>404 Not Found</h1>')
         return
@@ -374,6 +384,49 @@ export class YantongSimulator {
       const body = phpJson({ errno: String(answer.errno), message: answer.message ?? (answer.errno === 1 ? '成功' : '失败'), data: answer.data ?? [] })
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body)
     })
+  }
+
+  /** A recording file as a static web server sends it: one byte range (206), 416 past the end, else the whole file. */
+  private file(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const wav = this.fileBytes(path)
+    if (!wav) {
+      res.writeHead(404, { 'content-type': 'text/html; charset=utf-8' }).end('<h1>404 Not Found</h1>')
+      return
+    }
+    const size = wav.length
+    const head = { 'content-type': 'audio/x-wav', 'accept-ranges': 'bytes', 'last-modified': new Date(0).toUTCString() }
+    const m = /^bytes=(\d*)-(\d*)$/.exec(String(req.headers.range ?? '').trim())
+    if (m && (m[1] !== '' || m[2] !== '')) {
+      let start = m[1] === '' ? Math.max(0, size - Number(m[2])) : Number(m[1])
+      let end = m[1] === '' || m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)
+      if (m[1] !== '' && m[2] !== '' && Number(m[2]) < start) {
+        start = 0
+        end = size - 1
+      } else if (start >= size || (m[1] === '' && Number(m[2]) === 0)) {
+        res.writeHead(416, { ...head, 'content-range': `bytes */${size}` }).end()
+        return
+      } else {
+        const body = wav.subarray(start, end + 1)
+        res.writeHead(206, { ...head, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': body.length })
+        res.end(req.method === 'HEAD' ? undefined : body)
+        return
+      }
+    }
+    res.writeHead(200, { ...head, 'content-length': size })
+    res.end(req.method === 'HEAD' ? undefined : wav)
+  }
+
+  /** The bytes of a recording path: a test's, or for a call's own recording a tone as long as it talked (1–30 s); null when the server has no such file. */
+  private fileBytes(path: string): Buffer | null {
+    const set = this.files.get(path)
+    if (set) return set
+    for (const [uniqueid, p] of this.recordings) {
+      if (p !== path) continue
+      const cdr = this.cdrs.find((c) => c.uniqueid === uniqueid)
+      if (!cdr) continue
+      return makeWav(Math.min(30, Math.max(1, Number(cdr.billsec_int) || 1)), { seed: uniqueid.length })
+    }
+    return null
   }
 
   private act(action: string, p: Record<string, string>): { errno: number; message?: string; data?: unknown } {

@@ -1,12 +1,25 @@
 import { readFile } from 'node:fs/promises'
-import { HttpTimeoutError, HttpUnreachableError, retrying } from '../../../protocols/http/client.js'
+import { HttpTimeoutError, HttpUnreachableError, openRequest, retrying } from '../../../protocols/http/client.js'
 import { formatOffset, hostTimeZone, localOffset } from '../../../protocols/lq-pop/index.js'
-import { SPY_TYPE, YantongClient, YantongError, YantongFormatError, type Answer, type CdrRecord, type ExtenStatus, type SpyType } from '../../../protocols/yantong/index.js'
+import {
+  SPY_TYPE,
+  YantongClient,
+  YantongError,
+  YantongFormatError,
+  type Answer,
+  type CdrQuery,
+  type CdrRecord,
+  type Customer,
+  type ExtenStatus,
+  type SpyType,
+} from '../../../protocols/yantong/index.js'
+import type { ActionOutcome, ActionParam, VendorAction } from '../../core/actions.js'
 import { need as needField, VendorRefused, type ActionTable, type CallRequest, type CallResult } from '../../core/control.js'
 import { writeAtomic } from '../../core/fs.js'
 import type { ChannelPatch, ChannelState } from '../../core/table.js'
 import { PolledSource, asVendorTimeout } from '../../core/polled.js'
-import type { SourceContext } from '../../core/source.js'
+import { ApiError } from '../../core/errors.js'
+import type { SourceContext, VendorRecording } from '../../core/source.js'
 import type { YantongConfig } from './config.js'
 
 /** A dial we placed marks the staff member's next call outbound for this long (ring + answer time). */
@@ -18,10 +31,12 @@ const STAFF_REFRESH_MS = 300_000
  * ExtenStatus code → table state. The seed's list is Asterisk's extension states (0 idle, 1 in use,
  * 2 busy, 4 unavailable, 8 ringing, 9 in use + ringing) plus the vendor's own 18 小休 (break) and
  * 19 正忙 (agent set busy), which describe the agent, not the line: the line is idle and the
- * presence is kept in `vendor.presence`. 16 (Asterisk on hold) is not in the seed but is what the
- * Asterisk underneath would send. Anything else is `unknown`, never idle.
+ * presence is kept in `vendor.presence`. 9 is a second call ringing while one is up (call waiting):
+ * the line stays `talking`, with `callWaiting`, so the call in progress is not hidden behind a ring.
+ * 16 (Asterisk on hold) is not in the seed but is what the Asterisk underneath would send. Anything
+ * else is `unknown`, never idle.
  */
-export function mapExtenStatus(code: number): { state: ChannelState; presence: 'break' | 'busy' | null } {
+export function mapExtenStatus(code: number): { state: ChannelState; presence: 'break' | 'busy' | null; callWaiting?: true } {
   switch (code) {
     case 0:
       return { state: 'idle', presence: null }
@@ -29,8 +44,9 @@ export function mapExtenStatus(code: number): { state: ChannelState; presence: '
     case 2:
       return { state: 'talking', presence: null }
     case 8:
-    case 9:
       return { state: 'ringing', presence: null }
+    case 9:
+      return { state: 'talking', presence: null, callWaiting: true }
     case 16:
       return { state: 'held', presence: null }
     case 18:
@@ -44,6 +60,22 @@ export function mapExtenStatus(code: number): { state: ChannelState; presence: '
       return { state: 'unknown', presence: null }
   }
 }
+
+/** Field forms of seed 004, shared by the vendor actions (the seed gives types, not forms: these are ours). */
+const STAFF = { type: 'string', pattern: /^[0-9A-Za-z_.@-]{1,32}$/, patternText: 'a staff id (1–32 letters, digits, _ . @ -)' } as const
+const PHONE = { type: 'string', pattern: /^\+?[0-9][0-9*#-]{0,39}$/, patternText: 'a phone number (digits, optional leading +, * # -; at most 40)' } as const
+const TIME = { type: 'string', pattern: /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/, patternText: "a time as YYYY-MM-DD HH:MM:SS (the vendor's local time)" } as const
+/** an Asterisk uniqueid (`1451974063.123`) or any similar id: what GetRecord and the recordings route accept */
+export const UNIQUEID_PATTERN = /^[0-9A-Za-z_.:-]{1,64}$/
+const UNIQUEID = { type: 'string', pattern: UNIQUEID_PATTERN, patternText: 'a call uniqueid (1–64 of A-Z a-z 0-9 _ . : -)' } as const
+const CODEID = { type: 'string', maxLength: 64 } as const
+const CUSTOMER: readonly ActionParam[] = [
+  { name: 'phonenum', ...PHONE, required: true, description: "the customer's phone number (客户手机号码)" },
+  { name: 'name', type: 'string', maxLength: 64, description: "the customer's name (客户姓名)" },
+  { name: 'address', type: 'string', maxLength: 256, description: "the customer's address (客户地址信息)" },
+  { name: 'email', type: 'string', maxLength: 128, description: "the customer's e-mail address (客户邮件地址)" },
+  { name: 'comment', type: 'string', maxLength: 1000, description: 'a note (备注)' },
+]
 
 /** errno values that describe the staff member's phone, not a failed request: the line is offline. */
 const OFFLINE_ERRNO = new Set([5, 6, 7, 8])
@@ -161,11 +193,14 @@ export class YantongSource extends PolledSource {
   }
 
   private apply(staffid: string, st: ExtenStatus): void {
-    const { state, presence } = mapExtenStatus(st.status)
+    const { state, presence, callWaiting = false } = mapExtenStatus(st.status)
     const prev = this.ctx.table.lookup(this.id, staffid)
-    const patch: ChannelPatch = { state, agent: staffid, vendor: { status: st.status, statusText: st.statusText, extension: st.extension, presence } }
+    const patch: ChannelPatch = { state, agent: staffid, vendor: { status: st.status, statusText: st.statusText, extension: st.extension, presence, callWaiting, callerNum: st.callerNum } }
     const inCall = state === 'ringing' || state === 'talking' || state === 'held'
-    if (inCall) {
+    if (callWaiting && prev && (prev.state === 'talking' || prev.state === 'held') && prev.phone !== null) {
+      // the call in progress keeps its number and direction; CallerNum may be the waiting caller's
+      // (the seed does not say), so it stays in vendor.callerNum only
+    } else if (inCall) {
       const dial = this.dialed.get(staffid)
       if (dial && Date.now() - dial.at < DIAL_MEMORY_MS) {
         dial.seen = true
@@ -278,13 +313,54 @@ export class YantongSource extends PolledSource {
     return `${calldate.trim().replace(' ', 'T')}${formatOffset(localOffset(local, this.zone))}`
   }
 
-  /** GetRecord: the recording path(s) of a call record's uniqueid (a query: retried). */
-  async recordingPaths(uniqueid: string, signal?: AbortSignal): Promise<string[]> {
+  // ---- recordings ------------------------------------------------------------------------------
+
+  /**
+   * GET /v1/sources/:id/recordings/:uniqueid: GetRecord gives the file's path on the vendor's web
+   * server (`/asterisk_file/…`), not the audio, so the path is fetched from there (`recordingUrl`,
+   * else the origin of `url`) and streamed through with the Range asked for. The lookup is a query
+   * (retried after a timeout); the download is sent once.
+   */
+  async openRecording(uniqueid: string, o: { range?: string; signal?: AbortSignal; method?: 'GET' | 'HEAD' }): Promise<VendorRecording> {
+    if (!UNIQUEID_PATTERN.test(uniqueid)) throw new ApiError('BAD_REQUEST', 'callid: expected a Yantong call uniqueid (1–64 of A-Z a-z 0-9 _ . : -)').with({ field: 'callid' })
+    let paths: string[]
     try {
-      return (await retrying(() => this.client.getRecord({ uniqueid }, { signal }), { attempts: this.cfg.queryAttempts, signal })).paths
+      paths = (await retrying(() => this.client.getRecord({ uniqueid }, { signal: o.signal }), { attempts: this.cfg.queryAttempts, signal: o.signal })).paths
     } catch (err) {
       throw this.controlFailure(err)
     }
+    // a call with several files (a transfer) is rare; the first is the call's own
+    const path = paths[0]
+    if (path === undefined) throw new ApiError('NOT_FOUND', `recording of call ${uniqueid}`).with({ source: this.id, callid: uniqueid })
+    const url = this.recordingFileUrl(path)
+    const res = await openRequest(url, { method: o.method ?? 'GET', headers: o.range ? { range: o.range } : {}, timeoutMs: this.cfg.timeoutMs, signal: o.signal }).catch((err: unknown) => {
+      throw asVendorTimeout(this.id, this.cfg.timeoutMs, err)
+    })
+    return { status: res.statusCode ?? 0, headers: res.headers, body: res, service: 'GetRecord' }
+  }
+
+  /**
+   * A GetRecord path → the URL it is fetched from. Only the vendor's own server is asked: a path is
+   * put after the base; a whole URL is taken only on the base's origin (anything else would let an
+   * answer send telbridge anywhere).
+   */
+  recordingFileUrl(path: string): string {
+    const base = this.cfg.recordingUrl ?? new URL(this.cfg.url).origin
+    const bad = (why: string) => new VendorRefused(this.id, 'BAD_ANSWER', `GetRecord path ${why}: ${JSON.stringify(path.slice(0, 120))}`)
+    if (path.length > 2048 || !/^[^\x00-\x1f\x7f]+$/.test(path)) throw bad('is too long or has control characters')
+    if (/^[a-z][a-z0-9+.-]*:/i.test(path)) {
+      let u: URL
+      try {
+        u = new URL(path)
+      } catch {
+        throw bad('is not a URL')
+      }
+      if (u.origin !== new URL(base).origin) throw bad(`is on another server than ${new URL(base).origin}`)
+      return u.toString()
+    }
+    const u = new URL(base.replace(/\/+$/, '') + (path.startsWith('/') ? '' : '/') + path)
+    if (u.origin !== new URL(base).origin) throw bad('leaves the recording server')
+    return u.toString()
   }
 
   // ---- control ----------------------------------------------------------------------------------
@@ -301,6 +377,161 @@ export class YantongSource extends PolledSource {
       monitor: (req) => this.act(() => this.spy(req, SPY_TYPE.listen)),
       barge: (req) => this.act(() => this.spy(req, SPY_TYPE.threeWay)),
     }
+  }
+
+  /**
+   * Seed 004's functions as vendor actions, named and with fields as the seed names them
+   * (POST /v1/sources/:id/actions/<action>). HangUp is the common hang-up route and is not repeated;
+   * SendDial is, because the common dial has no `codeid_2`. Sent as the source is configured (method,
+   * charset); errno 1 is success, any other errno a 502 with the vendor's errno and message.
+   */
+  vendorActions(): VendorAction[] {
+    return [
+      {
+        name: 'SendDial',
+        description: "click to dial (呼叫发起): the staff member's phone rings, then phonenum is dialled; codeid_1/codeid_2 come back on the call record",
+        kind: 'control',
+        params: [
+          { name: 'staffid', ...STAFF, required: true, description: 'the staff id (员工ID) whose phone places the call' },
+          { name: 'phonenum', ...PHONE, required: true, description: 'the number to call (被叫号码: 11-digit mobile, or area code + number)' },
+          { name: 'codeid_1', ...CODEID, description: 'free tag 1 (标识ID1), returned on the call record' },
+          { name: 'codeid_2', ...CODEID, description: 'free tag 2 (标识ID2), returned on the call record' },
+        ],
+        run: (p) => {
+          const staffid = str(p.staffid)!
+          this.dialed.set(staffid, { phone: str(p.phonenum)!, at: Date.now(), seen: false })
+          return this.vendorRun(() => this.client.sendDial({ staffid, phonenum: str(p.phonenum)!, codeid_1: str(p.codeid_1), codeid_2: str(p.codeid_2) }), { control: true }).catch((err: unknown) => {
+            this.dialed.delete(staffid)
+            throw err
+          })
+        },
+      },
+      {
+        name: 'ExtenStatus',
+        description: "one staff member's extension state now (分机状态检测), as the vendor gives it and as telbridge maps it",
+        kind: 'query',
+        params: [{ name: 'staffid', ...STAFF, required: true, description: 'the staff id (员工ID)' }],
+        run: async (p) => {
+          const st = await this.vendorCall(() => this.client.extenStatus({ staffid: str(p.staffid)! }))
+          const m = mapExtenStatus(st.status)
+          return {
+            result: { Status: st.status, statusText: st.statusText, Extension: st.extension, CallerNum: st.callerNum, state: m.state, presence: m.presence, callWaiting: m.callWaiting === true },
+            vendor: { errno: st.answer.errno, message: st.answer.message },
+          }
+        },
+      },
+      {
+        name: 'GetCDRList',
+        description: 'call records (呼叫记录获取), filtered; page with Sort ASC and PId = the last id of the page before (result.nextPId)',
+        kind: 'query',
+        params: [
+          { name: 'staffid', ...STAFF, description: 'only this staff id (员工ID)' },
+          { name: 'exten', ...STAFF, patternText: 'an extension (1–32 letters, digits, _ . @ -)', description: 'only this extension (分机号)' },
+          { name: 'codeid_1', ...CODEID, description: 'only records with this tag 1 (标识ID1, e.g. a department or shop)' },
+          { name: 'codeid_2', ...CODEID, description: 'only records with this tag 2 (标识ID2, e.g. a group)' },
+          { name: 'phonenum', ...PHONE, description: 'only calls to this number (被叫号码)' },
+          { name: 'begintime', ...TIME, description: 'from this time (开始时间, YYYY-MM-DD HH:MM:SS)' },
+          { name: 'endtime', ...TIME, description: 'until this time (结束时间, with begintime)' },
+          { name: 'PId', type: 'integer', min: 0, max: 999_999_999_999_999, description: 'only records whose id (主键) is greater than this' },
+          { name: 'Limit', type: 'integer', min: 1, max: 1000, default: 20, description: 'how many records (获取的记录数量); the vendor takes 20 when absent' },
+          { name: 'Sort', type: 'string', enum: ['ASC', 'DESC'], default: 'DESC', description: 'order by id (排序方式): DESC newest first (the vendor default) or ASC' },
+        ],
+        run: async (p) => {
+          const q: CdrQuery = {}
+          for (const k of ['staffid', 'exten', 'codeid_1', 'codeid_2', 'phonenum', 'begintime', 'endtime'] as const) if (p[k] !== undefined) q[k] = str(p[k])
+          if (p.PId !== undefined) q.PId = Number(p.PId)
+          if (p.Limit !== undefined) q.Limit = Number(p.Limit)
+          if (p.Sort !== undefined) q.Sort = p.Sort as 'ASC' | 'DESC'
+          const page = await this.vendorCall(() => this.client.getCdrList(q))
+          const records = page.records.map((r) => this.cdrEvent(r))
+          // ascending pages continue after their last id; a full page may have more behind it
+          const limit = q.Limit ?? 20
+          const lastId = page.records.reduce((m, r) => Math.max(m, r.id), -1)
+          const full = page.records.length + page.invalid.length >= limit
+          const nextPId = q.Sort === 'ASC' && full && lastId >= 0 ? lastId : null
+          return { result: { records, invalid: page.invalid, count: records.length, nextPId }, vendor: { errno: page.answer.errno, message: page.answer.message } }
+        },
+      },
+      {
+        name: 'GetRecord',
+        description: "a call's recording path (录音记录获取) by uniqueid; the audio itself is GET /v1/sources/:id/recordings/:uniqueid",
+        kind: 'query',
+        params: [{ name: 'uniqueid', ...UNIQUEID, required: true, description: "the call's uniqueid (录音关联唯一ID, from its call record)" }],
+        run: async (p) => {
+          const uniqueid = str(p.uniqueid)!
+          const r = await this.vendorCall(() => this.client.getRecord({ uniqueid }))
+          return {
+            result: { uniqueid, paths: r.paths, recording: r.paths.length ? `/v1/sources/${encodeURIComponent(this.id)}/recordings/${encodeURIComponent(uniqueid)}` : null },
+            vendor: { errno: r.answer.errno, message: r.answer.message },
+          }
+        },
+      },
+      {
+        name: 'ExtenSpy',
+        description: "listen in on a staff member's call (监听): spytype 1 quality check (质检, listen only), 2 whisper (密语, to the agent), 3 three-way (三方通话)",
+        kind: 'control',
+        params: [
+          { name: 'staffid', ...STAFF, required: true, description: 'the listening staff id (监听者工号)' },
+          { name: 'spystaffid', ...STAFF, required: true, description: 'the staff id listened to (被监听者工号)' },
+          { name: 'spytype', type: 'integer', required: true, enum: [1, 2, 3], description: '监听类型: 1 质检 quality check, 2 密语 whisper, 3 三方通话 three-way' },
+        ],
+        run: (p) => this.vendorRun(() => this.client.extenSpy({ staffid: str(p.staffid)!, spystaffid: str(p.spystaffid)!, spytype: Number(p.spytype) as SpyType }), { control: true }),
+      },
+      {
+        name: 'AddCBaseData',
+        description: 'add a customer and assign it to a staff member (客户资料添加); errno 10 数据重复 when it exists',
+        kind: 'control',
+        params: [{ name: 'staffid', ...STAFF, required: true, description: 'the staff id (工号) the customer is assigned to' }, ...CUSTOMER],
+        run: (p) => this.vendorRun(() => this.client.addCBaseData({ staffid: str(p.staffid)!, ...customerOf(p) })),
+      },
+      {
+        name: 'AddTaskData',
+        description: 'add a customer number to an outbound task batch (任务批次数据插入); errno 11 任务批次不存在 for an unknown batch',
+        kind: 'control',
+        params: [
+          {
+            name: 'batchid',
+            type: 'string',
+            required: true,
+            pattern: /^[0-9A-Za-z_.-]{1,64}$/,
+            patternText: 'a batch number (1–64 of A-Z a-z 0-9 _ . -)',
+            description: 'the task batch number (任务批次编号, 任务管理 → 任务导入)',
+          },
+          ...CUSTOMER,
+        ],
+        run: (p) => this.vendorRun(() => this.client.addTaskData({ batchid: str(p.batchid)!, ...customerOf(p) })),
+      },
+      {
+        name: 'GetUserInfo',
+        description: "the company's users (用户信息获取): one staff id, or everyone when staffid is absent",
+        kind: 'query',
+        params: [{ name: 'staffid', ...STAFF, description: 'the staff id (工号); absent: every user of the company' }],
+        run: async (p) => {
+          const r = await this.vendorCall(() => this.client.getUserInfo(p.staffid === undefined ? {} : { staffid: str(p.staffid)! }))
+          return { result: { users: r.users }, vendor: { errno: r.answer.errno, message: r.answer.message } }
+        },
+      },
+    ]
+  }
+
+  /** One vendor request for an action, sent once (the actions route retries queries itself), failures mapped to 502/504. */
+  private async vendorCall<T>(send: () => Promise<T>): Promise<T> {
+    try {
+      return await send()
+    } catch (err) {
+      throw this.controlFailure(err)
+    }
+  }
+
+  /** An action whose answer carries no typed data: `result` is the answer's data as sent, null when empty. */
+  private async vendorRun(send: () => Promise<Answer>, o: { control?: boolean } = {}): Promise<ActionOutcome> {
+    const a = await this.vendorCall(send)
+    if (o.control) {
+      this.controls++
+      this.pollSoon()
+    }
+    const empty = a.data === null || a.data === '' || (Array.isArray(a.data) && a.data.length === 0)
+    return { result: empty ? null : a.data, vendor: { errno: a.errno, message: a.message } }
   }
 
   protected override unsupportedWhy(): string {
@@ -345,6 +576,15 @@ export class YantongSource extends PolledSource {
     if (err instanceof HttpTimeoutError || err instanceof HttpUnreachableError) return asVendorTimeout(this.id, this.cfg.timeoutMs, err)
     return err
   }
+}
+
+/** A checked action field as the client's string (numbers as their digits). */
+function str(v: string | number | boolean | undefined): string | undefined {
+  return v === undefined ? undefined : String(v)
+}
+
+function customerOf(p: Readonly<Record<string, string | number | boolean>>): Customer {
+  return { phonenum: str(p.phonenum)!, name: str(p.name), address: str(p.address), email: str(p.email), comment: str(p.comment) }
 }
 
 /** A field the action needs; the 400 says `field: why`. */
