@@ -28,7 +28,13 @@ type Field = 'source' | 'agent' | 'channel' | 'phone' | 'target' | 'digits' | 'c
 
 /** Per action: the fields it takes, and the groups of which at least one must be given. */
 const SHAPES: Record<Exclude<CallAction, 'presence'>, { fields: Field[]; need: Field[][] }> = {
-  dial: { fields: ['agent', 'channel', 'phone', 'memo'], need: [['agent', 'channel'], ['phone']] },
+  dial: {
+    fields: ['agent', 'channel', 'phone', 'target', 'memo'],
+    need: [
+      ['agent', 'channel'],
+      ['phone', 'target'],
+    ],
+  },
   hangup: { fields: ['agent', 'channel', 'callId'], need: [['agent', 'channel', 'callId']] },
   transfer: {
     fields: ['agent', 'channel', 'callId', 'phone', 'target'],
