@@ -261,7 +261,7 @@ export function callRoutes(deps: CallDeps): RoutePlugin {
   return (app: FastifyInstance) => {
     app.post(
       '/v1/calls',
-      { schema: { summary: 'Dial: the agent (or channel) calls phone', tags: ['calls'], body: callBodySchema('dial'), response: jsonResponse(acceptedSchema, 202) } },
+      { schema: { summary: 'Dial: the agent (or channel) calls phone, or the extension target', tags: ['calls'], body: callBodySchema('dial'), response: jsonResponse(acceptedSchema, 202) } },
       async (request, reply) => {
         reply.code(202)
         return run(parseCallBody('dial', request.body))
