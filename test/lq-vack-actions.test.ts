@@ -213,6 +213,8 @@ t.test('recordings: GET /v1/sources/lqv/recordings/:id asks playSelected for the
   await until(() => r.sim.log.length === 1, 3000, 'a call logged')
   const cc = await act(r, 'getCustCall', {})
   const { id, sn } = cc.body.result.calls[0]
+  const info = (await getJson(`${r.api}/v1/sources/lqv`)).body
+  t.ok((info.source ?? info).supports.includes('recordings'))
   const full = await fetch(`${r.api}/v1/sources/lqv/recordings/${id}`)
   t.equal(full.status, 200)
   t.equal(full.headers.get('content-type'), 'audio/wav')
@@ -226,6 +228,9 @@ t.test('recordings: GET /v1/sources/lqv/recordings/:id asks playSelected for the
   t.equal(lastFields(r, 'playSelected')['sn'], sn)
   t.equal((await fetch(`${r.api}/v1/sources/lqv/recordings/999`)).status, 502, 'an unknown id: the vendor refuses (读取错)')
   t.equal((await fetch(`${r.api}/v1/sources/lqv/recordings/abc`)).status, 400)
+  // the vendor's audio URL not reachable from here: 504
+  r.sim.opts.host = '127.0.0.2'
+  t.equal((await fetch(`${r.api}/v1/sources/lqv/recordings/${id}`)).status, 504)
 })
 
 t.test('dial an extension: POST /v1/calls with target sends callauto reqType=1', async (t) => {

@@ -153,7 +153,7 @@ export class LqVackSource extends PolledSource {
   }
 
   protected override supports(): string[] {
-    return [...(this.cfg.callback.enabled ? ['pops'] : []), 'channels', 'agents', ...(this.cfg.queuePollMs > 0 ? ['queues'] : []), ...this.callActions()]
+    return [...(this.cfg.callback.enabled ? ['pops'] : []), 'channels', 'agents', ...(this.cfg.queuePollMs > 0 ? ['queues'] : []), ...this.callActions(), 'recordings']
   }
 
   protected override detail(): Record<string, unknown> {
