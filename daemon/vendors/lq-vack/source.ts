@@ -3,6 +3,7 @@ import { HttpTimeoutError, HttpUnreachableError, openRequest, retrying } from '.
 import {
   callbackFields,
   ChStatusReader,
+  CONTROL_VO_IDS,
   decodeCustCallback,
   decodeIvrCallback,
   IN_USE_NAMES,
@@ -479,7 +480,8 @@ export class LqVackSource extends PolledSource {
   vendorActions(): readonly VendorAction[] {
     this.actionList ??= vackActions(this.cfg.charset, async (voId, run) => {
       const out = await this.vack(voId, voId, run)
-      this.pollSoon()
+      // a control's effect shows without waiting for the next round; a query changes nothing
+      if ((CONTROL_VO_IDS as readonly string[]).includes(voId)) this.pollSoon()
       return out
     })
     return this.actionList
