@@ -54,7 +54,7 @@ const popPatch = (i: number, k: number, state: ChannelState): ChannelPatch => ({
   direction: state === 'dialing' ? 'outbound' : 'inbound',
   agent: String(801 + (i % 50)),
   callId: String(100000 + k * N + i),
-  vendor: { popFormat: 't1v5', kind: state === 'dialing' ? 'manual-outbound' : 'inbound', serial: String(100000 + k * N + i), member: null },
+  vendor: { popFormat: 't1v5', popKind: state === 'dialing' ? 'manual-outbound' : 'inbound', serial: String(100000 + k * N + i), member: null },
 })
 
 const memMode = process.env.BENCH_TABLE_MEM

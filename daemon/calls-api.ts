@@ -28,7 +28,13 @@ type Field = 'source' | 'agent' | 'channel' | 'phone' | 'target' | 'digits' | 'c
 
 /** Per action: the fields it takes, and the groups of which at least one must be given. */
 const SHAPES: Record<Exclude<CallAction, 'presence'>, { fields: Field[]; need: Field[][] }> = {
-  dial: { fields: ['agent', 'channel', 'phone', 'memo'], need: [['agent', 'channel'], ['phone']] },
+  dial: {
+    fields: ['agent', 'channel', 'phone', 'target', 'memo'],
+    need: [
+      ['agent', 'channel'],
+      ['phone', 'target'],
+    ],
+  },
   hangup: { fields: ['agent', 'channel', 'callId'], need: [['agent', 'channel', 'callId']] },
   transfer: {
     fields: ['agent', 'channel', 'callId', 'phone', 'target'],
@@ -255,7 +261,7 @@ export function callRoutes(deps: CallDeps): RoutePlugin {
   return (app: FastifyInstance) => {
     app.post(
       '/v1/calls',
-      { schema: { summary: 'Dial: the agent (or channel) calls phone', tags: ['calls'], body: callBodySchema('dial'), response: jsonResponse(acceptedSchema, 202) } },
+      { schema: { summary: 'Dial: the agent (or channel) calls phone, or the extension target', tags: ['calls'], body: callBodySchema('dial'), response: jsonResponse(acceptedSchema, 202) } },
       async (request, reply) => {
         reply.code(202)
         return run(parseCallBody('dial', request.body))

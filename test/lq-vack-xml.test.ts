@@ -80,8 +80,10 @@ t.test('seed: getChStatus (curly quotes, a valueless attribute, no end tag)', as
     { ...base, ch: 2, inUse: 2, inUseText: '手工呼出', status: 1, statusText: '摘机', step: '等待坐席挂机', oper: '801', startTime: '17:24:04', idleTime: '16:17:21' },
     { ...base, ch: 3 },
   ])
-  // 摘机 + 手工呼出: an LCall agent channel in a call; 挂机 unused: idle
-  t.equal(lineState(a.channels[0]!), 'talking')
+  // 摘机 + 手工呼出 + 等待坐席挂机: the call is over, the agent has not hung up yet: idle (issue 11 changed
+  // this from talking); 挂机 unused: idle
+  t.equal(lineState(a.channels[0]!), 'idle')
+  t.equal(lineState({ ...a.channels[0]!, step: '通话中' }), 'talking')
   t.equal(lineDirection(a.channels[0]!.inUse), 'outbound')
   t.equal(lineState(a.channels[1]!), 'idle')
   t.equal(lineDirection(a.channels[1]!.inUse), null)

@@ -120,7 +120,8 @@ export class PopHub {
       direction: pop.direction,
       agent: pop.agent,
       callId: pop.callId,
-      vendor: { popFormat: pop.format, kind: pop.kind, serial: pop.serial, member: pop.member },
+      // merged: a polled source's own detail (the channel kind a hang-up chooses its service by) stays
+      vendor: { ...this.table.lookup(source, channel)?.vendor, popFormat: pop.format, popKind: pop.kind, serial: pop.serial, member: pop.member },
     }
     this.table.update(source, channel, patch)
     const entry = this.table.lookup(source, channel)!

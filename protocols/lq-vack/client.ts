@@ -377,10 +377,10 @@ export class VackClient {
     return this.control('callusb', { phone_calloutb: f.phones.join(';'), flow_calloutb: f.flow, repType: 'rep2xml' }, opts)
   }
 
-  /** fastSMS: at most 89 receivers, text at most 140 bytes (GBK) */
+  /** fastSMS: at most 89 receivers, text at most 140 bytes in the charset it is sent in */
   fastSMS(f: { receivers: readonly string[]; text: string; at?: { date: string; time: string }; retries?: number }, opts?: CallOptions) {
-    const bytes = encodeText(f.text, 'gbk').length
-    if (bytes > 140) throw new RangeError(`fastSMS text is at most 140 bytes (GBK), got ${bytes}`)
+    const bytes = encodeText(f.text, this.charset).length
+    if (bytes > 140) throw new RangeError(`fastSMS text is at most 140 bytes (${this.charset}), got ${bytes}`)
     return this.control('fastSMS', { ...batchFields('fastSMS', f), memo: f.text }, opts)
   }
 

@@ -8,6 +8,9 @@
  * - 1 摘机 (off-hook) is all an LCall agent channel ever shows while busy, so it is refined by `step`
  *   (a word with 通话 → talking, 振铃 → ringing, 拨号/呼叫/等待被叫 → dialing); otherwise a channel in use
  *   (inUse > 0) is talking and an unused off-hook one is dialing (handset lifted, no call yet).
+ * - A step that waits for a hang-up (等待坐席挂机, 等待挂机: the other side is gone, the handset is still
+ *   off) on an off-hook or talking channel → idle: the call is over, and a wallboard must not count it
+ *   as talking (seed 000's own example shows 摘机 + 等待坐席挂机 after the call).
  * - Unknown status → unknown (never idle).
  * - Direction from inUse: 1 外部呼入, 6 内线被呼, 7 IP接入 → inbound; 2, 3 网站回呼, 4, 5, 8 → outbound;
  *   0 → null; 9/10 三方通话 and unknown codes → null (the call's direction is not told).
@@ -36,8 +39,9 @@ export function lineState(s: { status: number | null; inUse: number | null; step
   if (s.status === null) return 'unknown'
   const st = BY_STATUS[s.status]
   if (st === undefined) return 'unknown'
-  if (st !== 'offhook') return st
   const step = s.step ?? ''
+  if ((st === 'offhook' || st === 'talking') && /等待.{0,4}挂机/.test(step)) return 'idle'
+  if (st !== 'offhook') return st
   if (step.includes('通话')) return 'talking'
   if (step.includes('振铃')) return 'ringing'
   if (step.includes('拨号') || step.includes('呼叫') || step.includes('等待被叫')) return 'dialing'

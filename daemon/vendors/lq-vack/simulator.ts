@@ -16,6 +16,7 @@ import {
   type FormCharset,
 } from '../../../protocols/lq-vack/index.js'
 import { formatLqTime, isValidTimeZone } from '../../../protocols/lq-pop/index.js'
+import { makeWav } from '../../../protocols/wav/index.js'
 import type { Logger } from '../../core/log.js'
 import { UsageError, numberArg, type CliValues } from '../../core/usage.js'
 
@@ -146,6 +147,8 @@ export interface SimRequest {
   voId: string
   method: string
   fields: Record<string, string>
+  /** the form body and query as sent (latin1), to check the wire encoding */
+  raw: string
   at: number
 }
 
@@ -178,6 +181,8 @@ export class LqVackSimulator {
   readonly requests: SimRequest[] = []
   /** finished calls, newest last (getCustCall) */
   readonly log: { sn: number; ch: number; dir: number; phone: string; oper: string | null; date: string; tms: string; tme: string; memo: string | null }[] = []
+  /** the requests a silent simulator left unanswered (tests count retries) */
+  readonly unanswered: SimRequest[] = []
   /** hang every request without an answer (tests of a vendor that stopped answering) */
   silent = false
   private server: Server | null = null
@@ -269,6 +274,10 @@ export class LqVackSimulator {
     const url = req.url ?? '/'
     const qi = url.indexOf('?')
     const path = qi < 0 ? url : url.slice(0, qi)
+    if (path.startsWith('/v/audio/')) {
+      this.audio(path.slice('/v/audio/'.length), req, res)
+      return
+    }
     if (path !== '/v/vack') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
       return
@@ -283,19 +292,21 @@ export class LqVackSimulator {
       }
       chunks.push(c)
     }
+    const ct = req.headers['content-type'] ?? ''
+    const charset: FormCharset = /charset\s*=\s*"?utf-?8/i.test(ct) ? 'utf-8' : 'gbk'
+    // the servlet API merges query and form fields; the query's come first
+    const fields = { ...decodeForm(Buffer.concat(chunks).toString('latin1'), charset), ...decodeForm(qi < 0 ? '' : url.slice(qi + 1), charset) }
+    const voId = fields['vo_id'] ?? ''
+    const raw = Buffer.concat(chunks).toString('latin1') + (qi < 0 ? '' : `?${url.slice(qi + 1)}`)
+    const list = this.silent ? this.unanswered : this.requests
+    list.push({ voId, method: req.method ?? 'GET', fields, raw: raw.slice(0, 4096), at: Date.now() })
+    if (list.length > 10000) list.splice(0, 5000)
     if (this.silent) {
       // keep the connection open and answer nothing, as a hung server does
       this.hung.add(res)
       res.on('close', () => this.hung.delete(res))
       return
     }
-    const ct = req.headers['content-type'] ?? ''
-    const charset: FormCharset = /charset\s*=\s*"?utf-?8/i.test(ct) ? 'utf-8' : 'gbk'
-    // the servlet API merges query and form fields; the query's come first
-    const fields = { ...decodeForm(Buffer.concat(chunks).toString('latin1'), charset), ...decodeForm(qi < 0 ? '' : url.slice(qi + 1), charset) }
-    const voId = fields['vo_id'] ?? ''
-    this.requests.push({ voId, method: req.method ?? 'GET', fields, at: Date.now() })
-    if (this.requests.length > 10000) this.requests.splice(0, 5000)
     const generated = Date.now()
     let body: Buffer
     try {
@@ -307,6 +318,40 @@ export class LqVackSimulator {
     }
     res.writeHead(200, { 'content-type': 'text/xml;charset=gb2312', 'content-length': body.length }).end(body)
   }
+
+  /**
+   * The recordings playSelected links to: `<sn>_<ch>.wav` (download, type=2) is a short WAV with
+   * Range answered; `<sn>_<ch>.asx` (play, type=1) a Windows Media playlist pointing at the WAV.
+   */
+  private audio(name: string, req: IncomingMessage, res: ServerResponse): void {
+    const m = /^(\d{1,20})_(\d{1,6})\.(wav|asx)$/.exec(name)
+    if (!m || !this.log.some((r) => String(r.sn) === m[1] && String(r.ch) === m[2])) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('no such recording\n')
+      return
+    }
+    if (m[3] === 'asx') {
+      const asx = `<asx version="3.0"><entry><ref href="http://${this.opts.host}:${this.port}/v/audio/${m[1]}_${m[2]}.wav"/></entry></asx>\n`
+      res.writeHead(200, { 'content-type': 'video/x-ms-asf' }).end(asx)
+      return
+    }
+    const wav = (this.wav ??= makeWav(0.25))
+    const r = /^bytes=(\d*)-(\d*)$/.exec(String(req.headers.range ?? ''))
+    if (r && (r[1] || r[2])) {
+      const start = r[1] ? Number(r[1]) : Math.max(0, wav.length - Number(r[2]))
+      const end = r[1] && r[2] ? Math.min(Number(r[2]), wav.length - 1) : wav.length - 1
+      if (start >= wav.length || start > end) {
+        res.writeHead(416, { 'content-range': `bytes */${wav.length}` }).end()
+        return
+      }
+      res.writeHead(206, { 'content-type': 'audio/wav', 'accept-ranges': 'bytes', 'content-range': `bytes ${start}-${end}/${wav.length}`, 'content-length': end - start + 1 })
+      res.end(req.method === 'HEAD' ? undefined : wav.subarray(start, end + 1))
+      return
+    }
+    res.writeHead(200, { 'content-type': 'audio/wav', 'accept-ranges': 'bytes', 'content-length': wav.length })
+    res.end(req.method === 'HEAD' ? undefined : wav)
+  }
+
+  private wav: Buffer | null = null
 
   private ok(generated: number): Buffer {
     return encodeVackResult(generated, { msg: '执行成功', text: '执行成功' })
@@ -360,7 +405,7 @@ export class LqVackSimulator {
           oper: r.oper,
           startTime: r.tms,
           endTime: r.tme,
-          file: null,
+          file: `${r.sn}_${r.ch}.wav`,
           reason: null,
           called: null,
           result: null,
@@ -716,7 +761,8 @@ export class LqVackSimulator {
     if (!this.opts.ivrUrl) return
     const url = this.opts.ivrUrl
     this.later(call, Math.min(500, this.opts.answerMs), () =>
-      this.send(url, encodeIvrCallback({ v: `VO_${flow.toUpperCase() || 'FLOW'}`, r: 0, ph: call.phone, pa: para, da: '验证:通过' }, this.opts.callbackCharset)),
+      // the flow "checks" its parameter: given → 0 (success) 验证:通过, empty → 1 (failure) 验证:失败
+      this.send(url, encodeIvrCallback({ v: `VO_${flow.toUpperCase() || 'FLOW'}`, r: para ? 0 : 1, ph: call.phone, pa: para, da: para ? '验证:通过' : '验证:失败' }, this.opts.callbackCharset)),
     )
   }
 }

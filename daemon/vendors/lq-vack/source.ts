@@ -1,11 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { HttpTimeoutError, HttpUnreachableError, retrying } from '../../../protocols/http/client.js'
+import { HttpTimeoutError, HttpUnreachableError, openRequest, retrying } from '../../../protocols/http/client.js'
 import {
   callbackFields,
   ChStatusReader,
+  CONTROL_VO_IDS,
   decodeCustCallback,
   decodeIvrCallback,
   IN_USE_NAMES,
+  IN_USE_WORDS,
   lineDirection,
   lineState,
   VackAnswerError,
@@ -22,7 +24,9 @@ import { UnsupportedAction, VendorRefused, type ActionTable, type CallRequest, t
 import { ApiError } from '../../core/errors.js'
 import type { ChannelPatch, ChannelState, ChannelTable } from '../../core/table.js'
 import { asVendorTimeout, PolledSource } from '../../core/polled.js'
-import type { SourceContext } from '../../core/source.js'
+import type { VendorAction } from '../../core/actions.js'
+import type { SourceContext, VendorRecording } from '../../core/source.js'
+import { vackActions } from './actions.js'
 import type { LqVackConfig } from './config.js'
 
 /** One queue of GET /v1/queues. */
@@ -41,8 +45,9 @@ const AGENT = /^[^\s&=\x00-\x1f]{1,32}$/
 const DIGITS = /^[0-9*#A-Da-d]{1,64}$/
 const CHANNEL = /^\d{1,6}$/
 
-/** which queue a waiting entry belongs to, by its inUse code */
-function queueOf(inUse: number | null): LqVackQueue['queue'] {
+/** which queue a waiting entry belongs to: by its `type` word (自动呼出, 批量外呼 …), else its inUse code */
+function queueOf(e: { type: string | null; inUse: number | null }): LqVackQueue['queue'] {
+  const inUse = (e.type !== null ? IN_USE_WORDS[e.type.trim()] : undefined) ?? e.inUse
   if (inUse === 4) return 'auto-outbound'
   if (inUse === 8) return 'batch-outbound'
   return 'inbound'
@@ -149,7 +154,7 @@ export class LqVackSource extends PolledSource {
   }
 
   protected override supports(): string[] {
-    return [...(this.cfg.callback.enabled ? ['pops'] : []), 'channels', 'agents', ...(this.cfg.queuePollMs > 0 ? ['queues'] : []), ...this.callActions()]
+    return [...(this.cfg.callback.enabled ? ['pops'] : []), 'channels', 'agents', ...(this.cfg.queuePollMs > 0 ? ['queues'] : []), ...this.callActions(), 'recordings']
   }
 
   protected override detail(): Record<string, unknown> {
@@ -250,7 +255,8 @@ export class LqVackSource extends PolledSource {
         kind: c.kind,
         type: c.type,
         inUse: c.inUse,
-        inUseText: c.inUseText ?? (c.inUse !== null ? (IN_USE_NAMES[c.inUse] ?? null) : null),
+        // the word, also when the server sent the code (inUse 0 → 未使用)
+        inUseText: (c.inUse !== null ? IN_USE_NAMES[c.inUse] : undefined) ?? c.inUseText,
         status: c.status,
         statusText: c.statusText,
         step: c.step,
@@ -258,8 +264,11 @@ export class LqVackSource extends PolledSource {
         recording: c.recording,
         listened: c.listened,
         busy: c.busy,
+        file: c.file,
         startTime: c.startTime,
+        endTime: c.endTime,
         loginTime: c.loginTime,
+        idleTime: c.idleTime,
       },
     }
     if (ended) patch.callId = null
@@ -277,7 +286,7 @@ export class LqVackSource extends PolledSource {
       source: this.id,
       queue,
       size,
-      entries: q.entries.filter((e) => queueOf(e.inUse) === queue),
+      entries: q.entries.filter((e) => queueOf(e) === queue),
       updatedAt,
     })
     return [make('inbound', q.sizes.chWait), make('auto-outbound', q.sizes.callauto), make('batch-outbound', q.sizes.calloutb)]
@@ -336,9 +345,24 @@ export class LqVackSource extends PolledSource {
     throw q.bad('needs agent (agenthang) or channel (hangup of an external line)')
   }
 
+  /**
+   * `ch` of transfer2Ext, callouterFast and talk3s is agent A's internal channel (内线通道号), never
+   * the external line a call id or channel named: the agent channel given, else A's channel from
+   * getOperStatus or the table, else -1 (the server looks it up by oper).
+   */
+  private agentCh(q: VackAsk, oper: string): string | undefined {
+    if (q.chan !== undefined && q.chanKind() === 'agent') return q.chan
+    const known = this.agents.get(oper)?.ch
+    if (known !== null && known !== undefined && known >= 0) return String(known)
+    const e = this.ctx.table.list({ source: this.id }).find((x) => x.agent === oper && x.vendor?.['kind'] === 'agent')
+    if (e) return e.channel
+    return q.chan !== undefined ? '-1' : undefined
+  }
+
   private transfer(q: VackAsk): VackCall {
-    const { req, chan } = q
+    const { req } = q
     const oper = q.agent()
+    const chan = this.agentCh(q, oper)
     if (req.target !== undefined) {
       const ext = q.target('the extension to transfer to')
       return { voId: 'transfer2Ext', run: (c) => c.transfer2Ext({ oper, phone: ext, ch: chan }) }
@@ -387,8 +411,9 @@ export class LqVackSource extends PolledSource {
   }
 
   private conference(q: VackAsk): VackCall {
-    const { req, chan } = q
+    const { req } = q
     const oper = q.agent()
+    const chan = this.agentCh(q, oper)
     const t = req.target ?? (req.phone !== undefined && this.isKnownAgent(req.phone) ? req.phone : undefined)
     if (t === undefined) {
       throw new UnsupportedAction(
@@ -410,16 +435,24 @@ export class LqVackSource extends PolledSource {
 
   /** One vack service call: never retried (a dial that timed out may still have been placed); refusals 502, no answer 504. */
   private async send(req: CallRequest, { voId, run }: VackCall): Promise<CallResult> {
+    const doc = await this.vack(req.action, voId, run, req.agent)
+    // show the effect without waiting for the next round
+    this.pollSoon()
+    return { vendor: { voId, msg: doc?.msg ?? null, text: doc?.text ?? null, generated: doc?.generated ?? null } }
+  }
+
+  /** Run one service call: the `error` attribute → VendorRefused with the vendor's message, no answer → VendorTimeout. */
+  private async vack<T>(action: string, voId: string, run: (c: VackClient) => Promise<T>, agent?: string): Promise<T> {
     this.stats.controls++
     const t0 = performance.now()
-    let doc: VackDoc | null
+    let out: T
     try {
-      doc = await run(this.client)
+      out = await run(this.client)
     } catch (err) {
       const ms = Math.round(performance.now() - t0)
       if (err instanceof VackError) {
         this.stats.refused++
-        this.ctx.log.info({ action: req.action, voId, agent: req.agent, error: err.vendorMessage, ms }, 'LQ refused a call action')
+        this.ctx.log.info({ action, voId, agent, error: err.vendorMessage, ms }, 'LQ refused a call action')
         throw new VendorRefused(
           this.id,
           err.rcode !== null && err.rcode !== '0' ? err.rcode : 'error',
@@ -428,19 +461,51 @@ export class LqVackSource extends PolledSource {
       }
       if (err instanceof VackAnswerError) {
         this.stats.refused++
-        this.ctx.log.warn({ action: req.action, voId, err: err.message, raw: err.raw }, 'LQ gave an answer that is not a vack answer')
+        this.ctx.log.warn({ action, voId, err: err.message, raw: err.raw }, 'LQ gave an answer that is not a vack answer')
         throw new VendorRefused(this.id, err.code, err.message)
       }
       if (err instanceof HttpTimeoutError || err instanceof HttpUnreachableError) {
         this.stats.timeouts++
-        this.ctx.log.warn({ action: req.action, voId, err: err.message, ms }, 'LQ did not answer a call action')
+        this.ctx.log.warn({ action, voId, err: err.message, ms }, 'LQ did not answer a call action')
       }
       throw asVendorTimeout(this.id, this.cfg.timeoutMs, err)
     }
-    this.ctx.log.info({ action: req.action, voId, agent: req.agent, ms: Math.round(performance.now() - t0) }, 'LQ call action done')
-    // show the effect without waiting for the next round
-    this.pollSoon()
-    return { vendor: { voId, msg: doc?.msg ?? null, text: doc?.text ?? null, generated: doc?.generated ?? null } }
+    this.ctx.log.info({ action, voId, agent, ms: Math.round(performance.now() - t0) }, 'LQ call action done')
+    return out
+  }
+
+  private actionList: VendorAction[] | null = null
+
+  /** Every seed 000 service the common routes do not reach, by its vo_id (actions.ts). */
+  vendorActions(): readonly VendorAction[] {
+    this.actionList ??= vackActions(this.cfg.charset, async (voId, run) => {
+      const out = await this.vack(voId, voId, run)
+      // a control's effect shows without waiting for the next round; a query changes nothing
+      if ((CONTROL_VO_IDS as readonly string[]).includes(voId)) this.pollSoon()
+      return out
+    })
+    return this.actionList
+  }
+
+  // ---- recordings -------------------------------------------------------------------------------------
+
+  /**
+   * A recording by its call-log record: `ref` is the getCustCall `id` (来电时间+通道号, digits), or
+   * `sn:<serial>` for the 呼叫流水号. playSelected type=2 gives the download URL, which is fetched
+   * (Range passed on). The URL is the LQ server's own (its audio port): it must be reachable from here.
+   */
+  async openRecording(ref: string, o: { range?: string; signal?: AbortSignal; method?: 'GET' | 'HEAD' }): Promise<VendorRecording> {
+    const m = /^(?:sn:)?(\d{1,40})$/.exec(ref)
+    if (!m) throw new ApiError('BAD_REQUEST', 'callid: expected an LQ call-log id (digits) or sn:<serial>').with({ field: 'callid' })
+    const q = ref.startsWith('sn:') ? { sn: m[1] } : { id: m[1] }
+    const { url } = await this.vack('recording', 'playSelected', (c) =>
+      retrying(() => c.playSelected({ ...q, download: true }, { signal: o.signal }), { attempts: this.cfg.queryAttempts, baseMs: this.cfg.retryBaseMs, signal: o.signal }),
+    )
+    if (url === null || !/^https?:\/\/\S+$/.test(url)) throw new ApiError('NOT_FOUND', `recording of call ${ref}`).with({ source: this.id, callid: ref })
+    const res = await openRequest(url, { method: o.method ?? 'GET', headers: o.range ? { range: o.range } : {}, timeoutMs: this.cfg.timeoutMs, signal: o.signal }).catch((err: unknown) => {
+      throw asVendorTimeout(this.id, this.cfg.timeoutMs, err)
+    })
+    return { status: res.statusCode ?? 0, headers: res.headers, body: res, service: 'playSelected' }
   }
 
   // ---- mode 1 callbacks ---------------------------------------------------------------------------------
