@@ -245,7 +245,7 @@ t.test('GET /v1/queues merges every source; control is behind the bearer token',
   t.equal(r.sim.sent('SendDial').length, 0)
   t.equal((await post(r.url + '/v1/calls', { source: 'yt', agent: '8001', phone: '123' }, auth)).status, 202)
   const src = await getJson(r.url + '/v1/sources', auth)
-  t.same(src.body.sources.find((s: any) => s.id === 'yt').supports, ['channels', 'dial', 'hangup', 'force-hangup', 'monitor', 'barge'])
+  t.same(src.body.sources.find((s: any) => s.id === 'yt').supports, ['channels', 'dial', 'hangup', 'force-hangup', 'monitor', 'barge', 'recordings'])
   t.same(src.body.sources.find((s: any) => s.id === 'lq1').supports, ['pops'])
 })
 

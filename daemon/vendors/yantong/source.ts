@@ -122,7 +122,7 @@ export class YantongSource extends PolledSource {
   }
 
   protected override supports(): string[] {
-    return ['channels', ...(this.cfg.cdrPollMs > 0 ? ['cdr'] : []), ...this.callActions()]
+    return ['channels', ...(this.cfg.cdrPollMs > 0 ? ['cdr'] : []), ...this.callActions(), 'recordings']
   }
 
   protected override detail(): Record<string, unknown> {
