@@ -685,6 +685,14 @@ t.test('formatPop refuses what the wire cannot carry', async (t) => {
   t.throws(() => formatPop({ channel: 1, phone: '1,2' }, 't1v2'), /phone/)
   t.throws(() => formatPop({ channel: 1, agent: '8;01' }, 't1v3'), /op/)
   t.throws(() => formatPop({ channel: 1, data: { 'a:b': 'c' } }, 't1v5'), /da entry/)
+  t.throws(() => formatPop({ channel: 1, data: { 'a:b': '' } }, 't1v5'), /da entry/, "a bare a:b would parse back as {a: 'b'}")
+  // issue 11: a value without a key that holds a colon goes out bare and parses back the same
+  const bare = formatPop({ phone: '1', data: { '2008-01-01 12:00:00': '', k: 'v' } }, 't2')
+  t.match(bare, /,da=2008-01-01 12:00:00\|k:v;$/)
+  t.strictSame(parsePop(bare, SH).dataPairs, [
+    ['', '2008-01-01 12:00:00'],
+    ['k', 'v'],
+  ])
   t.throws(() => formatPop({ channel: 1, data: { a: 'b|c' } }, 't1v5'), /da entry/)
   t.throws(() => formatPop({ channel: 1, dtmf: ['1;'] }, 't1v2'), /dtmf/)
   t.throws(() => formatPop({ channel: 1, dtmf: [''] }, 't1v2'), /dtmf/)
