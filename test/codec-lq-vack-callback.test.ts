@@ -44,6 +44,29 @@ t.test('custURL without an agent is t1v2; callId from startTime and ch', async (
   t.match(pop, { format: 't1v2', channel: 4, agent: null, callId: '17000000000004', time: '2023-11-15T06:13:20.000+08:00' })
 })
 
+t.test('popCRURL da: daRaw as sent, dataPairs in order with repeats; custURL has none', async (t) => {
+  const q = encodeIvrCallback({ v: 'VO_X', r: 0, ph: '139', da: '次数:1|次数:2|时间:2008-01-01 12:00:00|通过' }, 'gbk')
+  t.match(q, /&da=%B4%CE%CA%FD%3A1%7C/, 'GBK percent-encoding of the Chinese key')
+  const pop = decodeIvrCallback(callbackFields('/i?' + q, 'gbk'))
+  if (pop instanceof PopError) throw pop
+  t.equal(pop.daRaw, '次数:1|次数:2|时间:2008-01-01 12:00:00|通过')
+  t.strictSame(pop.dataPairs, [
+    ['次数', '1'],
+    ['次数', '2'],
+    ['时间', '2008-01-01 12:00:00'],
+    ['', '通过'],
+  ])
+  t.strictSame(pop.data, { 次数: '2', 时间: '2008-01-01 12:00:00', 通过: '' }, 'the object view keeps its old shape')
+  const none = decodeIvrCallback(callbackFields('/i?v=VO_X&r=0', 'gbk'))
+  if (none instanceof PopError) throw none
+  t.equal(none.daRaw, null)
+  t.equal(none.dataPairs, null)
+  const cust = decodeCustCallback(callbackFields('/c?phone=1&ch=1', 'gbk'), ZONE)
+  if (cust instanceof PopError) throw cust
+  t.equal(cust.daRaw, null)
+  t.equal(cust.dataPairs, null)
+})
+
 t.test('bad callbacks are PopErrors naming the field', async (t) => {
   const cust = (q: string) => decodeCustCallback(callbackFields('/c?' + q, 'gbk'), ZONE)
   t.match(cust('phone=1'), { code: 'MISSING_FIELD', field: 'ch' })

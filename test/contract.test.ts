@@ -85,7 +85,8 @@ const KINDS: Kind[] = [
     async setup(t) {
       // the double's link ends (-201) once `go` exists; the source restarts it by itself; a pop follows once `go2` exists
       const go = join(dir, 'go')
-      const script = await writeScript(join(dir, 'script.txt'), [`pop ${POP}`, `gate ${go}`, 'code -201', `gate ${go}2`, `pop ${POP}`])
+      // state: the script's cursor survives the new host process the source starts after -201
+      const script = await writeScript(join(dir, 'script.txt'), [`state ${join(dir, 'state')}`, `pop ${POP}`, `gate ${go}`, 'code -201', `gate ${go}2`, `pop ${POP}`])
       const rig = await daemonRig({ sources: [{ id: 'src', type: 'lq-dll', library: double.lib, host: script, oper: '801', pollMs: 10, reconnectSeconds: 0.3 }] }, { sse: 'all', t })
       return {
         rig,

@@ -84,11 +84,12 @@ function decode(input: Buffer, chunks: Buffer[], opts: LqConnectDecoderOptions =
       chunk,
       (f) => {
         const end = d.offset
-        const start = f.type === 'handshake' ? end - 7 : end - 1 - f.payload.length
+        const body = f.type === 'handshake' ? null : f.trailer ? Buffer.concat([f.payload, f.trailer]) : f.payload
+        const start = body === null ? end - 7 : end - 1 - body.length
         if (start !== pos) fail(`frame at ${start}, expected ${pos}`)
-        if (f.type === 'handshake') {
+        if (body === null) {
           if (input.compare(TOKEN, 0, 7, start, end) !== 0) fail(`handshake at ${start} is not TRY_REQ`)
-        } else if (input[start] !== f.payload.length || input.compare(f.payload, 0, f.payload.length, start + 1, end) !== 0) fail(`pop at ${start} differs from the input`)
+        } else if (input[start] !== body.length || input.compare(body, 0, body.length, start + 1, end) !== 0) fail(`pop at ${start} differs from the input`)
         frames.push([start, end])
         sig.push(`F${start}-${end}`)
         pos = end

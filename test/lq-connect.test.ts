@@ -57,6 +57,8 @@ interface Fixture {
   opts?: LqConnectDecoderOptions
 }
 
+/** a frame of `body` as sent, length byte counting every byte (terminators included) */
+const framed = (body: Buffer): Buffer => cat(Buffer.of(body.length), body)
 const printable = (p: Buffer): boolean => p.every((b) => b >= 0x20 && b !== 0x7f)
 
 const fixtures: Fixture[] = [
@@ -131,6 +133,19 @@ const fixtures: Fixture[] = [
     events: [ev.err('IMPLAUSIBLE_FRAME', 14), ev.pop(P2)],
   },
   { name: 'DEL (0x7F) inside a frame', input: cat(Buffer.of(0x05), ascii('H=t1\x7f'), lq.pop(T1)), events: [ev.err('IMPLAUSIBLE_FRAME', 6), ev.pop(T1)] },
+
+  // ---- issue 11: a length byte that counts a trailing NUL, CR, LF or CRLF (C strings, lines): the pop, terminator stripped
+  { name: 'length counts a trailing NUL', input: cat(framed(gbk(P2 + '\0')), lq.pop(T1)), events: [ev.pop(P2), ev.pop(T1)] },
+  { name: 'length counts a trailing CR', input: cat(framed(gbk(T1 + '\r')), lq.pop(P2)), events: [ev.pop(T1), ev.pop(P2)] },
+  { name: 'length counts a trailing LF', input: cat(framed(gbk(CN + '\n')), lq.pop(T1)), events: [ev.pop(CN), ev.pop(T1)] },
+  { name: 'length counts a trailing CRLF', input: cat(framed(gbk(CN + '\r\n')), framed(gbk(P2 + '\r\n'))), events: [ev.pop(CN), ev.pop(P2)] },
+  { name: 'CRLF pop, then a truncated CRLF pop waits', input: cat(framed(gbk(P2 + '\r\n')), framed(gbk(T1 + '\r\n')).subarray(0, 37)), events: [ev.pop(P2)], buffered: 37 },
+  {
+    // a terminator is only the last byte(s): text after it, or two terminators, still make the frame implausible
+    name: 'text after a CR, or LF CR, is no terminator',
+    input: cat(framed(ascii('H=a;\rb')), framed(ascii('H=a;\n\r')), lq.pop(T1)),
+    events: [ev.err('IMPLAUSIBLE_FRAME', 14), ev.pop(T1)],
+  },
 
   // ---- handshake prefixes
   { name: 'TRY_X: not the handshake; T (84) frame implausible, rescan finds the pop', input: cat(ascii('TRY_X'), lq.pop(P2)), events: [ev.err('IMPLAUSIBLE_FRAME', 5), ev.pop(P2)] },
@@ -269,7 +284,21 @@ t.test('plausiblePop', async (t) => {
     [gbk('H=da=城市:南京'), true, true],
     ['H=a\tb', true, false],
     ['H=a\x7f', false, false],
-    ['1,\x00', false, false],
+    // issue 11: one trailing NUL, CR, LF or CRLF is a terminator the length byte counted (was false)
+    ['1,\x00', false, true],
+    ['1,\x00', true, true],
+    ['H=a;\r\n', true, true],
+    ['H=a;\r', false, true],
+    ['H=a;\r', true, true],
+    ['H=a;\n', true, true],
+    ['1,\x00x', false, false],
+    ['H=a;\r\r', false, false],
+    ['H=a;\n\r', false, false],
+    ['H=a;\r\n\x00', false, false],
+    ['H=a;\n\n', false, false],
+    ['H=\x00', true, true],
+    ['H\x00', false, false],
+    ['12\r\n', true, false],
     [Buffer.of(0x48, 0x3d, 0x80, 0xff), true, true], // high bytes are fine (GBK)
   ]
   for (const [p, complete, want] of cases) {
@@ -525,4 +554,23 @@ t.test('splits() helper', async (t) => {
   t.same(names, ['whole:abcd', 'byte by byte:a|b|c|d', 'split at 1:a|bcd', 'split at 2:ab|cd', 'split at 3:abc|d'])
   t.same([...splits(ascii('a'))].length, 1)
   t.same([...splits(Buffer.alloc(0))].length, 1)
+})
+
+t.test('a stripped terminator is in the frame as trailer; none, no trailer', async (t) => {
+  const d = new LqConnectDecoder()
+  const frames: Frame[] = []
+  d.write(
+    cat(framed(ascii('H=a;\r\n')), framed(ascii('H=b;\0')), framed(ascii('H=c;'))),
+    (f) => frames.push(f),
+    () => t.fail('no skips'),
+  )
+  t.strictSame(
+    frames.map((f) => (f.type === 'pop' ? [f.payload.toString('latin1'), f.trailer?.toString('hex') ?? null] : f.type)),
+    [
+      ['H=a;', '0d0a'],
+      ['H=b;', '00'],
+      ['H=c;', null],
+    ],
+  )
+  t.notOk('trailer' in frames[2]!, 'no trailer key without a terminator')
 })

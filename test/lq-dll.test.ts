@@ -44,6 +44,21 @@ async function script(lines: (string | Buffer)[], opts: { gate?: boolean; state?
 
 const open = (s: Script) => writeFile(s.go, '')
 
+/** the pid of the process that made each LClientStart call, in order (from the double's call log) */
+async function startPids(s: Script): Promise<number[]> {
+  const log = await readFile(s.path.replace(/script(\d+)\.txt$/, 'calls$1.log'), 'latin1').catch(() => '')
+  return [...log.matchAll(/^pid=(\d+) tid=\d+ start /gm)].map((m) => Number(m[1]))
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** until() for an async condition */
 async function eventually(fn: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -125,39 +140,51 @@ t.test('pops from the DLL reach /v1/events exactly as the socket source delivers
   t.match((await s.calls())[0], /^start port=7628 oper=801 ch=-1 flag=0$/)
 })
 
-t.test('-201 mid-stream: LClientStop, restart, and the following pops still arrive', { skip: noCompiler }, async (t) => {
-  const s = await script([
-    'pop H=t1v2,ch=1,ph=1,id=1,tm=081123101500,dm=0;',
-    'empty 3',
-    'code -201',
-    'pop H=t1v2,ch=2,ph=2,id=2,tm=081123101500,dm=0;',
-    'code -200',
-    'pop H=t1v2,ch=3,ph=3,id=3,tm=081123101500,dm=0;',
-  ])
-  const r = await daemonWith([dll('dll', s)])
-  t.teardown(() => r.stop())
-  await until(() => status(r, 'dll') === 'connected', 10_000, 'connected')
-  await open(s)
-  const pops = await r.sse.count('pop', 3, 10_000)
-  t.same(
-    pops.map((e) => (e.data as any).pop.channel),
-    [1, 2, 3],
-  )
-  await until(() => statuses(r.sse, 'dll').filter((x) => x === 'connected').length === 3, 5000, 'third connect')
-  // (the first status, connecting, went out before the SSE client could subscribe)
-  t.same(statuses(r.sse, 'dll'), ['connected', 'reconnecting', 'connected', 'reconnecting', 'connected'], 'status events show each restart')
-  const lost = r.sse.events.find((e) => e.event === 'source' && (e.data as any).status === 'reconnecting')!.data as any
-  t.match(lost.lastError, 'LClientRcv returned -201 (connection stopped), LClientGetError -201; LClientStop called')
-  t.equal(lost.failures, 0, 'a link that worked is no failed attempt')
-  const calls = (await s.calls()).map((l) => l.split(' ')[0] + (l.includes('code') ? ' ' + l.split(' ').at(-1) : ''))
-  t.same(
-    calls.filter((c) => c !== 'rcv'),
-    ['start', 'start-result', 'rcv -201', 'geterror', 'stop', 'start', 'start-result', 'rcv -200', 'geterror', 'stop', 'start', 'start-result'],
-    'GetError and Stop after each error code, then a new start',
-  )
-  const metrics = await (await fetch(`${r.url}/metrics`)).text()
-  t.match(metrics, /telbridge_source_connect_failures_total\{source="dll"\} 2/)
-})
+for (const mode of ['process', 'in-process'] as const) {
+  t.test(`-201 mid-stream (restart: ${mode}): LClientStop, restart, and the following pops still arrive`, { skip: noCompiler }, async (t) => {
+    const s = await script(
+      ['pop H=t1v2,ch=1,ph=1,id=1,tm=081123101500,dm=0;', 'empty 3', 'code -201', 'pop H=t1v2,ch=2,ph=2,id=2,tm=081123101500,dm=0;', 'code -200', 'pop H=t1v2,ch=3,ph=3,id=3,tm=081123101500,dm=0;'],
+      { state: true },
+    ) // the script's cursor survives a new host process, as a server's stream would
+    const r = await daemonWith([dll('dll', s, mode === 'in-process' ? { restart: mode } : {})])
+    t.teardown(() => r.stop())
+    await until(() => status(r, 'dll') === 'connected', 10_000, 'connected')
+    await open(s)
+    const pops = await r.sse.count('pop', 3, 10_000)
+    t.same(
+      pops.map((e) => (e.data as any).pop.channel),
+      [1, 2, 3],
+    )
+    await until(() => statuses(r.sse, 'dll').filter((x) => x === 'connected').length === 3, 5000, 'third connect')
+    // (the first status, connecting, went out before the SSE client could subscribe)
+    t.same(statuses(r.sse, 'dll'), ['connected', 'reconnecting', 'connected', 'reconnecting', 'connected'], 'status events show each restart')
+    const lost = r.sse.events.find((e) => e.event === 'source' && (e.data as any).status === 'reconnecting')!.data as any
+    t.match(lost.lastError, 'LClientRcv returned -201 (connection stopped), LClientGetError -201; LClientStop called')
+    if (mode === 'process') t.match(lost.lastError, /; host process \d+ ended for a fresh start$/)
+    t.equal(lost.failures, 0, 'a link that worked is no failed attempt')
+    const calls = (await s.calls()).map((l) => l.split(' ')[0] + (l.includes('code') ? ' ' + l.split(' ').at(-1) : ''))
+    t.same(
+      calls.filter((c) => c !== 'rcv'),
+      ['start', 'start-result', 'rcv -201', 'geterror', 'stop', 'start', 'start-result', 'rcv -200', 'geterror', 'stop', 'start', 'start-result'],
+      'GetError and Stop after each error code, then a new start',
+    )
+    const metrics = await (await fetch(`${r.url}/metrics`)).text()
+    t.match(metrics, /telbridge_source_connect_failures_total\{source="dll"\} 2/)
+    // issue 11: seed 002 runs LClientStart once per process; by default each start gets a new host process
+    const pids = await startPids(s)
+    if (mode === 'process') {
+      t.equal(new Set(pids).size, 3, `each LClientStart in a new host process (pids ${pids.join(', ')})`)
+      t.notOk(pids.includes(process.pid), 'none of them the daemon')
+      const src = (await getJson(`${r.url}/v1/sources`)).body.sources.find((x: any) => x.id === 'dll')
+      t.match(src.detail, { restart: 'process', hostRestarts: 2, hostPid: pids[2] })
+      await eventually(async () => !alive(pids[0]!) && !alive(pids[1]!), 5000, 'the old host processes gone')
+    } else {
+      t.equal(new Set(pids).size, 1, 'restart: in-process calls LClientStart again in the same host process')
+      const src = (await getJson(`${r.url}/v1/sources`)).body.sources.find((x: any) => x.id === 'dll')
+      t.match(src.detail, { restart: 'in-process', hostRestarts: 0, hostPid: pids[0] })
+    }
+  })
+}
 
 t.test('a slow LClientRcv (500 ms) does not delay other API requests', { skip: noCompiler }, async (t) => {
   const s = await script(['sleep 500', 'pop H=t1v2,ch=1,ph=1,id=1,tm=081123101500,dm=0;'])
@@ -184,7 +211,8 @@ t.test('a slow LClientRcv (500 ms) does not delay other API requests', { skip: n
 })
 
 t.test('start failures back off, report failed, and recover', { skip: noCompiler }, async (t) => {
-  const s = await script(['start -1', 'start -1', 'start 7', 'pop H=t1v2,ch=1,ph=1,id=1,tm=081123101500,dm=0;'], { gate: false })
+  // state: the queued start codes survive the new host process each failed start gets (restart: process)
+  const s = await script(['start -1', 'start -1', 'start 7', 'pop H=t1v2,ch=1,ph=1,id=1,tm=081123101500,dm=0;'], { gate: false, state: true })
   const r = await daemonWith([dll('dll', s, { failAfter: 2 })])
   t.teardown(() => r.stop())
   await r.sse.count('pop', 1, 10_000)
@@ -328,6 +356,7 @@ t.test('config: defaults and bad values', { skip: noCompiler }, async (t) => {
     failAfter: 3,
     checkArch: true,
     popStateSeconds: 120,
+    restart: 'process',
   })
   t.equal(cfg.callingConvention, undefined, 'chosen by platform at start')
   const bad = (src: Record<string, unknown>) => () => parseConfig({ sources: [{ id: 'd', type: 'lq-dll', library: 'x.dll', oper: '801', ...src }] })
@@ -338,5 +367,6 @@ t.test('config: defaults and bad values', { skip: noCompiler }, async (t) => {
   t.throws(bad({ host: 'a\0b' }), { message: /without NUL/ })
   t.throws(bad({ bufferSize: 16 }), { message: /sources\[0\]\.bufferSize/ })
   t.throws(bad({ nonsense: 1 }), { message: /no such key/ })
+  t.throws(bad({ restart: 'never' }), { message: /sources\[0\]\.restart: expected one of "process", "in-process"/ })
   t.throws(() => parseConfig({ sources: [{ id: 'd', type: 'lq-dll', oper: '801' }] }), { message: /sources\[0\]\.library: expected a value/ })
 })

@@ -17,6 +17,7 @@ import {
   parseDtmf,
   parsePop,
   parsePopData,
+  parsePopDataPairs,
   popKindName,
   tryParsePop,
   type Pop,
@@ -44,6 +45,8 @@ function pop(p: Partial<Pop> & Pick<Pop, 'format' | 'raw'>): Pop {
     originAgent: null,
     member: null,
     data: null,
+    daRaw: null,
+    dataPairs: null,
     dtmf: [],
     extra: {},
     ...p,
@@ -138,6 +141,8 @@ const VENDOR: Fixture[] = [
       kind: 'inbound',
       direction: 'inbound',
       data: {},
+      daRaw: '0',
+      dataPairs: [],
       raw: 'H=t1v4,ch=2,ph=86307627,ty=1,tm=080711175931,op=801,sn=1234,so=802,da=0,dm=0;',
     }),
   },
@@ -150,6 +155,12 @@ const VENDOR: Fixture[] = [
       channel: 2,
       phone: '86307627',
       data: { meb_id: '2222', ord_id: '3333', score: '4444' },
+      daRaw: ' meb_id:2222|ord_id:3333|score:4444',
+      dataPairs: [
+        ['meb_id', '2222'],
+        ['ord_id', '3333'],
+        ['score', '4444'],
+      ],
       extra: { [FRAGMENTS_KEY]: '.....,…..' },
       raw: 'H=t1v5,ch=2,ph=86307627,.....da= meb_id:2222|ord_id:3333|score:4444,…..',
     }),
@@ -163,6 +174,8 @@ const VENDOR: Fixture[] = [
       tag: 't2',
       phone: '02586307627',
       data: { xxxxxx: '' },
+      daRaw: 'xxxxxx',
+      dataPairs: [['', 'xxxxxx']],
       ivr: { voId: 'VO_VAL_PWD2', result: 0, param: '333333' },
       raw: 'H=t2,v=VO_VAL_PWD2,r=0,ph=02586307627,pa=333333,da=xxxxxx;',
     }),
@@ -189,6 +202,11 @@ const OURS: Fixture[] = [
       originAgent: '802',
       member: 'M2222',
       data: { 城市: '南京', 客户: '王先生' },
+      daRaw: '城市:南京|客户:王先生',
+      dataPairs: [
+        ['城市', '南京'],
+        ['客户', '王先生'],
+      ],
       dtmf: ['1', '2'],
       raw: 'H=t1v5,ch=12,ph=13912345678,ty=5,tm=240101083000,op=801,sn=99,so=802,mb=M2222,da=城市:南京|客户:王先生,dm=1;2;',
     }),
@@ -443,6 +461,33 @@ t.test('ty: kind, direction and origin agent', async (t) => {
   t.equal(parsePop('H=t2,ty=1;', SH).direction, null, 't2 has no direction')
 })
 
+t.test('da: daRaw is the string as sent, dataPairs keeps order, repeats and colons in values (issue 11)', async (t) => {
+  const p = parsePop('H=t1v5,ch=1,ph=1,da=a:1|a:2| t : 2008-01-01 12:00:00 |2008-01-01 12:00:00|xxxxxx||:v,dm=0;', SH)
+  t.equal(p.daRaw, 'a:1|a:2| t : 2008-01-01 12:00:00 |2008-01-01 12:00:00|xxxxxx||:v')
+  t.strictSame(p.dataPairs, [
+    ['a', '1'],
+    ['a', '2'],
+    ['t', '2008-01-01 12:00:00'],
+    ['', '2008-01-01 12:00:00'],
+    ['', 'xxxxxx'],
+    ['', 'v'],
+  ])
+  t.strictSame(p.data, { a: '2', t: '2008-01-01 12:00:00', '2008-01-01 12:00:00': '', xxxxxx: '', '': 'v' }, 'a value without a key is a key with an empty value in the object view')
+  t.strictSame(parsePopDataPairs('0'), [])
+  t.strictSame(parsePopDataPairs(' 0 '), [])
+  t.strictSame(parsePopDataPairs('会员等级:金卡|城市:南京'), [
+    ['会员等级', '金卡'],
+    ['城市', '南京'],
+  ])
+  const d0 = parsePop('H=t1v5,ch=1,ph=1,da=0,dm=0;', SH)
+  t.equal(d0.daRaw, '0')
+  t.strictSame(d0.dataPairs, [])
+  const none = parsePop('H=t1v3,ch=1,ph=1,op=8,dm=0;', SH)
+  t.equal(none.daRaw, null)
+  t.equal(none.dataPairs, null)
+  t.equal(parsePop('2,02586307627,1000,1208674344953,NA', SH).dataPairs, null, 't1v1 has no da')
+})
+
 t.test('da, mb, ph, id, sn and the rest', async (t) => {
   t.strictSame(parsePopData('0'), {})
   t.strictSame(parsePopData(' 0 '), {})
@@ -640,6 +685,14 @@ t.test('formatPop refuses what the wire cannot carry', async (t) => {
   t.throws(() => formatPop({ channel: 1, phone: '1,2' }, 't1v2'), /phone/)
   t.throws(() => formatPop({ channel: 1, agent: '8;01' }, 't1v3'), /op/)
   t.throws(() => formatPop({ channel: 1, data: { 'a:b': 'c' } }, 't1v5'), /da entry/)
+  t.throws(() => formatPop({ channel: 1, data: { 'a:b': '' } }, 't1v5'), /da entry/, "a bare a:b would parse back as {a: 'b'}")
+  // issue 11: a value without a key that holds a colon goes out bare and parses back the same
+  const bare = formatPop({ phone: '1', data: { '2008-01-01 12:00:00': '', k: 'v' } }, 't2')
+  t.match(bare, /,da=2008-01-01 12:00:00\|k:v;$/)
+  t.strictSame(parsePop(bare, SH).dataPairs, [
+    ['', '2008-01-01 12:00:00'],
+    ['k', 'v'],
+  ])
   t.throws(() => formatPop({ channel: 1, data: { a: 'b|c' } }, 't1v5'), /da entry/)
   t.throws(() => formatPop({ channel: 1, dtmf: ['1;'] }, 't1v2'), /dtmf/)
   t.throws(() => formatPop({ channel: 1, dtmf: [''] }, 't1v2'), /dtmf/)

@@ -257,3 +257,69 @@ t.test('a crash in a connection handler is contained: logged, that link restarts
   await until(() => r.daemon.pops.list({ limit: 5, source: 'lq2' }).length === 1, 2000, 'the other source unaffected')
   t.equal((await getJson(`${r.url}/v1/health`)).status, 200)
 })
+
+t.test('issue 11: a length byte that counts a trailing CRLF/NUL is a pop; skipped bytes are a frame.invalid event', async (t) => {
+  const r = await rig()
+  t.teardown(() => r.stop())
+  const sse = await SseReader.open(`${r.url}/v1/events`)
+  t.teardown(() => sse.close())
+  const text = (n: number) => `H=t1v3,ch=${n},ph=1380000000${n},id=${n},tm=081123101500,op=801,sn=${n},dm=0;`
+  const framed = (body: Buffer) => Buffer.concat([Buffer.of(body.length), body])
+  r.sim.broadcast(framed(Buffer.from(text(1) + '\r\n')))
+  r.sim.broadcast(framed(Buffer.from(text(2) + '\0')))
+  const got = await sse.count('pop', 2)
+  t.same(
+    got.map((e) => (e.data as any).pop.raw),
+    [text(1), text(2)],
+    'the pops, terminators stripped',
+  )
+  // garbage: one frame.invalid event for the chunk, its bytes in hex
+  // (ending in 0x00: any other last byte would wait as a length byte)
+  r.sim.broadcast(Buffer.from([0xff, 0x13, 0x37, 0x01, 0x02, 0x00]))
+  const inv = await sse.next((e) => e.event === 'frame.invalid')
+  t.match(inv.data, { source: 'lq1', skipped: 6, hex: 'ff1337010200', truncated: false, codes: { ZERO_LENGTH: 1, IMPLAUSIBLE_FRAME: 5 }, suppressed: { events: 0, bytes: 0 } })
+  t.type((inv.data as any).offset, 'number')
+  // a long run: the hex is bounded to 64 bytes
+  r.sim.broadcast(Buffer.concat([Buffer.alloc(299, 0x01), Buffer.of(0)]))
+  const inv2 = await sse.next((e) => e.event === 'frame.invalid' && (e.data as any).skipped > 6)
+  t.match(inv2.data, { skipped: 300, hex: '01'.repeat(64), truncated: true })
+  r.sim.sendPop(text(3))
+  await sse.count('pop', 3)
+  t.equal(r.daemon.sources.get('lq1')!.status, 'connected', 'still the same connection')
+})
+
+t.test('FrameSkipReporter: at most 10 events a second (the rest counted in the next), one warning a minute', async (t) => {
+  const { FrameSkipReporter } = await import('../daemon/vendors/lq-socket/skips.js')
+  const { FrameError } = await import('../protocols/lq-connect/index.js')
+  const { EventBus } = await import('../daemon/core/events.js')
+  const { pino } = await import('pino')
+  const lines: any[] = []
+  const log = pino({ level: 'warn' }, { write: (s: string) => lines.push(JSON.parse(s)) })
+  const bus = new EventBus(100)
+  const events: any[] = []
+  bus.subscribe((e) => {
+    if (e.type === 'frame.invalid') events.push(e.data)
+  })
+  let now = 1_000_000
+  const rep = new FrameSkipReporter('lq1', bus, log, () => now)
+  rep.flush()
+  t.equal(events.length, 0, 'nothing skipped, nothing published')
+  for (let i = 0; i < 15; i++) {
+    rep.add(new FrameError('IMPLAUSIBLE_FRAME', Buffer.of(0x40, i), i * 2))
+    rep.flush()
+  }
+  t.equal(events.length, 10, '10 in the first second')
+  t.equal(lines.length, 1, 'one warning')
+  t.match(lines[0], { level: 40, source: 'lq1', skipped: 2, hex: '4000' })
+  now += 1000
+  rep.add(new FrameError('ZERO_LENGTH', Buffer.of(0), 30))
+  rep.flush()
+  t.equal(events.length, 11)
+  t.match(events[10], { skipped: 1, codes: { ZERO_LENGTH: 1 }, suppressed: { events: 5, bytes: 10 } })
+  t.equal(lines.length, 1, 'still one warning within the minute')
+  now += 60_000
+  rep.add(new FrameError('ZERO_LENGTH', Buffer.of(0), 31))
+  rep.flush()
+  t.equal(lines.length, 2, 'a minute later, another')
+  t.match(lines[1], { skippedSinceLastWarning: 30 }, '14 chunks of 2 bytes after the first warning, then 1 and 1')
+})

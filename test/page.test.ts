@@ -140,11 +140,12 @@ t.test('the page shows sources, channels and pops, and follows the event stream 
 
   // pops sent after the page loaded arrive through the event stream, not a reload
   await page.evaluate('window.tbMark = 42') // gone if the page reloads
-  sim.sendPop('H=t1v5,ch=5,ph=13998765432,ty=2,tm=081123101600,op=801,sn=78,so=0,mb=2002,da=城市:苏州|会员等级:银卡,dm=0;', '801')
+  sim.sendPop('H=t1v5,ch=5,ph=13998765432,ty=2,tm=081123101600,op=801,sn=78,so=0,mb=2002,da=城市:苏州|会员等级:银卡|备注:甲|备注:乙|无键值,dm=0;', '801')
   const ch5 = row(page, 'lq1', '5')
   t.equal(await textOf(ch5.locator('.state'), 'dialing'), 'dialing', 'lq1 · 5 appears live as dialing')
   t.same((await ch5.locator('td').allTextContents()).slice(2, 5), ['13998765432', 'out', '801'], 'its phone, direction out, agent')
   t.match(await visibleText(page.locator('#pops li', { hasText: '13998765432' })), /苏州.*银卡/, 'the live pop shows its da values')
+  t.match(await visibleText(page.locator('#pops li', { hasText: '13998765432' })), /备注: 甲 · 备注: 乙 · 无键值/, 'da in order, a repeated key twice, a value without a key alone (dataPairs)')
 
   // a pop without tm= shows when the daemon got it, in the browser's zone (receivedAt is UTC)
   sim.sendPop('H=t1v5,ch=12,ph=13700000000,ty=1,op=801,sn=79,dm=0;', '801')

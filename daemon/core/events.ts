@@ -5,7 +5,7 @@
  * fan-out costs one write per client per tick, not one encode and write per client per event.
  */
 
-export type EventType = 'channel' | 'pop' | 'pop.invalid' | 'source' | 'reset' | 'lqclient' | (string & {})
+export type EventType = 'channel' | 'pop' | 'pop.invalid' | 'frame.invalid' | 'source' | 'reset' | 'lqclient' | (string & {})
 
 /** What the ring keeps: enough to replay. */
 export interface StoredEvent {

@@ -7,8 +7,8 @@
  * bytes (the test writes pop text in GBK); `#` starts a comment line.
  *
  *   log <path>        append a line per call to <path> (not a step)
- *   state <path>      keep the cursor in <path>, so a new process (after a crash or a kill)
- *                     carries on where the last one stopped (not a step)
+ *   state <path>      keep the cursors (steps, start codes) in <path>, so a new process (after
+ *                     a crash, a kill or a restart) carries on where the last one stopped (not a step)
  *   start <code>      the next LClientStart returns <code> (queued in order; default 0)
  *   pop <bytes>       one receive returns a pop: the rest of the line, NUL-terminated
  *   empty <n>         n receives return -100
@@ -62,13 +62,17 @@ static void note(const char *fmt, const char *a, long n) {
   fclose(f);
 }
 
-static void advance(void) {
-  cursor++;
+static void save(void) {
   if (!statepath[0]) return;
   FILE *f = fopen(statepath, "wb");
   if (!f) return;
-  fprintf(f, "%d\n", cursor);
+  fprintf(f, "%d %d\n", cursor, startcursor);
   fclose(f);
+}
+
+static void advance(void) {
+  cursor++;
+  save();
 }
 
 static int load(const char *path) {
@@ -99,7 +103,9 @@ static int load(const char *path) {
   }
   fclose(f);
   if (statepath[0] && (f = fopen(statepath, "rb"))) {
-    if (fscanf(f, "%d", &cursor) != 1) cursor = 0;
+    int n = fscanf(f, "%d %d", &cursor, &startcursor);
+    if (n < 1) cursor = 0;
+    if (n < 2) startcursor = 0;
     fclose(f);
   }
   return 0;
@@ -112,7 +118,11 @@ static int start(const char *what, const char *host, const char *port, const cha
   }
   char args[MAX_LINE];
   snprintf(args, sizeof args, "%s port=%s oper=%s ch=%s", what, port ? port : "(null)", oper ? oper : "(null)", ch ? ch : "(null)");
-  int rc = startcursor < nstarts ? starts[startcursor++] : 0;
+  int rc = 0;
+  if (startcursor < nstarts) {
+    rc = starts[startcursor++];
+    save();
+  }
   note("%s flag=%ld", args, flag);
   if (flag) {
     /* the real DLL prints its steps (GBK) when flag is 1 */

@@ -8,6 +8,9 @@
  *
  * The stream carries no checksum and no sync marker, so after garbage the decoder finds its way
  * back by plausibility: see {@link LqConnectDecoder}.
+ *
+ * Some servers count a C-string or line terminator in the length (`…dm=0;` + NUL, CR, LF or CRLF):
+ * the seed says nothing either way, so such a frame is a pop and the terminator is stripped from its text.
  */
 import iconv from 'iconv-lite'
 
@@ -26,6 +29,9 @@ const HANDSHAKE_LEN = 7
 
 /** The bytes the scanner looks for; a byte read from the buffer is typed Byte too, so comparisons stay within one enum. */
 const enum Byte {
+  NUL = 0x00,
+  LF = 0x0a,
+  CR = 0x0d,
   H = 0x48,
   EQ = 0x3d,
   COMMA = 0x2c,
@@ -39,8 +45,12 @@ export type HandshakeToken = 'TRY_REQ' | 'TRY_REP'
 
 export type Frame =
   | { type: 'handshake'; token: HandshakeToken }
-  /** `payload` is the N text bytes, always a fresh copy: it stays valid after later writes. */
-  | { type: 'pop'; payload: Buffer }
+  /**
+   * `payload` is the text bytes, always a fresh copy: it stays valid after later writes. A trailing
+   * NUL, CR, LF or CRLF the length byte counted is not in it but in `trailer` (present only then), so
+   * the frame on the wire is `[payload.length + trailer.length] payload trailer`.
+   */
+  | { type: 'pop'; payload: Buffer; trailer?: Buffer }
 
 export type FrameErrorCode =
   /** a length byte of 0: no frame can have it; that one byte is skipped */
@@ -95,13 +105,15 @@ const enum Scan {
   AfterH, // 'H', needs '='
   Digits, // one or more digits, needs more digits or ','
   Body, // prefix done: only the control-byte rule is left
+  Cr, // text then CR: only LF (or the end) may follow
+  End, // text then NUL, LF or CRLF: the end must follow
   Bad,
 }
 
 function scanPop(buf: Buffer, from: number, to: number, state: Scan): Scan {
   let i = from
   // the prefix (`H=` or digits and `,`): a few bytes
-  for (; i < to && state !== Scan.Body; i++) {
+  for (; i < to && state < Scan.Body; i++) {
     const b: Byte = buf[i]!
     if (b < Byte.SPACE || b === Byte.DEL) return Scan.Bad
     switch (state) {
@@ -119,22 +131,46 @@ function scanPop(buf: Buffer, from: number, to: number, state: Scan): Scan {
     }
     if (state === Scan.Bad) return state
   }
-  // the rest of the payload: only the control-byte rule is left, in a tight loop (most of the bytes)
-  for (; i < to; i++) {
-    const b: Byte = buf[i]!
-    if (b < Byte.SPACE || b === Byte.DEL) return Scan.Bad
+  while (i < to) {
+    if (state === Scan.Body) {
+      // the text: only the control-byte rule, in a tight loop (most of the bytes)
+      while (i < to) {
+        const b: Byte = buf[i]!
+        if (b < Byte.SPACE || b === Byte.DEL) break
+        i++
+      }
+      if (i === to) break
+      // a control byte may only start the terminator
+      const b: Byte = buf[i++]!
+      if (b === Byte.NUL || b === Byte.LF) state = Scan.End
+      else if (b === Byte.CR) state = Scan.Cr
+      else return Scan.Bad
+    } else if (state === Scan.Cr && buf[i] === Byte.LF) {
+      state = Scan.End
+      i++
+    } else return Scan.Bad
   }
   return state
 }
 
 /** a partial payload passes unless ruled out; a complete one must have finished its prefix */
 function verdict(state: Scan, complete: boolean): boolean {
-  return complete ? state === Scan.Body : state !== Scan.Bad
+  return complete ? state === Scan.Body || state === Scan.Cr || state === Scan.End : state !== Scan.Bad
+}
+
+/** Bytes of a trailing NUL, CR, LF or CRLF in payload[from, to), never all of it. */
+export function trailerLength(buf: Buffer, from: number, to: number): number {
+  const n = to - from
+  if (n < 2) return 0
+  const last = buf[to - 1]
+  if (last === Byte.LF) return n > 2 && buf[to - 2] === Byte.CR ? 2 : 1
+  return last === Byte.NUL || last === Byte.CR ? 1 : 0
 }
 
 /**
  * Default plausibility check for pops: the text starts with `H=` (t1v2 and later) or with ASCII
- * digits followed by `,` (t1v1, e.g. `2,02586307627,...`), and holds no control byte (< 0x20, 0x7F).
+ * digits followed by `,` (t1v1, e.g. `2,02586307627,...`), and holds no control byte (< 0x20, 0x7F)
+ * except one trailing terminator: NUL, CR, LF or CRLF as the payload's last bytes.
  * GBK lead/trail bytes are all ≥ 0x40 and never 0x7F, so Chinese text passes.
  * On a partial payload it rejects as soon as the bytes seen so far rule a pop out.
  */
@@ -373,9 +409,11 @@ export class LqConnectDecoder {
 
       if (!this.flushRun(onError, gen)) return
       // copy: `buf` is either reused storage or the caller's chunk
-      const payload = Buffer.from(buf.subarray(p + 1, p + 1 + first))
-      this.start = p + 1 + first
-      onFrame({ type: 'pop', payload })
+      const to = p + 1 + first
+      const cut = trailerLength(buf, p + 1, to)
+      const payload = Buffer.from(buf.subarray(p + 1, to - cut))
+      this.start = to
+      onFrame(cut === 0 ? { type: 'pop', payload } : { type: 'pop', payload, trailer: Buffer.from(buf.subarray(to - cut, to)) })
       if (this.generation !== gen) return
     }
     // runs are reported before write returns, never held across writes

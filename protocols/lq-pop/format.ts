@@ -52,13 +52,18 @@ function check(name: string, v: string, allowSemicolon = false): string {
   return v
 }
 
+/** the characters the parser trims and that keep text before a `:` from being a `da` key */
+const DA_SPACE = /[\x00-\x20\u00a0\ufeff\u3000]/
+
 function dataString(data: Record<string, string> | null | undefined): string {
   if (data == null) return '0'
   const entries = Object.entries(data)
   if (entries.length === 0) return '0'
   return entries
     .map(([k, v]) => {
-      if (/[|:=,;]/.test(k) || /[|=,;]/.test(v)) {
+      // a value without a key (`2008-01-01 12:00:00`, parsed as {value: ''}) goes out bare; its `:` is
+      // fine as long as the text before it holds a space, so it parses back as the same keyless value
+      if (/[|=,;]/.test(k) || /[|=,;]/.test(v) || (k.includes(':') && (v !== '' || !DA_SPACE.test(k.slice(0, k.indexOf(':')))))) {
         throw new RangeError(`da entry cannot carry | : = , ; — got ${JSON.stringify(k)}:${JSON.stringify(v)}`)
       }
       return v === '' ? k : k + ':' + v

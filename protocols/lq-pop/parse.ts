@@ -231,9 +231,15 @@ export function parseDtmf(value: string): string[] {
   return out.length === 1 && (out[0] === '0' || out[0] === 'NA') ? [] : out
 }
 
-/** `da`: `0` (default) or empty → {}; `k:v|k:v` → {k: v}, spaces trimmed; an entry without `:` → {entry: ''}. */
-export function parsePopData(value: string): Record<string, string> {
-  const out: Record<string, string> = {}
+/**
+ * `da` entries in order. Seed 002: `da` is a free string "由使用者自定义自解析" (user-defined, the user
+ * parses it), e.g. `country:china|province:jiangsu|city:nanjing`. Entries split on `|`, each on its
+ * first `:` only; the key is the text before it, trimmed, when that holds no space (the seed's keys
+ * are words like `meb_id`); otherwise (no `:`, or `2008-01-01 12:00:00`) the entry is a value without
+ * a key (key null here). Empty entries are dropped; `0` (the default) or empty → [].
+ */
+function daEntries(value: string): [string | null, string][] {
+  const out: [string | null, string][] = []
   const v = trimAll(value)
   if (v === '' || v === '0') return out
   const n = v.length
@@ -243,15 +249,41 @@ export function parsePopData(value: string): Record<string, string> {
     if (end < 0) end = n
     let c = v.indexOf(':', pos)
     if (c > end) c = -1
-    const k = trimAll(v.slice(pos, c < 0 ? end : c))
-    const val = c < 0 ? '' : trimAll(v.slice(c + 1, end))
-    if (k !== '' || val !== '') {
-      if (k === '__proto__') setKey(out, k, val)
-      else out[k] = val
+    const k = c < 0 ? null : trimAll(v.slice(pos, c))
+    if (k === null || hasSpace(k)) {
+      const entry = trimAll(v.slice(pos, end))
+      if (entry !== '') out.push([null, entry])
+    } else {
+      const val = trimAll(v.slice(c + 1, end))
+      if (k !== '' || val !== '') out.push([k, val])
     }
     pos = end + 1
   }
   return out
+}
+
+function hasSpace(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (isSpace(s.charCodeAt(i))) return true
+  return false
+}
+
+/**
+ * `da` as an object: `0` (default) or empty → {}; `k:v|k:v` → {k: v}, spaces trimmed, split at the
+ * first `:`; a value without a key (see {@link parsePopDataPairs}) → {value: ''}; a repeated key: the
+ * last wins. Lossy by design (kept for compatibility): `dataPairs` and `daRaw` are exact.
+ */
+export function parsePopData(value: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, val] of daEntries(value)) {
+    if (k === null) setKey(out, val, '')
+    else setKey(out, k, val)
+  }
+  return out
+}
+
+/** `da` as ordered `[key, value]` pairs, repeats kept; a value without a key → `['', value]`. */
+export function parsePopDataPairs(value: string): [string, string][] {
+  return daEntries(value).map(([k, v]) => [k ?? '', v])
 }
 
 /** Strip the vendor documentation's ellipsis glued to a key (`.....da`); returns [prefix, key]. */
@@ -333,6 +365,8 @@ function parseT1v1(s: string, raw: string, opts: ParseOptions | undefined): Pop 
     originAgent: null,
     member: null,
     data: null,
+    daRaw: null,
+    dataPairs: null,
     dtmf: parseDtmf(dmS),
     extra,
     raw,
@@ -546,6 +580,8 @@ function parseKv(s: string, raw: string, opts: ParseOptions | undefined): Pop {
     originAgent,
     member: mbT === '0' ? null : mbT,
     data: da === undefined ? null : parsePopData(da),
+    daRaw: da ?? null,
+    dataPairs: da === undefined ? null : parsePopDataPairs(da),
     dtmf: dm === undefined ? [] : parseDtmf(dm),
     extra,
     raw,

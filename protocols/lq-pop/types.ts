@@ -50,8 +50,12 @@ export interface Pop {
   originAgent: string | null
   /** `mb` */
   member: string | null
-  /** `da` parsed: `k:v|k:v` → {k: v}; `0` (the default) → {}; null when absent */
+  /** `da` parsed: `k:v|k:v` → {k: v}; `0` (the default) → {}; null when absent. Lossy (repeats, keyless values): see dataPairs */
   data: Record<string, string> | null
+  /** `da` exactly as sent (untrimmed), null when absent */
+  daRaw: string | null
+  /** `da` as ordered `[key, value]` pairs split at each entry's first `:`, repeats kept; a value without a key → `['', value]`; `0` → []; null when absent */
+  dataPairs: [string, string][] | null
   /** `dm` / t1v1 dtmf split on `;`; `NA` and the default `0` → [] */
   dtmf: string[]
   /** present only for t2 */

@@ -3,7 +3,7 @@
  * agent and `popCRURL` with an E-IVR result, the fields in the query string, percent-encoded in the
  * server's charset. Decoded into the same Pop the LQ-Connect pops give; encoded as the server does.
  */
-import { isoInZone, lqTimeToIso, parseDtmf, parsePopData, PopError, type Pop } from '../lq-pop/index.js'
+import { isoInZone, lqTimeToIso, parseDtmf, parsePopData, parsePopDataPairs, PopError, type Pop } from '../lq-pop/index.js'
 import { decodeForm, encodeForm, type FormCharset, type FormFields } from './form.js'
 
 /** A callback URL's query (the part after `?`) → its fields; the first of repeated keys wins. */
@@ -77,6 +77,8 @@ export function decodeCustCallback(q: Record<string, string>, timeZone: string):
     originAgent: null,
     member: null,
     data: null,
+    daRaw: null,
+    dataPairs: null,
     dtmf: parseDtmf(q['dtmf'] ?? ''),
     extra,
     raw,
@@ -107,6 +109,8 @@ export function decodeIvrCallback(q: Record<string, string>): Pop | PopError {
     originAgent: null,
     member: null,
     data: q['da'] === undefined ? null : parsePopData(q['da']),
+    daRaw: q['da'] ?? null,
+    dataPairs: q['da'] === undefined ? null : parsePopDataPairs(q['da']),
     dtmf: [],
     ivr: { voId: (q['v'] ?? '').trim() || null, result: rS === '' ? null : Number(rS), param: q['pa'] === undefined ? null : q['pa'].trim() || null },
     extra,

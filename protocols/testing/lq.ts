@@ -60,7 +60,8 @@ export interface LqRun {
 
 function frameBytes(f: Frame): Buffer {
   if (f.type === 'handshake') return Buffer.from(f.token, 'latin1')
-  return Buffer.concat([Buffer.of(f.payload.length), f.payload])
+  const trailer = f.trailer ?? Buffer.alloc(0)
+  return Buffer.concat([Buffer.of(f.payload.length + trailer.length), f.payload, trailer])
 }
 
 /**
@@ -85,7 +86,7 @@ export function decodeChunks(chunks: Buffer[], opts: LqConnectDecoderOptions = {
     d.write(
       chunk,
       (f) => {
-        const len = f.type === 'handshake' ? 7 : 1 + f.payload.length
+        const len = f.type === 'handshake' ? 7 : 1 + f.payload.length + (f.trailer?.length ?? 0)
         const end = d.offset
         if (end - len !== pos) problems.push(`frame at ${end - len} but bytes accounted up to ${pos}`)
         pos = end

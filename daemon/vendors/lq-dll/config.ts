@@ -30,6 +30,12 @@ export const lqDllSchema = {
     bufferSize: { type: 'integer', default: 4096, min: 256, max: 1 << 20, doc: 'bytes of the receive buffer handed to LClientRcv' },
     callTimeoutSeconds: { type: 'number', default: 30, min: 0.05, max: 3600, doc: 'a DLL call that takes longer is abandoned: its host process is killed and started again' },
     stopTimeoutSeconds: { type: 'number', default: 2, min: 0.01, max: 600, doc: 'how long stop waits for a call in flight before it kills the host' },
+    restart: {
+      type: 'string',
+      default: 'process',
+      enum: ['process', 'in-process'],
+      doc: 'after a failed LClientStart or an LClientRcv error code: `process` starts a new host process (fresh DLL state) before the next LClientStart, as seed 002 advises; `in-process` calls LClientStart again in the same one',
+    },
     reconnectSeconds: { type: 'number', default: 20, min: 0.01, max: 3600, doc: 'cap of the restart backoff (OCX reqReconnectInterval)' },
     failAfter: { type: 'integer', default: 3, min: 1, max: 1000, doc: 'consecutive failed starts before status says `failed`' },
     checkArch: { type: 'boolean', default: true, doc: "read the DLL's PE header and refuse a DLL this Node cannot load" },

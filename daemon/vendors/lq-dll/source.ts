@@ -21,7 +21,9 @@ class Permanent extends Error {}
  * 小灵呼 LClient.dll ("模式三"): start the DLL, poll LClientRcv, feed each pop to the same hub as
  * the socket source (so a local app cannot tell them apart). Any code other than -100 or a pop
  * means the link is broken: LClientStop, back off, start again. The DLL runs in a host process
- * (native/lclient), so a slow or crashing DLL never blocks or kills the daemon.
+ * (native/lclient), so a slow or crashing DLL never blocks or kills the daemon. Seed 002 says
+ * LClientStart runs once per process and advises restarting the client after an error code, so by
+ * default (`restart: "process"`) every new LClientStart gets a new host process: a fresh DLL state.
  */
 export class LqDllSource extends LinkSource {
   readonly type = 'lq-dll'
@@ -35,6 +37,8 @@ export class LqDllSource extends LinkSource {
   private popsIn = 0
   private polls = 0
   private lastCode: number | null = null
+  /** host processes ended on purpose for a fresh LClientStart */
+  private hostRestarts = 0
 
   constructor(
     readonly cfg: LqDllConfig,
@@ -66,7 +70,9 @@ export class LqDllSource extends LinkSource {
       port: this.cfg.port,
       oper: this.cfg.oper,
       ch: this.cfg.ch,
+      restart: this.cfg.restart,
       hostPid: this.client?.alive ? (this.client.pid ?? null) : null,
+      hostRestarts: this.hostRestarts,
       inFlight: this.client?.inFlight ?? null,
       connectedAt: this.connectedAt ? new Date(this.connectedAt).toISOString() : null,
       popsIn: this.popsIn,
@@ -173,7 +179,8 @@ export class LqDllSource extends LinkSource {
     const rc = await client.start({ host: cfg.host, port: cfg.port, oper: cfg.oper, ch: cfg.ch, flag: cfg.debug ? 1 : 0 })
     if (rc !== 0) {
       const e = await client.getError().catch(() => null)
-      throw Object.assign(new Error(`${cfg.demo ? 'LClientStartDemo' : 'LClientStart'} returned ${rc}${e !== null ? ` (LClientGetError ${e})` : ''}`), { worked: false })
+      const fresh = await this.freshHost()
+      throw Object.assign(new Error(`${cfg.demo ? 'LClientStartDemo' : 'LClientStart'} returned ${rc}${e !== null ? ` (LClientGetError ${e})` : ''}${fresh}`), { worked: false })
     }
     this.started = true
     if (this.failing) ctx.log.info({ failures: this.failures }, 'LClient started after failures')
@@ -227,11 +234,28 @@ export class LqDllSource extends LinkSource {
       const e = await client.getError().catch(() => null)
       await client.stop().catch(() => {})
       this.started = false
+      const fresh = await this.freshHost()
       throw Object.assign(
-        new Error(`${cfg.demo ? 'LClientRcvDemo' : 'LClientRcv'} returned ${r.code} (${RCV_CODES[r.code] ?? 'undocumented code'})${e !== null ? `, LClientGetError ${e}` : ''}; LClientStop called`),
+        new Error(
+          `${cfg.demo ? 'LClientRcvDemo' : 'LClientRcv'} returned ${r.code} (${RCV_CODES[r.code] ?? 'undocumented code'})${e !== null ? `, LClientGetError ${e}` : ''}; LClientStop called${fresh}`,
+        ),
         { worked },
       )
     }
+  }
+
+  /**
+   * `restart: "process"`: end the host so the next LClientStart runs in a new one (seed 002:
+   * LClientStart once per process; after an error code "建议重新启动客户端进行初始化"). Returns the
+   * words for the error message.
+   */
+  private async freshHost(): Promise<string> {
+    if (this.cfg.restart !== 'process') return ''
+    const pid = this.client?.pid
+    await this.dropClient()
+    this.hostRestarts++
+    this.ctx.log.info({ pid }, 'LClient host process ended so the next LClientStart gets a fresh DLL state')
+    return `; host process ${pid ?? '?'} ended for a fresh start`
   }
 
   private async dropClient(): Promise<void> {

@@ -5,6 +5,7 @@ import type { ReconnectStrategy } from '../../core/reconnect.js'
 import { LinkSource } from '../../core/link.js'
 import type { SourceContext } from '../../core/source.js'
 import type { LqSocketConfig } from './config.js'
+import { FrameSkipReporter } from './skips.js'
 
 const ONE_TRY_REP = encodeTryRep()
 
@@ -30,6 +31,8 @@ export class LqSocketSource extends LinkSource {
   private framesIn = 0
   /** the same for every pop of this source */
   private readonly popOpts: { timeZone?: string; popStateSeconds: number }
+  /** frame.invalid events and the once-a-minute warning, across reconnects */
+  private readonly skips: FrameSkipReporter
 
   constructor(
     readonly cfg: LqSocketConfig,
@@ -43,6 +46,7 @@ export class LqSocketSource extends LinkSource {
       words: { lost: 'LQ link lost', failed: 'LQ connection failed', still: 'LQ server still unreachable' },
     })
     this.popOpts = { timeZone: cfg.timeZone ?? ctx.timeZone, popStateSeconds: cfg.popStateSeconds }
+    this.skips = new FrameSkipReporter(cfg.id, ctx.bus, ctx.log)
   }
 
   protected override detail(): Record<string, unknown> {
@@ -121,6 +125,7 @@ export class LqSocketSource extends LinkSource {
       const onFrameError = (e: FrameError) => {
         ctx.metrics.framesInvalid.inc({ source: this.id, code: e.code }, e.bytes.length)
         ctx.log.debug({ code: e.code, skipped: e.bytes.length, offset: e.offset }, 'skipped bytes that are no LQ frame')
+        this.skips.add(e)
       }
 
       socket.once('connect', () => {
@@ -139,19 +144,24 @@ export class LqSocketSource extends LinkSource {
           silence.refresh()
           this.bytesIn += chunk.length
           let tryReqs = 0
-          decoder.write(
-            chunk,
-            (f) => {
-              this.framesIn++
-              if (!worked) {
-                worked = true
-                this.failures = 0
-              }
-              if (f.type === 'handshake') tryReqs++
-              else ctx.pops.receive(this.id, f.payload, this.popOpts)
-            },
-            onFrameError,
-          )
+          try {
+            decoder.write(
+              chunk,
+              (f) => {
+                this.framesIn++
+                if (!worked) {
+                  worked = true
+                  this.failures = 0
+                }
+                if (f.type === 'handshake') tryReqs++
+                else ctx.pops.receive(this.id, f.payload, this.popOpts)
+              },
+              onFrameError,
+            )
+          } finally {
+            // one frame.invalid event per chunk, however many runs the decoder reported
+            this.skips.flush()
+          }
           // the answers to one chunk's TRY_REQs go out as one write: the same bytes, one syscall
           // and one buffer instead of one per 7-byte frame (a flood brings ~9,000 per chunk)
           if (tryReqs > 0) writer.write(tryReps(tryReqs))
