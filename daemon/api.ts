@@ -93,9 +93,21 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     for (const s of streams) s.close()
   })
 
+  const requestSeconds = deps.metrics.histogram(
+    'telbridge_http_request_duration_seconds',
+    'Local API requests by method, route pattern and status code, until the response is sent (the event stream not counted)',
+    ['method', 'route', 'code'],
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+  )
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url
+    if (route === '/v1/events') return // an open stream lasts as long as the client wants
+    // the route pattern, not the URL: unknown paths share one series
+    requestSeconds.observe({ method: req.method, route: route ?? 'unmatched', code: String(reply.statusCode) }, reply.elapsedTime / 1000)
+  })
   deps.metrics.gauge('telbridge_sse_clients', 'Connected event-stream clients', () => [[undefined, bus.subscriberCount]])
-  deps.metrics.gauge('telbridge_sse_dropped_total', 'Event-stream clients cut off for a full backlog', () => [[undefined, sseDrops]])
-  deps.metrics.gauge('telbridge_sse_refused_total', 'Event-stream clients refused with 503 because api.maxSseClients were connected', () => [[undefined, sseRefused]])
+  deps.metrics.counterFrom('telbridge_sse_dropped_total', 'Event-stream clients cut off for a full backlog', () => [[undefined, sseDrops]])
+  deps.metrics.counterFrom('telbridge_sse_refused_total', 'Event-stream clients refused with 503 because api.maxSseClients were connected', () => [[undefined, sseRefused]])
 
   // Host, Origin and CORS first: a rebound or cross-site request is refused before anything else
   installOriginGuard(app, { host: config.host, allowedHosts: config.allowedHosts, origins: config.cors.origins })
