@@ -103,6 +103,8 @@ export class Metrics {
     if (this.processCollected) return
     this.processCollected = true
     collectDefaultMetrics({ register: this.registry })
+    // gauges named _total (promtool refuses them); nodejs_active_handles{type} and the like stay
+    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(n)
     const info = new PromGauge({ name: 'telbridge_build_info', help: 'Always 1; the telbridge version and Node.js version as labels', labelNames: ['version', 'node'], registers: [this.registry] })
     info.set({ version: VERSION, node: process.version }, 1)
   }
