@@ -77,6 +77,10 @@ const healthSchema = {
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { config, table, bus, pops, sources } = deps
+  // a misspelt ?source= would otherwise look like a quiet source: say it is unknown instead
+  const knownSource = (id: string | undefined) => {
+    if (id !== undefined && !sources.has(id)) throw new ApiError('NOT_FOUND', `source ${JSON.stringify(id.slice(0, 64))}`).with({ source: id.slice(0, 64), known: [...sources.keys()] })
+  }
   const app = createListener(deps.log, 'api', config, {
     title: 'telbridge local API',
     description:
@@ -181,6 +185,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       { schema: { summary: 'The channel table, sorted by source and channel', tags: ['channels'], querystring: channelsQuery, response: jsonResponse() } },
       async (req) => {
         const { source, state } = req.query
+        knownSource(source)
         const list = table.list({ source, state })
         list.sort((a, b) => (a.source === b.source ? compareChannel(a.channel, b.channel) : a.source < b.source ? -1 : 1))
         return { channels: list.map(entryJson), lastEventId: bus.lastId }
@@ -209,6 +214,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       { schema: { summary: 'The latest screen pops, newest first', tags: ['pops'], querystring: popsQuery, response: jsonResponse() } },
       async (req) => {
         const limit = req.query.limit ?? Math.min(100, deps.popsKeep)
+        knownSource(req.query.source)
         return { pops: pops.list({ limit, source: req.query.source }) }
       },
     )
