@@ -54,11 +54,15 @@ export class Metrics {
   private processCollected = false
 
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
+    // asked twice (a second SourceContext of the same daemon): the same series, as before prom-client
+    const had = this.registry.getSingleMetric(name)
+    if (had instanceof PromCounter) return new Counter(had, name)
     return new Counter(new PromCounter({ name, help, labelNames, registers: [this.registry] }), name)
   }
 
   /** A value read at scrape time (table sizes, connected clients). */
   gauge(name: string, help: string, collect: Collect, labelNames: readonly string[] = []): void {
+    this.registry.removeSingleMetric(name) // registered again: the newest reader wins
     new PromGauge({
       name,
       help,
@@ -76,6 +80,7 @@ export class Metrics {
 
   /** A counter kept elsewhere (a plain number that only grows), read at scrape time. */
   counterFrom(name: string, help: string, collect: Collect, labelNames: readonly string[] = []): void {
+    this.registry.removeSingleMetric(name)
     new PromCounter({
       name,
       help,
@@ -92,6 +97,8 @@ export class Metrics {
   }
 
   histogram(name: string, help: string, labelNames: readonly string[], buckets: number[]): Histogram {
+    const had = this.registry.getSingleMetric(name)
+    if (had instanceof PromHistogram) return new Histogram(had)
     return new Histogram(new PromHistogram({ name, help, labelNames, buckets, registers: [this.registry] }))
   }
 
