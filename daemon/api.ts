@@ -77,6 +77,10 @@ const healthSchema = {
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { config, table, bus, pops, sources } = deps
+  // a misspelt ?source= would otherwise look like a quiet source: say it is unknown instead
+  const knownSource = (id: string | undefined) => {
+    if (id !== undefined && !sources.has(id)) throw new ApiError('NOT_FOUND', `source ${JSON.stringify(id.slice(0, 64))}`).with({ source: id.slice(0, 64), known: [...sources.keys()] })
+  }
   const app = createListener(deps.log, 'api', config, {
     title: 'telbridge local API',
     description:
@@ -93,9 +97,21 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     for (const s of streams) s.close()
   })
 
+  const requestSeconds = deps.metrics.histogram(
+    'telbridge_http_request_duration_seconds',
+    'Local API requests by method, route pattern and status code, until the response is sent (the event stream not counted)',
+    ['method', 'route', 'code'],
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+  )
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url
+    if (route === '/v1/events') return // an open stream lasts as long as the client wants
+    // the route pattern, not the URL: unknown paths share one series
+    requestSeconds.observe({ method: req.method, route: route ?? 'unmatched', code: String(reply.statusCode) }, reply.elapsedTime / 1000)
+  })
   deps.metrics.gauge('telbridge_sse_clients', 'Connected event-stream clients', () => [[undefined, bus.subscriberCount]])
-  deps.metrics.gauge('telbridge_sse_dropped_total', 'Event-stream clients cut off for a full backlog', () => [[undefined, sseDrops]])
-  deps.metrics.gauge('telbridge_sse_refused_total', 'Event-stream clients refused with 503 because api.maxSseClients were connected', () => [[undefined, sseRefused]])
+  deps.metrics.counterFrom('telbridge_sse_dropped_total', 'Event-stream clients cut off for a full backlog', () => [[undefined, sseDrops]])
+  deps.metrics.counterFrom('telbridge_sse_refused_total', 'Event-stream clients refused with 503 because api.maxSseClients were connected', () => [[undefined, sseRefused]])
 
   // Host, Origin and CORS first: a rebound or cross-site request is refused before anything else
   installOriginGuard(app, { host: config.host, allowedHosts: config.allowedHosts, origins: config.cors.origins })
@@ -169,6 +185,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       { schema: { summary: 'The channel table, sorted by source and channel', tags: ['channels'], querystring: channelsQuery, response: jsonResponse() } },
       async (req) => {
         const { source, state } = req.query
+        knownSource(source)
         const list = table.list({ source, state })
         list.sort((a, b) => (a.source === b.source ? compareChannel(a.channel, b.channel) : a.source < b.source ? -1 : 1))
         return { channels: list.map(entryJson), lastEventId: bus.lastId }
@@ -197,6 +214,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       { schema: { summary: 'The latest screen pops, newest first', tags: ['pops'], querystring: popsQuery, response: jsonResponse() } },
       async (req) => {
         const limit = req.query.limit ?? Math.min(100, deps.popsKeep)
+        knownSource(req.query.source)
         return { pops: pops.list({ limit, source: req.query.source }) }
       },
     )

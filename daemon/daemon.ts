@@ -11,7 +11,7 @@ import type { ModuleContext, ModuleService, SourceRegistry } from './core/module
 import { PopHub } from './core/pops.js'
 import { recordingRoutes } from './core/recordings/routes.js'
 import { RecordingStore } from './core/recordings/store.js'
-import { sourceMetrics, type Source, type SourceContext } from './core/source.js'
+import { sourceMetrics, type Source, type SourceContext, type SourceStatus } from './core/source.js'
 import { entryJson, ChannelTable } from './core/table.js'
 import { VERSION } from './core/version.js'
 import { buildIngest } from './ingest.js'
@@ -73,13 +73,21 @@ export class Daemon {
       const kind = moduleOfType(sc.type)?.source
       if (!kind) throw new Error(`no module for source type ${sc.type}`) // the config schema refuses it first
       this.sources.set(sc.id, kind.create(sc, sourceContext(sc.id)))
+      metrics.reconnects.init({ source: sc.id }) // 0 from the start, not absent until the first failure
     }
-    this.metrics.gauge('telbridge_channels', 'Channels in the table, by state', () => Object.entries(this.table.countByState()).map(([state, n]) => [{ state }, n]))
-    this.metrics.gauge('telbridge_source_up', '1 when the source is connected', () =>
-      [...this.sources.values()].map((s) => [{ source: s.id, type: s.type, status: s.status }, s.status === 'connected' ? 1 : 0]),
-    )
-    this.metrics.gauge('telbridge_events_published_total', 'Events published on the stream, by type', () => [...this.bus.published].map(([type, n]) => [{ type }, n]))
-    this.metrics.gauge('telbridge_process_resident_memory_bytes', 'Resident set size', () => [[undefined, process.memoryUsage.rss()]])
+    this.metrics.collectProcess()
+    this.metrics.gauge('telbridge_channels', 'Channels in the table, by state', () => Object.entries(this.table.countByState()).map(([state, n]) => [{ state }, n]), ['state'])
+    // status is not a label here (a label that changes starts a new series); telbridge_source_status has it
+    this.metrics.gauge('telbridge_source_up', '1 when the source is connected', () => [...this.sources.values()].map((s) => [{ source: s.id, type: s.type }, s.status === 'connected' ? 1 : 0]), [
+      'source',
+      'type',
+    ])
+    this.metrics.gauge('telbridge_source_status', '1 for the status the source is in, 0 for the others (a fixed set of series per source)', () => sourceStatusSeries(this.sources.values()), [
+      'source',
+      'status',
+    ])
+    this.metrics.counterFrom('telbridge_events_published_total', 'Events published on the stream, by type', () => [...this.bus.published].map(([type, n]) => [{ type }, n]), ['type'])
+    this.metrics.gauge('telbridge_process_resident_memory_bytes', 'Resident set size (process_resident_memory_bytes has it too)', () => [[undefined, process.memoryUsage.rss()]])
     this.metrics.gauge('telbridge_uptime_seconds', 'Seconds since the daemon started', () => [[undefined, (Date.now() - this.startedAt) / 1000]])
     this.recordings = new RecordingStore({
       dataDir: config.dataDir,
@@ -183,4 +191,11 @@ function listenUrl(app: FastifyInstance, host: string): string {
   const port = addr && typeof addr === 'object' ? addr.port : 0
   const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
   return `http://${h}:${port}`
+}
+
+const SOURCE_STATUSES: readonly SourceStatus[] = ['connecting', 'connected', 'reconnecting', 'failed', 'down', 'stopped']
+
+/** Every status of every source, 1 for the current one: the series set stays fixed as statuses change. */
+function* sourceStatusSeries(sources: Iterable<Source>): Iterable<[{ source: string; status: string }, number]> {
+  for (const s of sources) for (const status of SOURCE_STATUSES) yield [{ source: s.id, status }, s.status === status ? 1 : 0]
 }

@@ -221,7 +221,7 @@ t.test('delivered in order, once each, retried until the receiver answers 2xx; a
   t.match(st, { id: 'crm', backlog: 0, failures: 0, lastError: null })
   const api = await fetch(`http://127.0.0.1:${(d.api.server.address() as any).port}/v1/webhooks`)
   t.match(await api.json(), { webhooks: [{ id: 'crm', url: rx.url, backlog: 0, backlogBytes: 0, failures: 0 }] }, 'GET /v1/webhooks')
-  const metrics = d.metrics.render()
+  const metrics = await d.metrics.render()
   t.match(metrics, /telbridge_webhook_failed_attempts_total\{webhook="crm",reason="http_503"\} 4/)
   t.match(metrics, /telbridge_webhook_refused_total\{webhook="crm"\} 1/)
 })
@@ -305,7 +305,7 @@ t.test('a corrupt or unfinished outbox file at start is skipped with a log, not 
   const text = lines.join('')
   t.match(text, /skipping a corrupt outbox entry/)
   t.match(text, /removed unfinished outbox writes/)
-  t.match(d2.metrics.render(), /telbridge_webhook_corrupt_total\{webhook="crm"\} 2/)
+  t.match(await d2.metrics.render(), /telbridge_webhook_corrupt_total\{webhook="crm"\} 2/)
 })
 
 t.test('the outbox is bounded: past maxEntries new notifications are dropped and counted, queued ones kept', async (t) => {
@@ -317,7 +317,7 @@ t.test('the outbox is bounded: past maxEntries new notifications are dropped and
   const d = await daemonWith(dir, [hook])
   t.teardown(() => d.stop())
   for (let i = 1; i <= 5; i++) call(d, '1', `1360000000${i}`)
-  await until(() => /telbridge_webhook_dropped_total\{webhook="crm",reason="full"\} 2/.test(d.metrics.render()), 5000, 'two dropped')
+  await until(async () => /telbridge_webhook_dropped_total\{webhook="crm",reason="full"\} 2/.test(await d.metrics.render()), 5000, 'two dropped')
   t.equal(d.webhooks.status()[0]!.backlog, 3)
   const rx2 = await new Receiver().start(port)
   t.teardown(() => rx2.stop())
@@ -403,7 +403,7 @@ t.test('an outbox that cannot be written drops the notification with an error lo
   rmSync(box, { recursive: true })
   writeFileSync(box, 'not a directory') // root ignores permissions; a file in the way fails for everyone
   call(d, '1', '13400000001')
-  await until(() => /telbridge_webhook_dropped_total\{webhook="crm",reason="write_failed"\} 1/.test(d.metrics.render()), 5000, 'dropped')
+  await until(async () => /telbridge_webhook_dropped_total\{webhook="crm",reason="write_failed"\} 1/.test(await d.metrics.render()), 5000, 'dropped')
   t.match(lines.join(''), /cannot write to the outbox \(ENOTDIR\)/)
   rmSync(box)
   const { mkdirSync } = await import('node:fs')

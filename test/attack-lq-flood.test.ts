@@ -112,8 +112,8 @@ t.test('PeerWriter on a real socket pair: pause on a full buffer, resume on drai
   t.equal(logs.length, 1, 'logged once')
   t.match(logs[0], { obj: { peer: 'peer:1', reason: 'queued-bytes', maxQueuedBytes: 256 * 1024 } })
   t.ok(logs[0]!.obj.queued > 0, 'the log says how many bytes were queued')
-  t.equal(cuts.get({ component: 'test', reason: 'queued-bytes' }), 1, 'counted once')
-  t.match(metrics.render(), /telbridge_peer_cut_total\{component="test",reason="queued-bytes"\} 1/)
+  t.equal(await cuts.get({ component: 'test', reason: 'queued-bytes' }), 1, 'counted once')
+  t.match(await metrics.render(), /telbridge_peer_cut_total\{component="test",reason="queued-bytes"\} 1/)
 })
 
 t.test('PeerWriter: a paused peer that takes no byte for stallSeconds is cut; a slow one that does is not', async (t) => {
@@ -151,7 +151,7 @@ t.test('PeerWriter: a paused peer that takes no byte for stallSeconds is cut; a 
   await until(() => !slow.paused, 10_000, 'slow reader drained')
   t.equal(slow.cut, null, 'a slow reader is not cut')
   t.ok(got > 0)
-  t.equal(cuts.get({ component: 'test', reason: 'stalled' }), 1, 'one stall cut counted')
+  t.equal(await cuts.get({ component: 'test', reason: 'stalled' }), 1, 'one stall cut counted')
 })
 
 // ---------------------------------------------------------------------------------------------------
@@ -344,13 +344,13 @@ t.test('a legacy client that never reads is cut at the bound and counted; the ot
   const t0 = Date.now()
   // pops straight into the hub, in batches; bounded in count and time
   const cuts = peerCutCounter(r.daemon.metrics)
-  const cut = () => cuts.get({ component: 'lq-server', reason: 'queued-bytes' }) > 0
-  while (!cut() && sent < 400_000 && Date.now() - t0 < 20_000) {
+  const cut = async () => (await cuts.get({ component: 'lq-server', reason: 'queued-bytes' })) > 0
+  while (!(await cut()) && sent < 400_000 && Date.now() - t0 < 20_000) {
     for (let i = 0; i < 500; i++) r.daemon.pops.receive('lq1', pop(sent++))
     await new Promise((res) => setImmediate(res))
   }
   t.comment(`mute client cut after ${sent} pops (${((sent * pop(0).length) / 1e6).toFixed(1)} MB) in ${Date.now() - t0} ms`)
-  t.ok(cut(), 'the client that never reads was cut')
+  t.ok(await cut(), 'the client that never reads was cut')
   // it learns when it next reads: the connection was reset
   mute.socket.resume()
   await until(() => mute.closed, 3000, 'mute client sees the reset')

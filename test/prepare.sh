@@ -16,6 +16,7 @@ fonts-wqy-microhei  test/page.test.ts: a small CJK font, so the page screenshot 
 systemd             test/systemd.test.ts runs systemd-analyze verify on systemd/telbridge.service
 gcc                 test/native.test.ts, test/lq-dll.test.ts, test/pe.test.ts compile the LClient test double
 libc6-dev           the C library headers for that compile
+prometheus          test/metrics-promtool.test.ts pipes /metrics to promtool check metrics (/usr/bin/promtool)
 '
 
 say() { echo "prepare: $*"; }

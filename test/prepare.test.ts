@@ -31,18 +31,18 @@ function run(dir: string, env: Record<string, string> = {}) {
   return { code: r.status, lines: r.stdout.split('\n').filter(Boolean), stderr: r.stderr }
 }
 
-const ALL = ['chromium', 'fonts-wqy-microhei', 'systemd', 'gcc', 'libc6-dev']
+const ALL = ['chromium', 'fonts-wqy-microhei', 'systemd', 'gcc', 'libc6-dev', 'prometheus']
 
 t.test('all installed: one line, nothing run', async (t) => {
   const f = fakeBin({ installed: ALL, uid: 0, sudo: false })
   const r = run(f.dir)
   t.equal(r.code, 0)
-  t.same(r.lines, ['prepare: all test packages installed (chromium fonts-wqy-microhei systemd gcc libc6-dev)'])
+  t.same(r.lines, ['prepare: all test packages installed (chromium fonts-wqy-microhei systemd gcc libc6-dev prometheus)'])
   t.throws(() => f.log(), 'apt-get never called')
 })
 
 t.test('as root: apt-get update once, then installs only what is missing', async (t) => {
-  const f = fakeBin({ installed: ['systemd', 'gcc', 'libc6-dev'], uid: 0, sudo: false })
+  const f = fakeBin({ installed: ['systemd', 'gcc', 'libc6-dev', 'prometheus'], uid: 0, sudo: false })
   const r = run(f.dir)
   t.equal(r.code, 0)
   t.same(f.log(), ['apt-get update -qq', 'apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei'])
@@ -63,7 +63,7 @@ t.test('not root, passwordless sudo: through sudo -n', async (t) => {
 })
 
 t.test('not root, no sudo: one line saying what to run, exit 0, nothing installed', async (t) => {
-  const f = fakeBin({ installed: ['systemd'], uid: 1000, sudo: false })
+  const f = fakeBin({ installed: ['systemd', 'prometheus'], uid: 1000, sudo: false })
   const r = run(f.dir)
   t.equal(r.code, 0)
   t.same(r.lines, [

@@ -67,7 +67,7 @@ t.test('an upload is streamed to disk, hashed while streaming, then filed by cal
   const ev = r.events.filter((e) => e.type === 'recording')
   t.equal(ev.length, 1, 'one recording event')
   t.match(ev[0]!.data, { outcome: 'stored', callid: '7687658987667780097', sha256: sha256(data) })
-  const text = r.metrics.render()
+  const text = await r.metrics.render()
   t.match(text, /telbridge_recordings_stored_total\{outcome="stored"\} 1/)
   t.match(text, new RegExp(`telbridge_recordings_stored_bytes_total ${data.length}`))
   t.match(text, /telbridge_recordings_indexed 1/)
@@ -110,7 +110,7 @@ t.test('an upload over the size limit is stopped and leaves nothing', async (t) 
   t.equal(ok.size, 4096)
   await r.store.discard(ok)
   t.same(await listFiles(r.store.root), [])
-  t.match(r.metrics.render(), /telbridge_recordings_rejected_total\{reason="too-large"\} 2/)
+  t.match(await r.metrics.render(), /telbridge_recordings_rejected_total\{reason="too-large"\} 2/)
 })
 
 t.test('a stream that breaks off mid-upload leaves no file and no index entry', async (t) => {
@@ -140,7 +140,7 @@ t.test('a stream that breaks off mid-upload leaves no file and no index entry', 
   t.same(await listFiles(r.store.root), [], 'nothing on disk')
   t.equal(r.store.size, 0)
   t.equal(r.events.length, 0, 'no event')
-  t.match(r.metrics.render(), /telbridge_recordings_rejected_total\{reason="aborted"\} 3/)
+  t.match(await r.metrics.render(), /telbridge_recordings_rejected_total\{reason="aborted"\} 3/)
   // after a restart too
   const r2 = await r.reopen()
   t.equal(r2.store.size, 0)
@@ -157,7 +157,7 @@ t.test('an MD5 that does not match deletes the upload', async (t) => {
   t.type(e2, ChecksumMismatch)
   t.same(await listFiles(r.store.root), [])
   t.equal(r.store.size, 0)
-  t.match(r.metrics.render(), /reason="md5-mismatch"\} 2/)
+  t.match(await r.metrics.render(), /reason="md5-mismatch"\} 2/)
   // upper case, surrounding space: the same MD5
   const ok = await put(r.store, 'm3', data, { fileMd5: ` ${md5(data).toUpperCase()} ` })
   t.equal(ok.outcome, 'stored')
@@ -197,8 +197,8 @@ t.test('the same callid and content again is acknowledged without a second file;
       .sort(),
     ['555', '555~2'],
   )
-  t.match(r.metrics.render(), /telbridge_recordings_duplicates_total 3/)
-  t.match(r.metrics.render(), /telbridge_recordings_stored_total\{outcome="kept-both"\} 1/)
+  t.match(await r.metrics.render(), /telbridge_recordings_duplicates_total 3/)
+  t.match(await r.metrics.render(), /telbridge_recordings_stored_total\{outcome="kept-both"\} 1/)
 })
 
 t.test('concurrent uploads of one callid are decided one after the other', async (t) => {
@@ -291,7 +291,7 @@ t.test('an unwritable directory is a storage error naming it, not a hang', { ski
   t.same(await readdir(r.store.tmpDir), [])
   await chmod(day, 0o700)
   t.same(await listFiles(r.store.root), [`${dayDir(Date.parse(ok.record.time))}/first.wav`, `${dayDir(Date.parse(ok.record.time))}/first.wav.json`])
-  t.match(r.metrics.render(), /reason="storage"\} 3/)
+  t.match(await r.metrics.render(), /reason="storage"\} 3/)
 })
 
 t.test('a directory blocked by a file is a storage error (also as root)', async (t) => {
@@ -397,7 +397,7 @@ t.test('a crash at any point loses no acknowledged recording and indexes no part
   )
   t.ok(r2.logs.some((l) => /moved to orphans/.test(l.msg) && l.file === `${dayRel}/nosidecar.wav`))
   t.ok(r2.logs.some((l) => /sidecar not indexed/.test(l.msg) && /shorter|bytes/.test(String(l.reason)) && l.file === `${dayRel}/short.wav.json`))
-  t.match(r2.metrics.render(), /telbridge_recordings_orphans_total 2/)
+  t.match(await r2.metrics.render(), /telbridge_recordings_orphans_total 2/)
   t.equal(r2.store.get('acked')!.source, `800hu-${BOX}`)
   // the box sends the interrupted upload again: it is stored under its own name
   const again = await put(r2.store, 'nosidecar', await readFile(join(r2.store.root, 'orphans', dayRel, 'nosidecar.wav')))
@@ -457,7 +457,7 @@ t.test('retention deletes indexed recordings past keepDays, and nothing else', a
   const ev = r.events.find((e) => e.type === 'recording.expired')
   t.match(ev?.data, { count: 2, keepDays: 30, ids: ['old', 'old~2'] })
   t.ok(r.logs.some((l) => /retention removed/.test(l.msg) && l.removed === 2))
-  t.match(r.metrics.render(), /telbridge_recordings_expired_total 2/)
+  t.match(await r.metrics.render(), /telbridge_recordings_expired_total 2/)
   t.ok(old2)
   // a second sweep finds nothing; the emptied directories are gone unless something unindexed is there
   t.same((await r.store.sweep()).removed, [])

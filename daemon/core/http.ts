@@ -151,9 +151,32 @@ export function installJsonErrors(app: FastifyInstance): void {
     if (e.status >= 400 && e.status < 500) req.log.info({ url: req.url, code: e.code }, e.message)
     reply.code(e.status).send(e.toJSON())
   })
+  let patterns: { re: RegExp; methods: string[] }[] | null = null
   app.setNotFoundHandler((req, reply) => {
-    const e = new ApiError('ROUTE_NOT_FOUND', `${req.method} ${req.url.split('?')[0]}`)
+    const path = req.url.split('?')[0]!
+    // a known path with another method is 405 with Allow, as HTTP (and docs/errors.md) say
+    patterns ??= routePatterns(registeredRoutes(app))
+    const allow = [...new Set(patterns.filter((p) => p.re.test(path)).flatMap((p) => p.methods))]
+    if (allow.length) {
+      const e = new ApiError('METHOD_NOT_ALLOWED', `${req.method} ${path}: this route takes ${allow.join(', ')}`)
+      return reply.code(e.status).header('allow', allow.join(', ')).send(e.toJSON())
+    }
+    const e = new ApiError('ROUTE_NOT_FOUND', `${req.method} ${path}`)
     reply.code(e.status).send(e.toJSON())
+  })
+}
+
+/** Route URLs (`/v1/sources/:id/actions`, `/x/*`) as regular expressions, built once routes are fixed. */
+function routePatterns(routes: readonly RouteOptions[]): { re: RegExp; methods: string[] }[] {
+  // OPTIONS is CORS's catch-all preflight (it matches every path): not a sign the path exists
+  return routes.flatMap((r) => {
+    const methods = (Array.isArray(r.method) ? r.method : [r.method]).map(String).filter((m) => m !== 'OPTIONS')
+    if (!methods.length) return []
+    const body = r.url
+      .split('/')
+      .map((seg) => (seg === '*' ? '.*' : seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/')
+    return [{ re: new RegExp(`^${body}/?$`), methods }]
   })
 }
 

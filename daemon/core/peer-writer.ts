@@ -32,7 +32,11 @@ const counters = new WeakMap<Metrics, Counter>()
 /** The one `telbridge_peer_cut_total` counter of a Metrics registry (every writer shares it). */
 export function peerCutCounter(m: Metrics): Counter {
   let c = counters.get(m)
-  if (!c) counters.set(m, (c = m.counter('telbridge_peer_cut_total', 'TCP peers disconnected because they did not read what telbridge sent, by component and reason (queued-bytes, stalled)')))
+  if (!c)
+    counters.set(
+      m,
+      (c = m.counter('telbridge_peer_cut_total', 'TCP peers disconnected because they did not read what telbridge sent, by component and reason (queued-bytes, stalled)', ['component', 'reason'])),
+    )
   return c
 }
 

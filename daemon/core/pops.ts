@@ -1,7 +1,7 @@
 import { tryParsePop, type Pop, type PopError } from '../../protocols/lq-pop/index.js'
 import type { EventBus } from './events.js'
 import type { Logger } from './log.js'
-import type { Metrics, Counter } from './metrics.js'
+import type { Metrics, Counter, Histogram } from './metrics.js'
 import type { ChannelTable, ChannelPatch } from './table.js'
 
 export interface PopRecord {
@@ -35,6 +35,7 @@ export class PopHub {
   private readonly listeners: PopListener[] = []
   private readonly popsTotal: Counter
   private readonly invalidTotal: Counter
+  private readonly latency: Histogram
   /** channels a pop set, and when a pop-only source should stop believing it */
   private readonly expiry = new Map<string, { at: number; source: string; channel: string; updatedAt: number }>()
   private readonly sweeper: NodeJS.Timeout
@@ -49,8 +50,14 @@ export class PopHub {
   ) {
     this.now = opts.now ?? Date.now
     this.recent = new Array<PopRecord | undefined>(opts.keep)
-    this.popsTotal = metrics.counter('telbridge_pops_total', 'Pops received and parsed, by source and format')
-    this.invalidTotal = metrics.counter('telbridge_pops_invalid_total', 'Pops that could not be parsed, by source and error code')
+    this.popsTotal = metrics.counter('telbridge_pops_total', 'Pops received and parsed, by source and format', ['source', 'format'])
+    this.invalidTotal = metrics.counter('telbridge_pops_invalid_total', 'Pops that could not be parsed, by source and error code', ['source', 'code'])
+    this.latency = metrics.histogram(
+      'telbridge_pop_latency_seconds',
+      'From a pop reaching the hub to its event published and its listeners run, by source',
+      ['source'],
+      [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+    )
     this.sweeper = setInterval(() => this.sweep(), 1000)
     this.sweeper.unref()
   }
@@ -65,12 +72,13 @@ export class PopHub {
 
   /** Raw pop bytes (GBK) from a source. */
   receive(source: string, payload: Buffer, opts: { timeZone?: string; popStateSeconds?: number } = {}): PopRecord | null {
+    const t0 = performance.now()
     const r = tryParsePop(payload, { timeZone: opts.timeZone ?? this.opts.timeZone })
     if (!r.ok) {
       this.invalid(source, r.error)
       return null
     }
-    return this.accept(source, r.pop, payload, opts.popStateSeconds ?? 0)
+    return this.accept(source, r.pop, payload, opts.popStateSeconds ?? 0, t0)
   }
 
   invalid(source: string, error: PopError): void {
@@ -80,7 +88,7 @@ export class PopHub {
   }
 
   /** A parsed pop (sources that parse themselves, e.g. HTTP callbacks, come in here). */
-  accept(source: string, pop: Pop, payload: Buffer, popStateSeconds: number): PopRecord {
+  accept(source: string, pop: Pop, payload: Buffer, popStateSeconds: number, t0 = performance.now()): PopRecord {
     this.popsTotal.inc({ source, format: pop.format })
     const chId = this.applyToTable(source, pop, popStateSeconds)
     const receivedAt = new Date(this.now()).toISOString()
@@ -97,6 +105,7 @@ export class PopHub {
         this.log.error({ err, source }, 'pop listener failed')
       }
     }
+    this.latency.observe({ source }, (performance.now() - t0) / 1000)
     return record
   }
 

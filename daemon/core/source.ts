@@ -29,7 +29,7 @@ export interface SourceContext {
 }
 
 export interface SourceMetrics {
-  reconnects: { inc(labels: { source: string }): void }
+  reconnects: { inc(labels: { source: string }): void; init(labels: { source: string }): void }
   framesInvalid: { inc(labels: { source: string; code: string }, n?: number): void }
   /** telbridge_peer_cut_total, shared with every other PeerWriter of the daemon */
   peerCuts: { inc(labels: { component: string; reason: string }): void }
@@ -37,8 +37,8 @@ export interface SourceMetrics {
 
 export function sourceMetrics(m: Metrics): SourceMetrics {
   return {
-    reconnects: m.counter('telbridge_source_connect_failures_total', 'Connection attempts that failed or links that were lost, by source'),
-    framesInvalid: m.counter('telbridge_frames_invalid_total', 'Bytes skipped by a protocol decoder while resynchronising, by source and error code'),
+    reconnects: m.counter('telbridge_source_connect_failures_total', 'Connection attempts that failed or links that were lost, by source', ['source']),
+    framesInvalid: m.counter('telbridge_frames_invalid_total', 'Bytes skipped by a protocol decoder while resynchronising, by source and error code', ['source', 'code']),
     peerCuts: peerCutCounter(m),
   }
 }

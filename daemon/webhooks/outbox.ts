@@ -51,22 +51,26 @@ export class WebhookOutbox {
     this.dir = resolve(deps.dataDir, 'outbox')
     const m = deps.metrics
     const metrics: OutboxMetrics = {
-      queued: m.counter('telbridge_webhook_queued_total', 'Notifications written to a webhook outbox'),
-      delivered: m.counter('telbridge_webhook_delivered_total', 'Notifications a webhook answered with 2xx'),
-      failed: m.counter('telbridge_webhook_failed_attempts_total', 'Delivery attempts that failed (retried), by reason'),
-      dropped: m.counter('telbridge_webhook_dropped_total', 'Notifications not queued: outbox full or not writable'),
-      refused: m.counter('telbridge_webhook_refused_total', 'Notifications answered 2xx with a vendor code other than 0 (not retried)'),
-      corrupt: m.counter('telbridge_webhook_corrupt_total', 'Outbox files skipped as corrupt (moved to corrupt/)'),
+      queued: m.counter('telbridge_webhook_queued_total', 'Notifications written to a webhook outbox', ['webhook']),
+      delivered: m.counter('telbridge_webhook_delivered_total', 'Notifications a webhook answered with 2xx', ['webhook']),
+      failed: m.counter('telbridge_webhook_failed_attempts_total', 'Delivery attempts that failed (retried), by reason', ['webhook', 'reason']),
+      dropped: m.counter('telbridge_webhook_dropped_total', 'Notifications not queued: outbox full or not writable', ['webhook', 'reason']),
+      refused: m.counter('telbridge_webhook_refused_total', 'Notifications answered 2xx with a vendor code other than 0 (not retried)', ['webhook']),
+      corrupt: m.counter('telbridge_webhook_corrupt_total', 'Outbox files skipped as corrupt (moved to corrupt/)', ['webhook']),
     }
     this.runners = deps.hooks.map((h) => new HookRunner(h, join(this.dir, webhookId(h)), deps.log.child({ webhook: webhookId(h) }), metrics))
     this.wantsCalls = deps.hooks.some((h) => h.events.some((e) => e !== 'recording'))
-    m.gauge('telbridge_webhook_backlog', 'Notifications waiting in a webhook outbox', () => this.runners.map((r) => [{ webhook: r.id }, r.queue.length]))
-    m.gauge('telbridge_webhook_backlog_bytes', 'Bytes of notifications waiting in a webhook outbox', () => this.runners.map((r) => [{ webhook: r.id }, r.queue.bytes]))
-    m.gauge('telbridge_webhook_oldest_seconds', 'Age of the oldest waiting notification (0: none)', () =>
-      this.runners.map((r) => {
-        const seq = r.queue.oldestSeq()
-        return [{ webhook: r.id }, seq === null ? 0 : Math.max(0, (Date.now() - seq / 1000) / 1000)]
-      }),
+    m.gauge('telbridge_webhook_backlog', 'Notifications waiting in a webhook outbox', () => this.runners.map((r) => [{ webhook: r.id }, r.queue.length]), ['webhook'])
+    m.gauge('telbridge_webhook_backlog_bytes', 'Bytes of notifications waiting in a webhook outbox', () => this.runners.map((r) => [{ webhook: r.id }, r.queue.bytes]), ['webhook'])
+    m.gauge(
+      'telbridge_webhook_oldest_seconds',
+      'Age of the oldest waiting notification (0: none)',
+      () =>
+        this.runners.map((r) => {
+          const seq = r.queue.oldestSeq()
+          return [{ webhook: r.id }, seq === null ? 0 : Math.max(0, (Date.now() - seq / 1000) / 1000)]
+        }),
+      ['webhook'],
     )
   }
 

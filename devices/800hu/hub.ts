@@ -63,13 +63,18 @@ export class BoxHub implements BoxOwner {
       const mac = normaliseMac(raw)
       if (mac && !this.boxes.has(mac)) this.register(mac, 'config')
     }
-    this.requests = metrics.counter('telbridge_box_requests_total', 'Requests from 800hu boxes, by cmd and the status answered')
+    this.requests = metrics.counter('telbridge_box_requests_total', 'Requests from 800hu boxes, by cmd and the status answered', ['cmd', 'status'])
     this.uploadBytes = metrics.counter('telbridge_box_upload_bytes_total', 'Recording bytes received from 800hu boxes and committed')
-    metrics.gauge('telbridge_boxes', '800hu boxes known, by status', () => {
-      const by = new Map<string, number>()
-      for (const b of this.boxes.values()) by.set(b.status, (by.get(b.status) ?? 0) + 1)
-      return [...by].map(([status, n]) => [{ status }, n])
-    })
+    metrics.gauge(
+      'telbridge_boxes',
+      '800hu boxes known, by status',
+      () => {
+        const by = new Map<string, number>()
+        for (const b of this.boxes.values()) by.set(b.status, (by.get(b.status) ?? 0) + 1)
+        return [...by].map(([status, n]) => [{ status }, n])
+      },
+      ['status'],
+    )
     metrics.gauge('telbridge_box_commands_queued', 'Box commands waiting for a poll', () => [[undefined, this.queues.queuedTotal]])
     metrics.gauge('telbridge_box_polls_held', 'getMessageList long polls being held', () => [[undefined, this.queues.pollsHeld]])
   }

@@ -113,10 +113,11 @@ export async function getJson(url: string, headers: Record<string, string> = {})
   return { status: r.status, body, headers: r.headers }
 }
 
-export async function until<T>(fn: () => T | undefined | null | false, timeoutMs = 5000, what = 'condition'): Promise<T> {
+/** Poll `fn` (sync or async, e.g. reading /metrics) until it gives a truthy value. */
+export async function until<T>(fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 5000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const v = fn()
+    const v = await fn()
     if (v) return v
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 5))

@@ -112,10 +112,10 @@ export class RecordingStore {
     this.boxes = deps.boxes ?? PLAIN_BOX_IDS
     const mt = deps.metrics
     this.m = {
-      stored: mt.counter('telbridge_recordings_stored_total', 'Recordings stored, by outcome (stored, kept-both)'),
+      stored: mt.counter('telbridge_recordings_stored_total', 'Recordings stored, by outcome (stored, kept-both)', ['outcome']),
       bytes: mt.counter('telbridge_recordings_stored_bytes_total', 'Bytes of recordings stored'),
       duplicates: mt.counter('telbridge_recordings_duplicates_total', 'Uploads acknowledged as duplicates of a stored recording (nothing written)'),
-      rejected: mt.counter('telbridge_recordings_rejected_total', 'Uploads not stored, by reason (too-large, aborted, md5-mismatch, invalid, storage)'),
+      rejected: mt.counter('telbridge_recordings_rejected_total', 'Uploads not stored, by reason (too-large, aborted, md5-mismatch, invalid, storage)', ['reason']),
       expired: mt.counter('telbridge_recordings_expired_total', 'Recordings deleted by retention (recordings.keepDays)'),
       orphans: mt.counter('telbridge_recordings_orphans_total', 'Audio files without a sidecar moved to recordings/orphans at start'),
     }

@@ -53,14 +53,21 @@ force-hang-up (default: the last extension). --calls-per-minute starts random ca
     },
   },
   async demo(ctx) {
-    const sim = new GuoxinSimulator({ port: 0, extensions: ['8001', '8002', '8003', '8004'], callsPerMinute: 3, ringMs: 4000, talkMs: 15000 }, ctx.log.child({ component: 'guoxin-simulator' }))
+    // 8004 takes no random calls: the printed dial goes through it and is not refused as busy
+    const sim = new GuoxinSimulator(
+      { port: 0, extensions: ['8001', '8002', '8003', '8004'], reserved: ['8004'], callsPerMinute: 3, ringMs: 4000, talkMs: 15000 },
+      ctx.log.child({ component: 'guoxin-simulator' }),
+    )
     await sim.start()
     return {
       sources: [{ id: 'gx', type: 'guoxin', url: sim.url, pollMs: 1000 }],
       started(urls) {
         sim.opts.push = `${urls.ingestUrl}/guoxin/gx/push`
       },
-      lines: (urls) => [`Dial (Guoxin):  curl -s -XPOST ${urls.apiUrl}/v1/calls -H 'content-type: application/json' -d '{"source":"gx","agent":"8001","phone":"13800000000"}'`],
+      lines: (urls) => [
+        `Dial (Guoxin):  curl -s -XPOST ${urls.apiUrl}/v1/calls -H 'content-type: application/json' -d '{"source":"gx","agent":"8004","phone":"13800000000"}'`,
+        `Hang up:        curl -s -XPOST ${urls.apiUrl}/v1/calls/hangup -H 'content-type: application/json' -d '{"source":"gx","agent":"8004"}'`,
+      ],
       stop: () => sim.stop(),
     }
   },

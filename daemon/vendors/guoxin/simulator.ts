@@ -29,6 +29,8 @@ export interface GuoxinSimOptions {
   talkMs: number
   /** random inbound calls per minute (0: only what a test starts) */
   callsPerMinute: number
+  /** extensions random calls leave alone (the demo dials through them, so they stay free) */
+  reserved?: string[]
   /** extensions with the “坐席监控” permission (monitor, barge, force hang-up) */
   supervisors: string[]
   /** CLICK_TO_*_CAPTCHA password (null: only pwd=no is accepted) */
@@ -696,7 +698,7 @@ export class GuoxinSimulator {
   }
 
   private randomCall(): void {
-    const free = [...this.exts.values()].filter((e) => !e.call && e.registered)
+    const free = [...this.exts.values()].filter((e) => !e.call && e.registered && !this.opts.reserved?.includes(e.telNum))
     if (!free.length) return
     const e = free[Math.floor(this.rnd() * free.length)]!
     const phone = `1${['33', '35', '38', '39', '52', '58', '86', '89'][Math.floor(this.rnd() * 8)]}${String(Math.floor(this.rnd() * 1e8)).padStart(8, '0')}`

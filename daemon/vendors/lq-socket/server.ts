@@ -83,7 +83,7 @@ export class LqServer {
     metrics: Metrics,
   ) {
     metrics.gauge('telbridge_lqserver_clients', 'Legacy LQ-Connect clients connected to telbridge', () => [[undefined, this.clients.size]])
-    metrics.gauge('telbridge_lqserver_pops_forwarded_total', 'Pop frames forwarded to legacy LQ-Connect clients', () => [[undefined, this.forwarded]])
+    metrics.counterFrom('telbridge_lqserver_pops_forwarded_total', 'Pop frames forwarded to legacy LQ-Connect clients', () => [[undefined, this.forwarded]])
     this.cuts = peerCutCounter(metrics)
   }
 

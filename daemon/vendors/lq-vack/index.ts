@@ -53,7 +53,8 @@ action). --channels external lines (外线) then one agent channel (内线) per 
     },
   },
   async demo(ctx) {
-    const sim = new LqVackSimulator({ port: 0, agents: ['801', '802'], rate: 1 / 20, answerMs: 3000, talkMs: 12000 }, ctx.log.child({ component: 'lq-vack-simulator' }))
+    // 803 takes no random calls: the printed dial goes through it and is not refused as busy
+    const sim = new LqVackSimulator({ port: 0, agents: ['801', '802', '803'], reserved: ['803'], rate: 1 / 20, answerMs: 3000, talkMs: 12000 }, ctx.log.child({ component: 'lq-vack-simulator' }))
     await sim.start()
     return {
       sources: [{ id: 'lqv', type: 'lq-vack', url: sim.url, secret: sim.opts.secret, pollMs: 1000 }],
@@ -62,7 +63,8 @@ action). --channels external lines (外线) then one agent channel (内线) per 
       },
       lines: (urls) => [
         `Queues:         curl -s ${urls.apiUrl}/v1/queues`,
-        `Dial (LQ vack): curl -s -XPOST ${urls.apiUrl}/v1/calls -H 'content-type: application/json' -d '{"source":"lqv","agent":"801","phone":"02586307627"}'`,
+        `Dial (LQ vack): curl -s -XPOST ${urls.apiUrl}/v1/calls -H 'content-type: application/json' -d '{"source":"lqv","agent":"803","phone":"02586307627"}'`,
+        `Hang up:        curl -s -XPOST ${urls.apiUrl}/v1/calls/hangup -H 'content-type: application/json' -d '{"source":"lqv","agent":"803"}'`,
       ],
       stop: () => sim.stop(),
     }

@@ -43,6 +43,8 @@ export interface LqVackSimOptions {
   secret: string
   /** random inbound calls per second (0 = only what a test starts) */
   rate: number
+  /** agents inbound calls are never routed to (the demo dials through them, so they stay free) */
+  reserved?: string[]
   /** ms a dialled number takes to answer, an inbound call to reach an agent, an agent to pick up */
   answerMs: number
   /** ms a call lasts before it hangs up by itself (0 = until hung up) */
@@ -553,7 +555,7 @@ export class LqVackSimulator {
     this.queue.push({ call, since: Date.now() })
     let tries = 0
     const route = () => {
-      const a = [...this.agents.values()].find((x) => x.loggedIn && !x.busy && this.channels[x.ch]!.status === 0 && !this.callOf(this.channels[x.ch]!))
+      const a = [...this.agents.values()].find((x) => x.loggedIn && !x.busy && !this.opts.reserved?.includes(x.oper) && this.channels[x.ch]!.status === 0 && !this.callOf(this.channels[x.ch]!))
       if (!a) {
         if (++tries > 10) this.end(call)
         else this.later(call, Math.max(200, this.opts.answerMs), route)

@@ -19,7 +19,7 @@ import {
   type QueueStatusAnswer,
   type VackDoc,
 } from '../../../protocols/lq-vack/index.js'
-import { encodePop, formatPop, hostTimeZone, PopError, type Pop } from '../../../protocols/lq-pop/index.js'
+import { encodePop, formatPop, hostTimeZone, isoInZone, lqTimeToIso, PopError, type Pop } from '../../../protocols/lq-pop/index.js'
 import { UnsupportedAction, VendorRefused, type ActionTable, type CallRequest, type CallResult, type Handler } from '../../core/control.js'
 import { ApiError } from '../../core/errors.js'
 import type { ChannelPatch, ChannelState, ChannelTable } from '../../core/table.js'
@@ -286,7 +286,7 @@ export class LqVackSource extends PolledSource {
       source: this.id,
       queue,
       size,
-      entries: q.entries.filter((e) => queueOf(e) === queue),
+      entries: q.entries.filter((e) => queueOf(e) === queue).map((e) => ({ ...e, startTime: queueTimeToIso(e.startTime, this.queueAt!, this.timeZone) })),
       updatedAt,
     })
     return [make('inbound', q.sizes.chWait), make('auto-outbound', q.sizes.callauto), make('batch-outbound', q.sizes.calloutb)]
@@ -603,4 +603,22 @@ export class LqVackSource extends PolledSource {
       throw err
     }
   }
+}
+
+/**
+ * getQueueStatus gives `startTime` as a wall-clock time of day (`14:18:25`, the server's zone); the
+ * API's times are ISO 8601. Its date is the answer's, or the day before when that time is still to
+ * come (a wait that began before midnight). Anything else the server might send becomes null.
+ */
+export function queueTimeToIso(time: string | null, answeredAt: number, zone: string): string | null {
+  const m = time === null ? null : /^(\d{1,2}):(\d{2}):(\d{2})$/.exec(time.trim())
+  if (!m) return null
+  const hms = m[1]!.padStart(2, '0') + m[2]! + m[3]!
+  const on = (utcMs: number) => {
+    const d = isoInZone(utcMs, zone, false) // YYYY-MM-DDT…
+    return lqTimeToIso(d.slice(2, 4) + d.slice(5, 7) + d.slice(8, 10) + hms, zone)
+  }
+  const today = on(answeredAt)
+  if (today === null) return null
+  return Date.parse(today) > answeredAt + 60_000 ? on(answeredAt - 86_400_000) : today
 }

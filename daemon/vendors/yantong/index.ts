@@ -43,13 +43,14 @@ up until HangUp.`,
     },
   },
   async demo(ctx) {
-    const sim = new YantongSimulator({ port: 0, staff: ['8001', '8002', '8003'], rate: 3, ringMs: 4000, talkMs: 15000 }, ctx.log.child({ component: 'yantong-simulator' }))
+    // 8003 takes no random calls: the printed dial goes through it and is not refused as busy
+    const sim = new YantongSimulator({ port: 0, staff: ['8001', '8002', '8003'], reserved: ['8003'], rate: 3, ringMs: 4000, talkMs: 15000 }, ctx.log.child({ component: 'yantong-simulator' }))
     await sim.start()
     return {
       sources: [{ id: 'yt', type: 'yantong', url: sim.url, companyid: sim.opts.companyid, auth: sim.opts.auth, staff: sim.opts.staff, pollMs: 1000, cdrPollMs: 2000, cdrStart: 'all' }],
       lines: (urls) => [
-        `Dial (Yantong): curl -s -XPOST ${urls.apiUrl}/v1/calls -H 'content-type: application/json' -d '{"source":"yt","agent":"8001","phone":"13900000000"}'`,
-        `Hang up:        curl -s -XPOST ${urls.apiUrl}/v1/calls/hangup -H 'content-type: application/json' -d '{"source":"yt","agent":"8001"}'`,
+        `Dial (Yantong): curl -s -XPOST ${urls.apiUrl}/v1/calls -H 'content-type: application/json' -d '{"source":"yt","agent":"8003","phone":"13900000000"}'`,
+        `Hang up:        curl -s -XPOST ${urls.apiUrl}/v1/calls/hangup -H 'content-type: application/json' -d '{"source":"yt","agent":"8003"}'`,
       ],
       stop: () => sim.stop(),
     }

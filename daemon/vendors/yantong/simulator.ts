@@ -27,6 +27,8 @@ export interface YantongSimOptions {
   talkMs: number
   /** random calls per minute across idle staff, for demos (0: only what requests start) */
   rate: number
+  /** staff random calls leave alone (the demo dials through them, so they stay free) */
+  reserved?: string[]
   /** first CDR id minus one */
   firstCdrId: number
   /** control actions answer success and change nothing (benchmarks: every dial is the same work) */
@@ -318,7 +320,7 @@ export class YantongSimulator {
     const mean = 60_000 / this.opts.rate
     this.rateTimer = setTimeout(
       () => {
-        const idle = [...this.lines.values()].filter((l) => l.status === 0 && !this.loggedOut.has(l.staff))
+        const idle = [...this.lines.values()].filter((l) => l.status === 0 && !this.loggedOut.has(l.staff) && !this.opts.reserved?.includes(l.staff))
         const l = idle[Math.floor(Math.random() * idle.length)]
         if (l) {
           const phone = '13' + String(Math.floor(Math.random() * 1e9)).padStart(9, '0')
