@@ -708,7 +708,7 @@ export class GuoxinSimulator {
   sendPush(params: Record<string, string>): void {
     const target = this.opts.push
     if (!target) return
-    const url = target + (target.includes('?') ? '&' : '?') + encodeQuery(Object.entries(params), 'utf-8')
+    const url = target + (target.includes('?') ? '&' : '?') + encodeQuery(Object.entries(params), this.opts.encoding)
     const rec: SimPush = { url, params, status: null, error: null }
     this.pushes.push(rec)
     this.pushChain = this.pushChain.then(async () => {

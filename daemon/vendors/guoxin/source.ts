@@ -1,8 +1,9 @@
 import { lookup } from 'node:dns/promises'
 import { BlockList, isIP } from 'node:net'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   CALL_ID_PATTERN,
+  decodeQuery,
   GuoxinClient,
   GuoxinRefused,
   NUMBER_PATTERN,
@@ -28,6 +29,8 @@ const IN_CALL: readonly ChannelState[] = ['ringing', 'dialing', 'talking', 'held
 /** Remembered call ids that already made a pop (one pop per call and extension). */
 const POPPED_KEEP = 2000
 const SKIPPED_LOG_EVERY_MS = 60_000
+/** A push is a handful of short fields: a form body beyond this is not one. */
+const PUSH_BODY_MAX = 8192
 
 /**
  * Guoxin call center (seed 001): polls EXTNUM_STATE into the table (one channel per extension,
@@ -216,17 +219,21 @@ export class GuoxinSource extends PolledSource {
     // the push's fields are parsePush's to check: its 400 names the field and counts the bad push
     const schema = {
       summary: `Guoxin server push for source ${this.id} (call state changes)`,
-      description: 'Fields by query string, as the Guoxin server sends them; accepted from pushAllow only. Answers "ok" (text/plain).',
+      description:
+        'Fields by query string (GET, as the Guoxin server sends them) or form body (POST, application/x-www-form-urlencoded), percent-encoded in the source\'s `encoding`; accepted from pushAllow only. Answers "ok" (text/plain).',
       tags: ['guoxin'],
       response: { 200: { description: 'ok', content: { 'text/plain': { schema: { type: 'string' } } } }, '4xx': errorSchema },
     }
-    app.get<{ Querystring: Record<string, unknown> }>(this.pushPath, { schema }, async (req, reply) => {
+    const handler = async (req: FastifyRequest, reply: FastifyReply) => {
       if (!this.pushAllowed(req.ip)) {
         this.stats.pushesForbidden++
         this.ctx.log.warn({ ip: req.ip }, 'Guoxin push from an address not allowed; refused')
         throw new ApiError('FORBIDDEN', `pushes to ${this.pushPath} are accepted from the Guoxin server only (pushAllow), not from ${req.ip}`)
       }
-      const r = parsePush(req.query ?? {})
+      // decoded here, not by fastify: the server percent-encodes in its own charset (GBK on older installs)
+      const qi = req.url.indexOf('?')
+      const fields = pushFields(qi < 0 ? '' : req.url.slice(qi + 1), Buffer.isBuffer(req.body) ? req.body.toString('latin1') : '', this.cfg.encoding)
+      const r = parsePush(fields)
       if (!r.ok) {
         this.stats.pushesRejected++
         this.ctx.log.warn({ ip: req.ip, field: r.field, url: req.url.slice(0, 300) }, `bad Guoxin push: ${r.message}`)
@@ -237,6 +244,12 @@ export class GuoxinSource extends PolledSource {
       this.applyPush(r.push)
       reply.type('text/plain; charset=utf-8')
       return 'ok'
+    }
+    void app.register(async (sub) => {
+      // a form body is kept as bytes: its %XX are in the server's charset
+      sub.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit: PUSH_BODY_MAX }, (_req, body, done) => done(null, body))
+      sub.get(this.pushPath, { schema }, handler)
+      sub.post(this.pushPath, { schema: { ...schema, consumes: ['application/x-www-form-urlencoded'] } }, handler)
     })
   }
 
@@ -478,6 +491,19 @@ export class GuoxinSource extends PolledSource {
     if (err instanceof GuoxinRefused) return new VendorRefused(this.id, err.status, `${err.opt}: ${err.meaning.en}`)
     return asVendorTimeout(this.id, this.cfg.timeoutMs, err)
   }
+}
+
+/** Query and form fields of a push: a repeated name (in either, or both) becomes an array, which parsePush refuses. */
+function pushFields(query: string, body: string, encoding: GuoxinConfig['encoding']): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>
+  for (const part of [query, body]) {
+    for (const [k, vs] of decodeQuery(part, encoding)) {
+      const prev = out[k]
+      const all = [...(prev === undefined ? [] : Array.isArray(prev) ? prev : [prev]), ...vs]
+      out[k] = all.length === 1 ? all[0]! : all
+    }
+  }
+  return out
 }
 
 function checkNumber(field: string, v: string): string {

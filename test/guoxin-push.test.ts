@@ -1,0 +1,68 @@
+import t, { type Test } from 'tap'
+import iconv from 'iconv-lite'
+import type { GuoxinSimulator, GuoxinSimOptions } from '../daemon/vendors/guoxin/simulator.js'
+import type { GuoxinSource } from '../daemon/vendors/guoxin/source.js'
+import type { Daemon } from '../daemon/daemon.js'
+import { daemonRig, startGuoxin } from './helpers/rig.js'
+import { getJson, until } from './helpers/sse.js'
+
+// issue 11, items 8–10: poll vs push, click-to-dial ids and hang-up, the push receiver
+
+interface Rig {
+  sim: GuoxinSimulator
+  daemon: Daemon
+  api: string
+  push: string
+  source: GuoxinSource
+  state(ext: string): string | undefined
+}
+
+async function rig(t: Test, source: Record<string, unknown> = {}, simOpts: Partial<GuoxinSimOptions> & { pushes?: boolean } = {}): Promise<Rig> {
+  const { sim } = await startGuoxin(simOpts, t)
+  const d = await daemonRig({ timeZone: 'Asia/Shanghai', sources: [{ id: 'gx', type: 'guoxin', url: sim.url, pollMs: 100, timeoutMs: 300, ...source }] }, { ingest: true, t })
+  const push = `${d.ingest!}/guoxin/gx/push`
+  if (simOpts.pushes !== false) sim.opts.push = push
+  await until(() => d.daemon.table.countBySource('gx') > 0, 3000, 'first poll')
+  return { sim, daemon: d.daemon, api: d.api, push, source: d.daemon.sources.get('gx') as GuoxinSource, state: (ext) => d.daemon.table.lookup('gx', ext)?.state }
+}
+
+t.test('push receiver: POST with a form body, tolerant of +/= ids, sip: callers and Chinese group names', async (t) => {
+  const r = await rig(t, { pollMs: 60_000 }, { pushes: false })
+  // before: POST was 404 and these fields were 400
+  const id = 'AbC+dE/f==@192.168.1.82'
+  const form = `id=${encodeURIComponent(id)}&caller=${encodeURIComponent('sip:13700000000@10.0.0.9:5060')}&callee=801&state=ringing&direction=incoming&businessId=${encodeURIComponent('x+y=')}&group=${encodeURIComponent('售前组')}`
+  const res = await fetch(r.push, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })
+  t.equal(res.status, 200)
+  t.equal(await res.text(), 'ok')
+  t.match(r.daemon.table.lookup('gx', '801'), { state: 'ringing', callId: id, phone: '13700000000', direction: 'inbound' })
+  const pops = (await getJson(`${r.api}/v1/pops?source=gx`)).body.pops
+  t.match(pops[0], { pop: { phone: '13700000000', agent: '801', callId: id, data: { group: '售前组' } } })
+  // GET with the same fields, and a POST with the fields in its query string
+  const q = `id=${encodeURIComponent('Zz+/=@h')}&caller=${encodeURIComponent('sip:802@10.0.0.6')}&callee=803&state=ringing&group=${encodeURIComponent('投诉组')}`
+  t.equal((await fetch(`${r.push}?${q}`)).status, 200)
+  t.match(r.daemon.table.lookup('gx', '803'), { state: 'ringing', callId: 'Zz+/=@h' })
+  t.equal((await fetch(`${r.push}?${q.replace('callee=803', 'callee=802').replace('sip%3A802', '13900000000')}`, { method: 'POST' })).status, 200)
+  t.equal(r.state('802'), 'ringing')
+  // still refused: control characters, overlong fields, a field twice (query and body)
+  for (const [body, field] of [
+    [`id=a%0Ab&caller=1&callee=801&state=ringing`, 'id'],
+    [`id=a&caller=1&callee=801&state=ringing&group=${encodeURIComponent('组\u0001')}`, 'group'],
+    [`id=${'x'.repeat(129)}&caller=1&callee=801&state=ringing`, 'id'],
+    [`id=a&caller=1&callee=801&state=ringing&group=${'g'.repeat(65)}`, 'group'],
+    [`id=a&caller=%3Cb%3E&callee=801&state=ringing`, 'caller'],
+  ] as const) {
+    const bad = await fetch(r.push, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body })
+    t.equal(bad.status, 400, body)
+    t.equal(((await bad.json()) as any).error.field, field)
+  }
+  const twice = await fetch(`${r.push}?state=hungup`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'id=a&caller=1&callee=801&state=ringing' })
+  t.equal(twice.status, 400)
+})
+
+t.test('push receiver: a GBK source decodes GBK-encoded Chinese group names', async (t) => {
+  const r = await rig(t, { pollMs: 60_000, encoding: 'gbk' }, { pushes: false, encoding: 'gbk' })
+  const gbk = [...iconv.encode('售后组', 'gbk')].map((b) => '%' + b.toString(16).toUpperCase().padStart(2, '0')).join('')
+  t.equal((await fetch(`${r.push}?id=g1&caller=13700000000&callee=801&state=ringing&group=${gbk}`)).status, 200)
+  const pops = (await getJson(`${r.api}/v1/pops?source=gx`)).body.pops
+  t.match(pops[0], { pop: { data: { group: '售后组' } } })
+})
