@@ -4,7 +4,7 @@ import type { GuoxinSimulator, GuoxinSimOptions } from '../daemon/vendors/guoxin
 import type { GuoxinSource } from '../daemon/vendors/guoxin/source.js'
 import type { Daemon } from '../daemon/daemon.js'
 import { daemonRig, startGuoxin } from './helpers/rig.js'
-import { getJson, until } from './helpers/sse.js'
+import { SseReader, getJson, until } from './helpers/sse.js'
 
 // issue 11, items 8–10: poll vs push, click-to-dial ids and hang-up, the push receiver
 
@@ -65,4 +65,46 @@ t.test('push receiver: a GBK source decodes GBK-encoded Chinese group names', as
   t.equal((await fetch(`${r.push}?id=g1&caller=13700000000&callee=801&state=ringing&group=${gbk}`)).status, 200)
   const pops = (await getJson(`${r.api}/v1/pops?source=gx`)).body.pops
   t.match(pops[0], { pop: { data: { group: '售后组' } } })
+})
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+t.test('poll vs push: IDEL polls do not end a ringing call a push started (one call, one ringing/idle pair)', async (t) => {
+  // the simulator answers IDEL while a phone rings, as the real server is likely to
+  const r = await rig(t, { pollMs: 100 }, { ringMs: 900, talkMs: 400 })
+  const sse = await SseReader.open(`${r.api}/v1/events`)
+  t.teardown(() => sse.close())
+  const call = r.sim.incoming('802', '13700000000')!
+  await until(() => r.state('802') === 'ringing', 2000, 'ringing from the push')
+  await sleep(400)
+  t.same(
+    r.sim.extStates().find((e) => e.telNum === '802'),
+    { telNum: '802', userName: '张霞', telRegState: 1, phoneType: 'NewRockTech-MX8-v1.9.82.333/UA', state: 'IDEL', presence: 'online', missingCallCount: 0 },
+    'the simulator says IDEL while ringing',
+  )
+  t.match(r.daemon.table.lookup('gx', '802'), { state: 'ringing', callId: call.id, phone: '13700000000' }, 'several IDEL polls later: still ringing, call id kept')
+  await until(() => r.state('802') === 'talking', 2000, 'talking')
+  await until(() => r.state('802') === 'idle', 2000, 'hung up')
+  await sleep(200)
+  const states = sse.events.filter((e) => e.event === 'channel' && e.data.id === 'gx:802').map((e) => e.data.state as string)
+  const compact = states.filter((s, i) => s !== states[i - 1])
+  t.same(compact, ['ringing', 'talking', 'idle'], 'one ringing, one idle: no idle in between')
+})
+
+t.test('poll vs push: the hold ends after pushHoldSeconds without a push, or on OFFLINE; BUSY still counts', async (t) => {
+  const r = await rig(t, { pollMs: 100, pushHoldSeconds: 0.5 }, { pushes: false })
+  const ring = (id: string, callee: string) => fetch(`${r.push}?id=${id}&caller=13700000000&callee=${callee}&state=ringing`)
+  await ring('lost-hangup', '801')
+  await sleep(250)
+  t.equal(r.state('801'), 'ringing', 'held within pushHoldSeconds')
+  await until(() => r.state('801') === 'idle', 2000, 'an IDEL poll ends it after pushHoldSeconds')
+  t.equal(r.daemon.table.lookup('gx', '801')!.callId, null)
+  // OFFLINE counts at once
+  await ring('c2', '803')
+  r.sim.exts.get('803')!.registered = false
+  await until(() => r.state('803') === 'offline', 2000, 'offline poll')
+  // a hungup push ends the hold: the next IDEL poll agrees
+  await ring('c3', '802')
+  await fetch(`${r.push}?id=c3&caller=13700000000&callee=802&state=hungup`)
+  t.equal(r.state('802'), 'idle')
 })

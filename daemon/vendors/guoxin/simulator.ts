@@ -318,8 +318,10 @@ export class GuoxinSimulator {
         telRegState: e.registered ? 1 : 0,
         phoneType: PHONE_TYPE,
       }
-      if (e.call) o.remoteNum = e.call.remote
-      o.state = !e.registered ? 'OFFLINE' : e.call ? (e.call.direction === 'in' ? 'BUSY_INCOMING' : 'BUSY_OUTGOING') : 'IDEL'
+      // as the real server is likely to: a phone that only rings is still IDEL (no remoteNum)
+      const inCall = e.call !== null && e.call.phase === 'talking'
+      if (inCall) o.remoteNum = e.call!.remote
+      o.state = !e.registered ? 'OFFLINE' : inCall ? (e.call!.direction === 'in' ? 'BUSY_INCOMING' : 'BUSY_OUTGOING') : 'IDEL'
       o.presence = e.presence
       o.missingCallCount = e.missingCallCount
       return o

@@ -26,6 +26,8 @@ import type { SourceContext, VendorRecording } from '../../core/source.js'
 
 /** States a poll's coarse BUSY_* must not overwrite: pushes and control actions know better. */
 const IN_CALL: readonly ChannelState[] = ['ringing', 'dialing', 'talking', 'held']
+/** States a push sets that an IDEL poll may not end (see heldByPush). */
+const PUSH_HELD: readonly ChannelState[] = ['ringing', 'dialing', 'talking']
 /** Remembered call ids that already made a pop (one pop per call and extension). */
 const POPPED_KEEP = 2000
 const SKIPPED_LOG_EVERY_MS = 60_000
@@ -50,6 +52,8 @@ export class GuoxinSource extends PolledSource {
   private readonly touchedAt = new Map<string, number>()
   /** `${callId}|${ext}` of pops made, oldest first */
   private readonly popped = new Set<string>()
+  /** extension → the call a push put it in (ringing, dialing, talking) and when that call last pushed */
+  private readonly pushHeld = new Map<string, { callId: string; at: number }>()
   /** extension → third party of a CALL_THIRD in progress */
   private readonly consults = new Map<string, string>()
   /** extension → conference id of a conference it created */
@@ -154,7 +158,7 @@ export class GuoxinSource extends PolledSource {
       return { state: 'offline', ...idle, agent: s.telNum, vendor }
     }
     if (s.state === 'idle') {
-      if (newer) return { agent: s.telNum, vendor }
+      if (newer || this.heldByPush(s.telNum, cur)) return { agent: s.telNum, vendor }
       this.forgetCall(s.telNum)
       return { state: 'idle', ...idle, agent: s.telNum, vendor }
     }
@@ -169,7 +173,21 @@ export class GuoxinSource extends PolledSource {
     return { state: 'unknown', agent: s.telNum, vendor }
   }
 
+  /**
+   * A push is fresher than a poll: the server's EXTNUM_STATE says IDEL while a phone rings, so an
+   * IDEL poll must not end a call a push started. It does once no push for that call came within
+   * pushHoldSeconds (a lost hungup push must not leave the extension in a call forever).
+   */
+  private heldByPush(ext: string, cur: ChannelEntry | undefined): boolean {
+    const held = this.pushHeld.get(ext)
+    if (!held || !cur || cur.callId !== held.callId || !PUSH_HELD.includes(cur.state)) return false
+    if (Date.now() - held.at < this.cfg.pushHoldSeconds * 1000) return true
+    this.ctx.log.info({ ext, callId: held.callId, pushHoldSeconds: this.cfg.pushHoldSeconds }, 'no push for the call within pushHoldSeconds; the IDEL poll ends it')
+    return false
+  }
+
   private forgetCall(ext: string): void {
+    this.pushHeld.delete(ext)
     this.consults.delete(ext)
     this.conferences.delete(ext)
   }
@@ -284,6 +302,7 @@ export class GuoxinSource extends PolledSource {
     // a consult (CALL_THIRD) keeps the extension `held` while its legs report talking
     if (cur?.state === 'held' && this.consults.has(ext) && cur.callId === p.id) return
     this.touchedAt.set(ext, now)
+    this.pushHeld.set(ext, { callId: p.id, at: now })
     this.ctx.table.update(this.id, ext, { state, phone: other, direction, callId: p.id, agent: ext })
   }
 
