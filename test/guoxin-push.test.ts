@@ -3,7 +3,7 @@ import iconv from 'iconv-lite'
 import type { GuoxinSimulator, GuoxinSimOptions } from '../daemon/vendors/guoxin/simulator.js'
 import type { GuoxinSource } from '../daemon/vendors/guoxin/source.js'
 import type { Daemon } from '../daemon/daemon.js'
-import { daemonRig, startGuoxin } from './helpers/rig.js'
+import { daemonRig, postJson, startGuoxin } from './helpers/rig.js'
 import { SseReader, getJson, until } from './helpers/sse.js'
 
 // issue 11, items 8–10: poll vs push, click-to-dial ids and hang-up, the push receiver
@@ -107,4 +107,43 @@ t.test('poll vs push: the hold ends after pushHoldSeconds without a push, or on 
   await ring('c3', '802')
   await fetch(`${r.push}?id=c3&caller=13700000000&callee=802&state=hungup`)
   t.equal(r.state('802'), 'idle')
+})
+
+t.test('click-to-dial: the clickcallid is the callId of the 202 and hangs the call up; the caller extension is dialing, never ringing', async (t) => {
+  const r = await rig(t, { pollMs: 100 }, { ringMs: 300, talkMs: 0 })
+  const sse = await SseReader.open(`${r.api}/v1/events`)
+  t.teardown(() => sse.close())
+  const res = await postJson(`${r.api}/v1/calls`, { source: 'gx', agent: '801', phone: '13800000001' })
+  t.equal(res.status, 202)
+  const clickcallid = r.sim.exts.get('801')!.call!.clickcallid
+  t.ok(clickcallid, 'the simulator answered a clickcallid')
+  t.equal(res.body.callId, clickcallid, 'before: no callId (the answer body was dropped)')
+  await until(() => r.state('801') === 'talking', 3000, 'talking')
+  await r.sim.flushPushes()
+  t.ok(
+    r.sim.pushes.some((p) => p.params.businessId === 'maincall' && p.params.callee === '801' && p.params.state === 'calling'),
+    'the maincall leg named the caller extension as callee',
+  )
+  const states = sse.events.filter((e) => e.event === 'channel' && e.data.id === 'gx:801').map((e) => e.data.state as string)
+  t.notOk(states.includes('ringing'), `the caller's side was never ringing (${states.join(',')})`)
+  t.ok(states.includes('dialing'))
+  t.equal(sse.events.filter((e) => e.event === 'pop').length, 0, 'no pop for our own dial')
+  // hang up by the clickcallid alone: the extension and the callee come from the dial
+  r.daemon.table.update('gx', '801', { phone: null })
+  const hang = await postJson(`${r.api}/v1/calls/hangup`, { source: 'gx', callId: clickcallid })
+  t.equal(hang.status, 202)
+  t.same(r.sim.requestsFor('CLICK_TO_HUNGUP').at(-1)!.params, { caller: '801', callee: '13800000001', opt: 'CLICK_TO_HUNGUP' }, 'callee taken from the dial when the table has none')
+  await until(() => r.state('801') === 'idle', 3000, 'idle')
+  // the call log carries the same clickcallid (correlation)
+  const day = new Date().toISOString().slice(0, 10)
+  const log = await getJson(`${r.api}/v1/sources/gx/call-log?begin=${day}`)
+  t.equal(log.body.logs.at(-1).clickcallid, clickcallid)
+})
+
+t.test('hang-up with no number known: sent without callee (documented)', async (t) => {
+  const r = await rig(t, { pollMs: 60_000 }, { pushes: false })
+  r.sim.failNext('CLICK_TO_HUNGUP', 200)
+  const hang = await postJson(`${r.api}/v1/calls/hangup`, { source: 'gx', agent: '802' })
+  t.equal(hang.status, 202)
+  t.same(r.sim.requestsFor('CLICK_TO_HUNGUP').at(-1)!.params, { caller: '802', opt: 'CLICK_TO_HUNGUP' })
 })

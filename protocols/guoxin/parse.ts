@@ -225,6 +225,29 @@ export function parseTaskResult(what: string, status: number, text: string): Cal
   return { code, state: CALL_RESULT_STATES[code]?.name ?? 'unknown', vars, raw }
 }
 
+const CLICK_CALL_ID = /^[\x21-\x7e]{1,128}$/
+
+/**
+ * CLICK_TO_DIAL's answer body: the seed (§21 clickcallid) says the click-to-dial call "立刻返回
+ * clickcallid 值" without showing the form, so a bare token, `clickcallid=…` or a JSON object with
+ * `clickcallid` are read; anything else (an empty body) is null.
+ */
+export function parseClickCallId(text: string): string | null {
+  const raw = text.charCodeAt(0) === 0xfeff ? text.slice(1).trim() : text.trim()
+  if (raw === '') return null
+  let v: unknown = raw
+  if (raw.startsWith('{')) {
+    try {
+      const o: unknown = JSON.parse(raw)
+      v = isObject(o) ? o.clickcallid : null
+    } catch {
+      return null
+    }
+  } else if (/^clickcallid=/i.test(raw)) v = Object.entries(parseKv(raw)).find(([k]) => k.toLowerCase() === 'clickcallid')?.[1]
+  if (typeof v === 'number' && Number.isSafeInteger(v)) v = String(v)
+  return typeof v === 'string' && CLICK_CALL_ID.test(v) && !/[<>"'`\\]/.test(v) ? v : null
+}
+
 /** IVR_TTS_CALL_MONITOR: `queue=0;playcount=0`. */
 export function parseTtsMonitor(text: string): TtsMonitor {
   const kv = parseKv(text)

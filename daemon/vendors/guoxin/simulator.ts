@@ -119,6 +119,8 @@ interface SimCall {
   conferenceId: string | null
   members: string[]
   timers: NodeJS.Timeout[]
+  /** CLICK_TO_DIAL's answer ('' for other calls) */
+  clickcallid: string
 }
 
 interface SimExt {
@@ -167,6 +169,7 @@ interface SimLog {
   callType: string
   callid: string
   recordVoice: string
+  clickcallid: string
 }
 
 const NAMES = ['李阳', '张霞', '王芳', '刘洋', '陈静', '杨帆', '赵磊', '黄丽', '周杰', '吴敏']
@@ -354,8 +357,8 @@ export class GuoxinSimulator {
         if (!e) return S(404)
         if (!e.registered) return S(480)
         if (e.call) return S(486)
-        this.dial(e, p.callee)
-        return ok()
+        // the answer is the call's clickcallid (seed §21: "点击呼叫接口会立刻返回 clickcallid 值")
+        return this.status(res, 200, this.dial(e, p.callee).clickcallid)
       }
       case 'CLICK_TO_HUNGUP': {
         if (!p.caller) return S(400)
@@ -550,7 +553,7 @@ export class GuoxinSimulator {
       cname: '',
       servicetype: '',
       manustate: '',
-      clickcallid: '',
+      clickcallid: l.clickcallid,
       fxonum: '',
       productid: 0,
       _callTime: d.toUTCString(),
@@ -585,6 +588,7 @@ export class GuoxinSimulator {
       conferenceId: null,
       members: [],
       timers: [],
+      clickcallid: '',
     }
     e.call = c
     return c
@@ -607,6 +611,9 @@ export class GuoxinSimulator {
   /** CLICK_TO_DIAL: the agent's phone first, then the customer. */
   dial(e: SimExt, callee: string): SimCall {
     const c = this.newCall(e, callee, 'out')
+    c.clickcallid = `cc${Date.now().toString(36)}${String(this.seq).padStart(4, '0')}`
+    // the server rings the agent's own phone first: a maincall leg that names the extension as its callee
+    this.sendPush({ id: c.id, caller: callee, callee: e.telNum, state: 'calling', direction: 'outgoing', businessId: 'maincall', group: c.group })
     this.pushLeg(c, 'calling')
     c.timers.push(
       setTimeout(() => {
@@ -668,6 +675,7 @@ export class GuoxinSimulator {
       state: talked ? 'STATE_RECEIVED' : 'STATE_FAILED',
       callType: this.exts.has(c.remote) ? 'CENTREX_CALL' : 'LOCAL_CALL',
       callid: c.id,
+      clickcallid: c.clickcallid,
       recordVoice: talked ? `D:/records/${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}/${c.ext}_${c.remote}_${stamp}.wav` : '',
     })
   }

@@ -7,6 +7,7 @@ import {
   GuoxinClient,
   GuoxinRefused,
   NUMBER_PATTERN,
+  parseClickCallId,
   parsePush,
   type CallLog,
   type CallLogQuery,
@@ -26,6 +27,18 @@ import type { SourceContext, VendorRecording } from '../../core/source.js'
 
 /** States a poll's coarse BUSY_* must not overwrite: pushes and control actions know better. */
 const IN_CALL: readonly ChannelState[] = ['ringing', 'dialing', 'talking', 'held']
+/** Click-to-dial ids remembered for hang-up and correlation. */
+const DIALS_KEEP = 2000
+
+/** A click-to-dial telbridge placed: the answer's clickcallid, and the push id once a push shows the call. */
+interface ClickDial {
+  clickcallid: string
+  ext: string
+  callee: string
+  at: number
+  callId: string | null
+}
+
 /** States a push sets that an IDEL poll may not end (see heldByPush). */
 const PUSH_HELD: readonly ChannelState[] = ['ringing', 'dialing', 'talking']
 /** Remembered call ids that already made a pop (one pop per call and extension). */
@@ -54,6 +67,10 @@ export class GuoxinSource extends PolledSource {
   private readonly popped = new Set<string>()
   /** extension → the call a push put it in (ringing, dialing, talking) and when that call last pushed */
   private readonly pushHeld = new Map<string, { callId: string; at: number }>()
+  /** clickcallid → the click-to-dial it answered (oldest first, at most DIALS_KEEP) */
+  private readonly dials = new Map<string, ClickDial>()
+  /** extension → the clickcallid of its latest click-to-dial, until that call ends */
+  private readonly dialOf = new Map<string, string>()
   /** extension → third party of a CALL_THIRD in progress */
   private readonly consults = new Map<string, string>()
   /** extension → conference id of a conference it created */
@@ -188,6 +205,9 @@ export class GuoxinSource extends PolledSource {
 
   private forgetCall(ext: string): void {
     this.pushHeld.delete(ext)
+    // a click-to-dial not yet seen by a push survives an IDEL poll (the agent's phone may be ringing)
+    const d = this.dialOf.get(ext)
+    if (d !== undefined && this.dials.get(d)?.callId !== null) this.dialOf.delete(ext)
     this.consults.delete(ext)
     this.conferences.delete(ext)
   }
@@ -283,9 +303,29 @@ export class GuoxinSource extends PolledSource {
     const callee = this.isExtension(p.callee)
     const caller = this.isExtension(p.caller)
     if (!callee && !caller) this.ctx.log.debug({ id: p.id, caller: p.caller, callee: p.callee }, 'Guoxin push names no known extension; ignored')
-    if (callee) this.applyLeg(p.callee, p, 'inbound', p.caller, now)
+    // a click-to-dial rings the agent's own phone first: that leg names the extension as its callee,
+    // but the extension is the caller of the call (dialing, no pop)
+    const dial = callee ? this.pendingDial(p.callee, p) : undefined
+    if (dial) {
+      dial.callId ??= p.id
+      this.applyLeg(p.callee, p, 'outbound', dial.callee, now)
+    } else if (callee && !(p.mainCall && p.state === 'calling')) {
+      // a maincall `calling` only says the caller reached the server: the callee's own leg tells its ringing
+      this.applyLeg(p.callee, p, 'inbound', p.caller, now)
+    }
     if (caller) this.applyLeg(p.caller!, p, 'outbound', p.callee, now)
-    if (callee && !p.mainCall && (p.state === 'ringing' || p.state === 'talking')) this.pop(p)
+    if (callee && !dial && !p.mainCall && (p.state === 'ringing' || p.state === 'talking')) this.pop(p)
+  }
+
+  /** The click-to-dial of `ext` a push with `ext` as callee belongs to: maincall legs, or legs from the dialed number. */
+  private pendingDial(ext: string, p: GuoxinPush): ClickDial | undefined {
+    const id = this.dialOf.get(ext)
+    const d = id === undefined ? undefined : this.dials.get(id)
+    if (!d) return undefined
+    if (d.callId !== null) return d.callId === p.id ? d : undefined
+    // no push of it within pushHoldSeconds: this push is another call
+    if (Date.now() - d.at > Math.max(this.cfg.pushHoldSeconds, 10) * 1000) return undefined
+    return p.mainCall || p.caller === d.callee ? d : undefined
   }
 
   private applyLeg(ext: string, p: GuoxinPush, direction: 'inbound' | 'outbound', other: string | null, now: number): void {
@@ -295,6 +335,7 @@ export class GuoxinSource extends PolledSource {
       if (cur && cur.callId !== null && cur.callId !== p.id) return
       this.touchedAt.set(ext, now)
       this.forgetCall(ext)
+      this.dialOf.delete(ext)
       this.ctx.table.update(this.id, ext, { state: 'idle', phone: null, direction: null, callId: null, agent: ext })
       return
     }
@@ -343,7 +384,7 @@ export class GuoxinSource extends PolledSource {
 
   private ext(req: CallRequest): string {
     let ext = req.agent ?? req.channel
-    if (ext === undefined && req.callId !== undefined) ext = this.byCallId(req.callId)?.channel
+    if (ext === undefined && req.callId !== undefined) ext = this.byCallId(req.callId)?.channel ?? this.dials.get(req.callId)?.ext
     if (ext === undefined) throw badField('agent', `${req.action} needs the agent's extension (agent or channel${req.callId ? `; no extension is in call ${req.callId}` : ''})`)
     return checkNumber('agent', ext)
   }
@@ -400,12 +441,29 @@ export class GuoxinSource extends PolledSource {
   private async dial(req: CallRequest): Promise<CallResult> {
     const ext = this.ext(req)
     const phone = checkNumber('phone', need(req.phone, 'phone', 'dial needs the number to call'))
-    return this.done(await this.send(() => this.client.clickToDial({ caller: ext, callee: phone, line: this.cfg.dialLine })))
+    const ok = await this.send(() => this.client.clickToDial({ caller: ext, callee: phone, line: this.cfg.dialLine }))
+    // the answer body is the call's clickcallid (seed §21): the API's callId, for hang-up and the call log
+    const clickcallid = parseClickCallId(ok.body)
+    if (clickcallid === null) {
+      if (ok.body.trim() !== '') this.ctx.log.warn({ body: ok.body.slice(0, 200) }, 'CLICK_TO_DIAL answer is no clickcallid; the call has no callId')
+      return this.done(ok)
+    }
+    this.dials.delete(clickcallid)
+    this.dials.set(clickcallid, { clickcallid, ext, callee: phone, at: Date.now(), callId: null })
+    if (this.dials.size > DIALS_KEEP) this.dials.delete(this.dials.keys().next().value!)
+    this.dialOf.set(ext, clickcallid)
+    const r = this.done(ok, clickcallid)
+    return { ...r, vendor: { ...(r.vendor as Record<string, unknown>), clickcallid } }
   }
 
   private async hangup(req: CallRequest): Promise<CallResult> {
     const ext = this.ext(req)
-    const phone = req.phone ?? this.ctx.table.lookup(this.id, ext)?.phone ?? undefined
+    // the callee: given, else the table's (push or poll), else the number telbridge dialed; unknown
+    // (a call placed elsewhere, seen by no push, polled without remoteNum) it is left out
+    const byId = req.callId !== undefined ? this.dials.get(req.callId) : undefined
+    const latest = this.dialOf.get(ext)
+    const dialed = byId ?? (latest !== undefined ? this.dials.get(latest) : undefined)
+    const phone = req.phone ?? this.ctx.table.lookup(this.id, ext)?.phone ?? dialed?.callee
     return this.done(await this.send(() => this.client.clickToHangup({ caller: ext, callee: phone })))
   }
 
