@@ -39,7 +39,8 @@ t.test('push receiver: POST with a form body, tolerant of +/= ids, sip: callers 
   t.match(pops[0], { pop: { phone: '13700000000', agent: '801', callId: id, data: { group: '售前组' } } })
   // GET with the same fields, and a POST with the fields in its query string
   const q = `id=${encodeURIComponent('Zz+/=@h')}&caller=${encodeURIComponent('sip:802@10.0.0.6')}&callee=803&state=ringing&group=${encodeURIComponent('投诉组')}`
-  t.equal((await fetch(`${r.push}?${q}`)).status, 200)
+  const got = await fetch(`${r.push}?${q}`)
+  t.equal(got.status, 200, await got.text())
   t.match(r.daemon.table.lookup('gx', '803'), { state: 'ringing', callId: 'Zz+/=@h' })
   t.equal((await fetch(`${r.push}?${q.replace('callee=803', 'callee=802').replace('sip%3A802', '13900000000')}`, { method: 'POST' })).status, 200)
   t.equal(r.state('802'), 'ringing')

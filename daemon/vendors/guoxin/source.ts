@@ -24,6 +24,8 @@ import type { ChannelEntry, ChannelPatch, ChannelState } from '../../core/table.
 import type { GuoxinConfig } from './config.js'
 import { PolledSource, asVendorTimeout } from '../../core/polled.js'
 import type { SourceContext, VendorRecording } from '../../core/source.js'
+import type { VendorAction } from '../../core/actions.js'
+import { guoxinActions } from './actions.js'
 
 /** States a poll's coarse BUSY_* must not overwrite: pushes and control actions know better. */
 const IN_CALL: readonly ChannelState[] = ['ringing', 'dialing', 'talking', 'held']
@@ -270,7 +272,7 @@ export class GuoxinSource extends PolledSource {
       }
       // decoded here, not by fastify: the server percent-encodes in its own charset (GBK on older installs)
       const qi = req.url.indexOf('?')
-      const fields = pushFields(qi < 0 ? '' : req.url.slice(qi + 1), Buffer.isBuffer(req.body) ? req.body.toString('latin1') : '', this.cfg.encoding)
+      const fields = pushFields(qi < 0 ? '' : req.url.slice(qi + 1), typeof req.body === 'string' ? req.body : '', this.cfg.encoding)
       const r = parsePush(fields)
       if (!r.ok) {
         this.stats.pushesRejected++
@@ -284,10 +286,21 @@ export class GuoxinSource extends PolledSource {
       return 'ok'
     }
     void app.register(async (sub) => {
-      // a form body is kept as bytes: its %XX are in the server's charset
-      sub.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit: PUSH_BODY_MAX }, (_req, body, done) => done(null, body))
+      // a form body is kept as its raw text (read as latin1): its %XX are in the server's charset
+      sub.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit: PUSH_BODY_MAX }, (_req, body, done) => done(null, (body as Buffer).toString('latin1')))
       sub.get(this.pushPath, { schema }, handler)
-      sub.post(this.pushPath, { schema: { ...schema, consumes: ['application/x-www-form-urlencoded'] } }, handler)
+      const body = { description: 'the push fields (id, caller, callee, state, direction, businessId, group) as a form, percent-encoded in the source encoding', type: 'string' }
+      sub.post(
+        this.pushPath,
+        {
+          schema: { ...schema, consumes: ['application/x-www-form-urlencoded'], body },
+          // a POST with its fields in the query string only has no body: an empty form
+          preValidation: async (req) => {
+            if (req.body === undefined || req.body === null) req.body = ''
+          },
+        },
+        handler,
+      )
     })
   }
 
@@ -541,6 +554,27 @@ export class GuoxinSource extends PolledSource {
     return this.done(await this.send(() => this.client.setPresence({ extnum: ext, state })))
   }
 
+  // ---- vendor actions (POST /v1/sources/:id/actions/<opt>) ----
+
+  private vendorActionList: VendorAction[] | null = null
+
+  /** Every opt of seed 001 the common call-control routes do not reach (daemon/vendors/guoxin/actions.ts). */
+  vendorActions(): readonly VendorAction[] {
+    return (this.vendorActionList ??= guoxinActions({
+      client: this.client,
+      control: (fn) => this.send(fn),
+      query: (fn) =>
+        fn().catch((err: unknown) => {
+          throw this.queryError(err)
+        }),
+      consultStarted: (callee, target) => {
+        this.consults.set(callee, target)
+        this.mark(callee, { state: 'held' })
+        this.pollSoon()
+      },
+    }))
+  }
+
   // ---- recordings and call log (for guoxinApiRoutes) ----
 
   /** The call's recording from the server's FileDownServlet (Range passed through). */
@@ -565,7 +599,7 @@ export class GuoxinSource extends PolledSource {
   }
 
   private queryError(err: unknown): unknown {
-    if (err instanceof GuoxinRefused) return new VendorRefused(this.id, err.status, `${err.opt}: ${err.meaning.en}`)
+    if (err instanceof GuoxinRefused) return new VendorRefused(this.id, err.status, `${err.opt}: ${err.meaning.en}${err.meaning.zh ? ` (${err.meaning.zh})` : ''}`)
     return asVendorTimeout(this.id, this.cfg.timeoutMs, err)
   }
 }
