@@ -52,6 +52,10 @@ const NAMES = [
   'IVR_TTS_CALL_MONITOR',
   'CALL_LOG_QUERY',
   'CALL_LOG_GET_WITH_CALLID',
+  'ContactsSrvlt',
+  'PreorderSrvlt',
+  'ToneFileSvlt.query',
+  'ToneFileSvlt.delete',
 ]
 
 t.test('the list: every action named by its opt, fields named as seed 001 names them', async (t) => {
@@ -68,7 +72,7 @@ t.test('the list: every action named by its opt, fields named as seed 001 names 
   t.same(fields.CALL_LOG_QUERY, ['first', 'maxResults', 'beginDate', 'endDate', 'telnum', 'dirction'])
   t.same(
     body.actions.filter((a: any) => a.kind === 'query').map((a: any) => a.name),
-    ['GET_CAPTCHA_RESULT', 'CALL_THIRD_GET_THIRD_STATE', 'IVR_TTS_CALL_RESULT', 'IVR_TTS_CALL_MONITOR', 'CALL_LOG_QUERY', 'CALL_LOG_GET_WITH_CALLID'],
+    ['GET_CAPTCHA_RESULT', 'CALL_THIRD_GET_THIRD_STATE', 'IVR_TTS_CALL_RESULT', 'IVR_TTS_CALL_MONITOR', 'CALL_LOG_QUERY', 'CALL_LOG_GET_WITH_CALLID', 'ToneFileSvlt.query'],
   )
 })
 
@@ -183,4 +187,24 @@ t.test('call log: CALL_LOG_QUERY and CALL_LOG_GET_WITH_CALLID with the seed fiel
   t.equal(slow.status, 504)
   t.ok(r.sim.requestsFor('IVR_TTS_CALL_MONITOR').length > 1, 'a query is asked again')
   r.sim.silent = false
+})
+
+t.test('§19, §20, §24: customers, sales leads and voice files through their servlets (GBK source)', async (t) => {
+  const r = await rig(t, { encoding: 'gbk' }, { encoding: 'gbk' })
+  const contacts = JSON.stringify({ contacts: [{ cname: '李先生', localuser: -1, gid: 1, details: [{ tid: 1, cvalue: '13227841198' }] }] })
+  t.match(await r.run('ContactsSrvlt', { data: contacts }), { status: 200, body: { result: { status: 200 } } })
+  const got = r.sim.requests.filter((q) => q.path === '/bridge/ContactsSrvlt').at(-1)!
+  t.equal(got.params.data, contacts, 'data arrives as sent')
+  t.match(got.rawQuery, /^data=%7B%22contacts%22.*%C0%EE%CF%C8%C9%FA/, 'Chinese percent-encoded in GBK')
+  t.match(await r.run('ContactsSrvlt', { data: contacts }), { status: 502, body: { error: { vendor: { code: 483, message: /电话号码重复/ } } } })
+  t.match(await r.run('ContactsSrvlt', { data: '{"contacts":' }), { status: 400, body: { error: { field: 'data' } } })
+  const lead = JSON.stringify({ preorder: [{ cname: 'Mr.Wang', telnum: '13227841100', product: 'CallCenterSystem', comment: '', qq: '1234567' }] })
+  t.match(await r.run('PreorderSrvlt', { data: lead }), { status: 200 })
+  t.match(await r.run('PreorderSrvlt', { data: lead }), { status: 502, body: { error: { vendor: { code: 483, message: /商机重复/ } } } })
+  const tones = await r.run('ToneFileSvlt.query')
+  t.match(tones.body.result[0], { id: 1, titel: '个人来电转语音邮箱导航', path: 'personalVoiceMail.wav' })
+  t.equal(r.sim.requests.filter((q) => q.path === '/bridge/ToneFileSvlt').at(-1)!.rawQuery, 'opt=query')
+  t.match(await r.run('ToneFileSvlt.delete', { id: 12 }), { status: 200, body: { result: { zh: '删除成功' } } })
+  t.equal(r.sim.requests.filter((q) => q.path === '/bridge/ToneFileSvlt').at(-1)!.rawQuery, 'opt=delete&id=12')
+  t.match(await r.run('ToneFileSvlt.delete', { id: 12 }), { status: 502, body: { error: { vendor: { code: 404, message: /无法找到相关数据/ } } } })
 })

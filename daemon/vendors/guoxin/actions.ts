@@ -206,6 +206,63 @@ export function guoxinActions(h: ActionHost): VendorAction[] {
         return { result: log === null ? null : logJson(log) }
       },
     },
+    ...servletActions(h),
+  ]
+}
+
+/** §19/§20 `data`: the seed's JSON text, checked to be JSON with the named array before it is sent. */
+function jsonData(key: 'contacts' | 'preorder', v: string | undefined): string {
+  let o: unknown
+  try {
+    o = JSON.parse(v ?? '')
+  } catch {
+    throw badField('data', `data: expected JSON text such as {"${key}":[…]}`)
+  }
+  const list = typeof o === 'object' && o !== null && !Array.isArray(o) ? (o as Record<string, unknown>)[key] : undefined
+  if (!Array.isArray(list) || list.length === 0) throw badField('data', `data: expected a JSON object with a non-empty "${key}" array`)
+  // sent as the caller wrote it: the server reads the seed's field names (cname, localuser, gid, details …)
+  return v!
+}
+
+/** §19, §20, §24: the servlets beside /bridge/callctrl, named by servlet (and `opt`). */
+function servletActions(h: ActionHost): VendorAction[] {
+  const c = h.client
+  const data = (key: string): ActionParam => ({
+    name: 'data',
+    type: 'string',
+    required: true,
+    maxLength: 6000,
+    description: `the seed's JSON text, {"${key}":[…]} (sent percent-encoded in the source charset)`,
+  })
+  return [
+    {
+      name: 'ContactsSrvlt',
+      description: '§19 import customers (创建客户资料): {"contacts":[{"cname","localuser","gid","details":[{"tid","cvalue"}]}]}',
+      kind: 'control',
+      params: [data('contacts')],
+      run: async (p) => controlOutcome(await h.control(() => c.contactsCreate(jsonData('contacts', str(p, 'data'))))),
+    },
+    {
+      name: 'PreorderSrvlt',
+      description: '§20 import sales leads for agents to call (创建商机): {"preorder":[{"cname","telnum","product","comment","qq"}]}',
+      kind: 'control',
+      params: [data('preorder')],
+      run: async (p) => controlOutcome(await h.control(() => c.preorderCreate(jsonData('preorder', str(p, 'data'))))),
+    },
+    {
+      name: 'ToneFileSvlt.query',
+      description: '§24 the voice files on the server (获取所有语音文件信息): id, titel (sic), path, des',
+      kind: 'query',
+      params: [],
+      run: async () => ({ result: await h.query(() => c.toneFiles()) }),
+    },
+    {
+      name: 'ToneFileSvlt.delete',
+      description: '§24 delete a voice file (删除语音文件)',
+      kind: 'control',
+      params: [{ name: 'id', type: 'integer', required: true, min: 0, max: 999_999_999, description: 'the voice file number (语音文件编号)' }],
+      run: async (p) => controlOutcome(await h.control(() => c.toneFileDelete(num(p, 'id')!))),
+    },
   ]
 }
 

@@ -280,6 +280,8 @@ export class GuoxinSimulator {
       if (req.method !== 'GET' && req.method !== 'HEAD') return this.status(res, 405)
       if (path === '/bridge/jsoncfg') return opt === 'EXTNUM_STATE' ? this.json(res, this.extStates()) : this.status(res, 400)
       if (path === '/Oms/FileDownServlet') return this.download(res, params)
+      if (path === '/bridge/ContactsSrvlt' || path === '/bridge/PreorderSrvlt') return this.importData(res, path === '/bridge/ContactsSrvlt' ? 'contacts' : 'preorder', params.data)
+      if (path === '/bridge/ToneFileSvlt') return this.toneFile(res, params)
       if (path !== '/bridge/callctrl') return this.status(res, 404)
       if (!opt || !(OPTS as readonly string[]).includes(opt)) return this.status(res, 400)
       const forced = this.forced.get(opt)?.shift()
@@ -341,6 +343,46 @@ export class GuoxinSimulator {
       'content-disposition': `attachment; filename="${log.recordVoice.split('/').pop()}"`,
     })
     res.end(wav)
+  }
+
+  /** §24 the voice files, as the seed's example lists them */
+  readonly toneFiles = [
+    { id: 1, titel: '个人来电转语音邮箱导航', path: 'personalVoiceMail.wav', des: '您好, 我现在无法接听你的来电, 请留言。' },
+    { id: 2, titel: '非工作时间提醒', path: 'offwork.wav', des: '非工作时间提醒' },
+    { id: 12, titel: '静音', path: 'mute.wav', des: '静音 0.3 秒' },
+  ]
+  /** §19/§20 phone numbers imported so far (a repeat is 483) */
+  readonly imported = { contacts: new Set<string>(), preorder: new Set<string>() }
+
+  /** §19 ContactsSrvlt / §20 PreorderSrvlt: 200, 483 a number already imported, 400 bad data. */
+  private importData(res: ServerResponse, key: 'contacts' | 'preorder', data: string | undefined): void {
+    let list: unknown
+    try {
+      list = (JSON.parse(data ?? '') as Record<string, unknown>)[key]
+    } catch {
+      return this.status(res, 400)
+    }
+    if (!Array.isArray(list) || !list.length) return this.status(res, 400)
+    const numbers: string[] = []
+    for (const e of list as Record<string, unknown>[]) {
+      if (typeof e !== 'object' || e === null || typeof e.cname !== 'string') return this.status(res, 400)
+      if (key === 'preorder') numbers.push(String(e.telnum))
+      else if (Array.isArray(e.details)) for (const d of e.details as Record<string, unknown>[]) if (d && (d.tid === 1 || d.tid === 2)) numbers.push(String(d.cvalue))
+    }
+    const seen = this.imported[key]
+    if (numbers.some((n) => seen.has(n))) return this.status(res, 483)
+    numbers.forEach((n) => seen.add(n))
+    this.status(res, 200)
+  }
+
+  /** §24 ToneFileSvlt: opt=query (JSON list), opt=delete&id= (200, 400, 404). */
+  private toneFile(res: ServerResponse, p: Record<string, string>): void {
+    if (p.opt === 'query') return this.json(res, this.toneFiles)
+    if (p.opt !== 'delete' || !/^\d+$/.test(p.id ?? '')) return this.status(res, 400)
+    const i = this.toneFiles.findIndex((f) => f.id === Number(p.id))
+    if (i < 0) return this.status(res, 404)
+    this.toneFiles.splice(i, 1)
+    this.status(res, 200)
   }
 
   // ---- operations ----
