@@ -5,6 +5,8 @@ import {
   GuoxinBadAnswer,
   GuoxinClient,
   OPTS,
+  SERVLET_OPS,
+  type GuoxinOpt,
   OPT_CODES,
   codeMeaning,
   decodeQuery,
@@ -229,10 +231,10 @@ t.test('random push queries and answers never throw anything but GuoxinBadAnswer
 
 t.test("every documented code of every opt has a meaning in English and in the seed's words", async (t) => {
   for (const [opt, table] of Object.entries(OPT_CODES)) {
-    t.ok((OPTS as readonly string[]).includes(opt), opt)
+    t.ok([...OPTS, ...SERVLET_OPS].includes(opt as (typeof OPTS)[number]), opt)
     for (const [code, m] of Object.entries(table!)) {
       t.ok(m.en && m.zh, `${opt} ${code}`)
-      t.ok(codeMeaning(opt as (typeof OPTS)[number], Number(code)).documented)
+      t.ok(codeMeaning(opt as GuoxinOpt, Number(code)).documented)
     }
   }
   t.same(codeMeaning('CLICK_TO_TRANSFER', 481), { en: 'extnum has no call that can be transferred', zh: 'extnum 不存在可以转移的通话', documented: true })
@@ -314,4 +316,13 @@ t.test('an EXTNUM_STATE answer split at every byte boundary over real HTTP parse
     t.equal(bad, null, `${enc}: every split (${all.length}) parses alike; the answer's charset wins over the configured one`)
     await new Promise<void>((r) => server.close(() => r()))
   }
+})
+
+t.test('CLICK_TO_DIAL answer → clickcallid (bare, k=v, JSON); anything else null', async (t) => {
+  const { parseClickCallId } = await import('../protocols/guoxin/index.js')
+  t.equal(parseClickCallId('  cc123-4@x\r\n'), 'cc123-4@x')
+  t.equal(parseClickCallId('clickcallid=abc;x=1'), 'abc')
+  t.equal(parseClickCallId('{"clickcallid":"j1"}'), 'j1')
+  t.equal(parseClickCallId('{"clickcallid":42}'), '42')
+  for (const bad of ['', '{"x":1}', '{broken', 'a b', '<b>', 'x'.repeat(129)]) t.equal(parseClickCallId(bad), null, JSON.stringify(bad))
 })
