@@ -239,7 +239,7 @@ export class GuoxinSimulator {
     await this.pushChain
   }
 
-  /** Answer the next call of `opt` with `status` (tests of every documented code). */
+  /** Answer the next call of `opt` (or servlet op) with `status` (tests of every documented code). */
   failNext(opt: GuoxinOpt, status: number): void {
     const q = this.forced.get(opt) ?? []
     q.push(status)
@@ -280,6 +280,9 @@ export class GuoxinSimulator {
       if (req.method !== 'GET' && req.method !== 'HEAD') return this.status(res, 405)
       if (path === '/bridge/jsoncfg') return opt === 'EXTNUM_STATE' ? this.json(res, this.extStates()) : this.status(res, 400)
       if (path === '/Oms/FileDownServlet') return this.download(res, params)
+      const servlet = /^\/bridge\/(ContactsSrvlt|PreorderSrvlt|ToneFileSvlt)$/.exec(path)?.[1]
+      const servletForced = servlet && this.forced.get(servlet === 'ToneFileSvlt' ? `ToneFileSvlt.${params.opt}` : servlet)?.shift()
+      if (typeof servletForced === 'number') return this.status(res, servletForced)
       if (path === '/bridge/ContactsSrvlt' || path === '/bridge/PreorderSrvlt') return this.importData(res, path === '/bridge/ContactsSrvlt' ? 'contacts' : 'preorder', params.data)
       if (path === '/bridge/ToneFileSvlt') return this.toneFile(res, params)
       if (path !== '/bridge/callctrl') return this.status(res, 404)
