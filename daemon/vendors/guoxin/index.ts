@@ -60,7 +60,10 @@ force-hang-up (default: the last extension). --calls-per-minute starts random ca
       started(urls) {
         sim.opts.push = `${urls.ingestUrl}/guoxin/gx/push`
       },
-      lines: (urls) => [`Dial (Guoxin):  curl -s -XPOST ${urls.apiUrl}/v1/calls -H 'content-type: application/json' -d '{"source":"gx","agent":"8001","phone":"13800000000"}'`],
+      lines: (urls) => [
+        `Dial (Guoxin):  curl -s -XPOST ${urls.apiUrl}/v1/calls -H 'content-type: application/json' -d '{"source":"gx","agent":"8001","phone":"13800000000"}'`,
+        `IVR/TTS call (Guoxin IVR_TTS_CALL):  curl -s -XPOST ${urls.apiUrl}/v1/sources/gx/actions/IVR_TTS_CALL -H 'content-type: application/json' -d '{"token":"t1","callee":"13800000000","toneid":20,"tts":"abc=你好"}'`,
+      ],
       stop: () => sim.stop(),
     }
   },
