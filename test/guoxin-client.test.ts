@@ -102,6 +102,9 @@ t.test('each documented status code of each opt becomes a typed refusal', async 
     FORCE_PICKUP: () => c.forcePickup(p),
     FORCE_HUNGUP: () => c.forceHungup(p),
     IVR_TTS_CALL: () => c.ivrTtsCall({ token: 'x', callee: '1', toneid: 1 }),
+    ContactsSrvlt: () => c.contactsCreate('{"contacts":[]}'),
+    PreorderSrvlt: () => c.preorderCreate('{"preorder":[]}'),
+    'ToneFileSvlt.delete': () => c.toneFileDelete(1),
   }
   let checked = 0
   for (const [opt, table] of Object.entries(OPT_CODES) as [GuoxinOpt, Record<number, { en: string; zh: string }>][]) {

@@ -5,6 +5,8 @@ import {
   GuoxinBadAnswer,
   GuoxinClient,
   OPTS,
+  SERVLET_OPS,
+  type GuoxinOpt,
   OPT_CODES,
   codeMeaning,
   decodeQuery,
@@ -166,6 +168,11 @@ t.test("the seed's push example parses; maincall is told apart", async (t) => {
     },
   })
   const main = parsePush({ ...q, businessId: 'maincall', caller: '', extra: 'ignored' })
+  // issue 11: ids with +/=, SIP callers (the number is taken) and Chinese group names are accepted
+  t.match(parsePush({ ...q, id: 'Ab+/=@x', caller: 'sip:13700000000@10.0.0.9:5060', callee: 'sip:802@10.0.0.6', group: '售前组', businessId: 'a,b' }), {
+    ok: true,
+    push: { id: 'Ab+/=@x', caller: '13700000000', callee: '802', group: '售前组', businessId: 'a,b' },
+  })
   t.ok(main.ok && main.push.mainCall && main.push.caller === null)
 })
 
@@ -182,9 +189,11 @@ t.test('bad pushes name the field', async (t) => {
     [{ ...good, state: 'answered' }, 'state', /one of calling, ringing, canceled, talking, hungup/],
     [{ ...good, state: undefined }, 'state', /missing/],
     [{ ...good, state: ['talking', 'hungup'] }, 'state', /more than once/],
-    [{ ...good, businessId: 'a,b' }, 'businessId', /businessId must be/],
-    [{ ...good, group: '3003;x' }, 'group', /group must be/],
-    [{ ...good, direction: 'in coming' }, 'direction', /direction must be/],
+    // issue 11 made the receiver tolerant (`a,b`, `3003;x`, `in coming` now pass): what stays refused
+    [{ ...good, businessId: 'a b' }, 'businessId', /businessId must be/],
+    [{ ...good, group: '3003\u0007' }, 'group', /group must be/],
+    [{ ...good, group: 'g'.repeat(65) }, 'group', /group must be/],
+    [{ ...good, direction: 'in\ncoming' }, 'direction', /direction must be/],
   ]
   for (const [q, field, msg] of cases) {
     const r = parsePush(q)
@@ -222,10 +231,10 @@ t.test('random push queries and answers never throw anything but GuoxinBadAnswer
 
 t.test("every documented code of every opt has a meaning in English and in the seed's words", async (t) => {
   for (const [opt, table] of Object.entries(OPT_CODES)) {
-    t.ok((OPTS as readonly string[]).includes(opt), opt)
+    t.ok([...OPTS, ...SERVLET_OPS].includes(opt as (typeof OPTS)[number]), opt)
     for (const [code, m] of Object.entries(table!)) {
       t.ok(m.en && m.zh, `${opt} ${code}`)
-      t.ok(codeMeaning(opt as (typeof OPTS)[number], Number(code)).documented)
+      t.ok(codeMeaning(opt as GuoxinOpt, Number(code)).documented)
     }
   }
   t.same(codeMeaning('CLICK_TO_TRANSFER', 481), { en: 'extnum has no call that can be transferred', zh: 'extnum 不存在可以转移的通话', documented: true })
@@ -307,4 +316,13 @@ t.test('an EXTNUM_STATE answer split at every byte boundary over real HTTP parse
     t.equal(bad, null, `${enc}: every split (${all.length}) parses alike; the answer's charset wins over the configured one`)
     await new Promise<void>((r) => server.close(() => r()))
   }
+})
+
+t.test('CLICK_TO_DIAL answer → clickcallid (bare, k=v, JSON); anything else null', async (t) => {
+  const { parseClickCallId } = await import('../protocols/guoxin/index.js')
+  t.equal(parseClickCallId('  cc123-4@x\r\n'), 'cc123-4@x')
+  t.equal(parseClickCallId('clickcallid=abc;x=1'), 'abc')
+  t.equal(parseClickCallId('{"clickcallid":"j1"}'), 'j1')
+  t.equal(parseClickCallId('{"clickcallid":42}'), '42')
+  for (const bad of ['', '{"x":1}', '{broken', 'a b', '<b>', 'x'.repeat(129)]) t.equal(parseClickCallId(bad), null, JSON.stringify(bad))
 })

@@ -9,7 +9,7 @@ import { connect as tlsConnect } from 'node:tls'
 import iconv from 'iconv-lite'
 import type { IncomingMessage } from 'node:http'
 import { HttpTimeoutError, HttpUnreachableError, retrying } from '../http/client.js'
-import { codeMeaning, type CodeMeaning, type GuoxinOpt } from './codes.js'
+import { codeMeaning, type CodeMeaning, type GuoxinOpt, type GuoxinServletOp } from './codes.js'
 import { GuoxinBadAnswer, parseCallLog, parseCallLogs, parseExtStates, parseTaskResult, parseTtsMonitor } from './parse.js'
 import { get, openGet, type GetResponse } from './http.js'
 import { encodeQuery, type GuoxinEncoding } from './query.js'
@@ -377,6 +377,53 @@ export class GuoxinClient {
   async callLogByCallId(callid: string, o: CallOptions = {}): Promise<CallLog | null> {
     const r = await this.query('CALL_LOG_GET_WITH_CALLID', this.callctrlUrl('CALL_LOG_GET_WITH_CALLID', [['callid', callid]]), o, [200, 404])
     return r.status === 404 ? null : parseCallLog(r.body)
+  }
+
+  // §19, §20, §24: servlets beside callctrl, answered by status code (the voice file list by JSON)
+  servletUrl(path: 'ContactsSrvlt' | 'PreorderSrvlt' | 'ToneFileSvlt', params: Params): string {
+    return `${this.base}/bridge/${path}?${encodeQuery(params, this.encoding)}`
+  }
+
+  private async servlet(op: GuoxinServletOp, url: string, o: CallOptions = {}): Promise<GuoxinOk> {
+    const res = await get(url, { timeoutMs: this.opts.timeoutMs, signal: o.signal })
+    const body = this.decode(res)
+    if (res.status !== 200) throw new GuoxinRefused(op, res.status, body)
+    return { opt: op, status: 200, meaning: codeMeaning(op, 200), body }
+  }
+
+  /** §19 import customers: `data` is the seed's JSON text ({"contacts":[…]}) */
+  contactsCreate(data: string, o?: CallOptions): Promise<GuoxinOk> {
+    return this.servlet('ContactsSrvlt', this.servletUrl('ContactsSrvlt', [['data', data]]), o)
+  }
+
+  /** §20 import sales leads: `data` is the seed's JSON text ({"preorder":[…]}) */
+  preorderCreate(data: string, o?: CallOptions): Promise<GuoxinOk> {
+    return this.servlet('PreorderSrvlt', this.servletUrl('PreorderSrvlt', [['data', data]]), o)
+  }
+
+  /** §24 the voice files: [{id, titel, path, des}] as the server spells them */
+  async toneFiles(o: CallOptions = {}): Promise<unknown[]> {
+    const r = await this.retry(() => this.servlet('ToneFileSvlt.query', this.servletUrl('ToneFileSvlt', [['opt', 'query']]), o), o)
+    let json: unknown
+    try {
+      json = JSON.parse(r.body.charCodeAt(0) === 0xfeff ? r.body.slice(1) : r.body)
+    } catch (err) {
+      throw new GuoxinBadAnswer('ToneFileSvlt.query', `not JSON (${(err as Error).message})`, r.body.slice(0, 200))
+    }
+    if (!Array.isArray(json)) throw new GuoxinBadAnswer('ToneFileSvlt.query', 'expected a JSON array', r.body.slice(0, 200))
+    return json as unknown[]
+  }
+
+  /** §24 delete a voice file */
+  toneFileDelete(id: number, o?: CallOptions): Promise<GuoxinOk> {
+    return this.servlet(
+      'ToneFileSvlt.delete',
+      this.servletUrl('ToneFileSvlt', [
+        ['opt', 'delete'],
+        ['id', id],
+      ]),
+      o,
+    )
   }
 
   // §22

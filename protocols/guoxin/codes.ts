@@ -33,7 +33,10 @@ export const OPTS = [
   'CALL_LOG_QUERY', // §21
   'CALL_LOG_GET_WITH_CALLID', // §21
 ] as const
-export type GuoxinOpt = (typeof OPTS)[number]
+/** The servlets beside /bridge/callctrl: §19 customers, §20 sales leads, §24 voice files (by their `opt`). */
+export const SERVLET_OPS = ['ContactsSrvlt', 'PreorderSrvlt', 'ToneFileSvlt.query', 'ToneFileSvlt.delete'] as const
+export type GuoxinServletOp = (typeof SERVLET_OPS)[number]
+export type GuoxinOpt = (typeof OPTS)[number] | GuoxinServletOp
 
 export interface CodeMeaning {
   /** English */
@@ -124,6 +127,9 @@ export const OPT_CODES: Partial<Record<GuoxinOpt, CodeTable>> = {
   CALL_MONITOR: { 200: OK, 403: NO_PERMISSION, 404: { en: 'the monitored extension is not in a call', zh: '被监听分机没有在通话' }, 503: NO_RESOURCES },
   FORCE_PICKUP: { 200: OK, 403: NO_PERMISSION, 404: { en: 'no call to barge into', zh: '没有找到可强插的通话' }, 503: NO_RESOURCES },
   FORCE_HUNGUP: { 200: OK, 403: NO_PERMISSION, 404: { en: 'no call to force-hang-up', zh: '没有找到可强拆的通话' }, 503: NO_RESOURCES },
+  ContactsSrvlt: { 200: OK, 400: { en: 'bad parameters or failed', zh: '参数错误等导致失败' }, 483: { en: 'phone number already used', zh: '电话号码重复' } },
+  PreorderSrvlt: { 200: OK, 400: { en: 'bad parameters or failed', zh: '参数错误等导致失败' }, 483: { en: 'one or more sales leads already exist', zh: '有一个或者多个商机重复' } },
+  'ToneFileSvlt.delete': { 200: { en: 'deleted', zh: '删除成功' }, 400: BAD_ARGS, 404: { en: 'no such voice file', zh: '无法找到相关数据' } },
   IVR_TTS_CALL: {
     200: { en: 'ok, calling', zh: '操作成功，系统已经开始呼叫' },
     400: BAD_ARGS,

@@ -21,8 +21,6 @@ export class GuoxinBadAnswer extends Error {
 export const NUMBER_PATTERN = /^[0-9A-Za-z*#+._-]{1,64}$/
 /** Call ids (`c635814c-…@192.168.1.82`) and businessIds (`14310454421088926826-0@192.168.1.102`). */
 export const CALL_ID_PATTERN = /^[0-9A-Za-z@._:-]{1,128}$/
-const GROUP_PATTERN = /^[0-9A-Za-z_.-]{0,32}$/
-const RESERVED_PATTERN = /^[0-9A-Za-z_.-]{0,32}$/
 
 const EXT_STATES: Record<string, ExtCallState> = {
   IDEL: 'idle',
@@ -227,6 +225,29 @@ export function parseTaskResult(what: string, status: number, text: string): Cal
   return { code, state: CALL_RESULT_STATES[code]?.name ?? 'unknown', vars, raw }
 }
 
+const CLICK_CALL_ID = /^[\x21-\x7e]{1,128}$/
+
+/**
+ * CLICK_TO_DIAL's answer body: the seed (§21 clickcallid) says the click-to-dial call "立刻返回
+ * clickcallid 值" without showing the form, so a bare token, `clickcallid=…` or a JSON object with
+ * `clickcallid` are read; anything else (an empty body) is null.
+ */
+export function parseClickCallId(text: string): string | null {
+  const raw = text.charCodeAt(0) === 0xfeff ? text.slice(1).trim() : text.trim()
+  if (raw === '') return null
+  let v: unknown = raw
+  if (raw.startsWith('{')) {
+    try {
+      const o: unknown = JSON.parse(raw)
+      v = isObject(o) ? o.clickcallid : null
+    } catch {
+      return null
+    }
+  } else if (/^clickcallid=/i.test(raw)) v = Object.entries(parseKv(raw)).find(([k]) => k.toLowerCase() === 'clickcallid')?.[1]
+  if (typeof v === 'number' && Number.isSafeInteger(v)) v = String(v)
+  return typeof v === 'string' && CLICK_CALL_ID.test(v) && !/[<>"'`\\]/.test(v) ? v : null
+}
+
 /** IVR_TTS_CALL_MONITOR: `queue=0;playcount=0`. */
 export function parseTtsMonitor(text: string): TtsMonitor {
   const kv = parseKv(text)
@@ -242,9 +263,25 @@ export type PushResult = { ok: true; push: GuoxinPush } | { ok: false; field: st
 
 const PUSH_STATES: readonly PushState[] = ['calling', 'ringing', 'canceled', 'talking', 'hungup']
 
+/** Push ids and businessIds: any visible ASCII (ids with `+/=` are seen), no quotes or angle brackets, at most 128. */
+const PUSH_ID = /^[\x21-\x7e]{1,128}$/
+const UNSAFE = /[<>"'`\\]/
+/** A push's caller or callee: a number, or a SIP/tel URI (`sip:801@10.0.0.6:5060`). */
+const PUSH_PARTY = /^[0-9A-Za-z*#+._:@=~!$-]{1,128}$/
+/** group (Chinese group names are seen) and direction: any text but control characters and markup, bounded. */
+const PUSH_TEXT = /^[^\x00-\x1f\x7f<>"'`\\]*$/u
+
+/** `sip:801@10.0.0.6:5060` → `801`; a plain number as it is. */
+export function pushNumber(v: string): string {
+  const m = /^(?:sips?|tel):([^@;]+)/i.exec(v)
+  return m ? m[1]! : v
+}
+
 /**
- * The push callback's query (§4), already percent-decoded. Every field is checked; the first bad
- * one is named. Parameters the seed does not list are ignored (a newer server may add some).
+ * The push callback's fields (§4), already percent-decoded (query string or form body). Every field
+ * is checked, tolerantly: ids may carry `+/=`, callers may be SIP URIs (the number is taken from
+ * them), group names may be Chinese; lengths are bounded and control characters refused. The first
+ * bad field is named. Parameters the seed does not list are ignored (a newer server may add some).
  */
 export function parsePush(query: Record<string, unknown>): PushResult {
   const bad = (field: string, message: string): PushResult => ({ ok: false, field, message })
@@ -260,26 +297,29 @@ export function parsePush(query: Record<string, unknown>): PushResult {
     if (x === null) return bad(f, `${f} given more than once`)
     if (x !== undefined) v[f] = x
   }
+  const shown = (s: string) => JSON.stringify(s.slice(0, 40))
+  const idOk = (s: string) => PUSH_ID.test(s) && !UNSAFE.test(s)
   if (v.id === undefined || v.id === '') return bad('id', 'id is missing')
-  if (!CALL_ID_PATTERN.test(v.id)) return bad('id', `id must be 1–128 of A-Z a-z 0-9 @ . _ : -, got ${JSON.stringify(v.id.slice(0, 40))}`)
+  if (!idOk(v.id)) return bad('id', `id must be 1–128 visible ASCII characters without quotes or <>, got ${shown(v.id)}`)
   if (v.callee === undefined || v.callee === '') return bad('callee', 'callee is missing')
-  if (!NUMBER_PATTERN.test(v.callee)) return bad('callee', `callee must be a number (1–64 of 0-9 A-Z a-z * # + . _ -), got ${JSON.stringify(v.callee.slice(0, 40))}`)
+  if (!PUSH_PARTY.test(v.callee)) return bad('callee', `callee must be a number or SIP URI (1–128 of 0-9 A-Z a-z * # + . _ : @ = ~ ! $ -), got ${shown(v.callee)}`)
   if (v.caller === undefined) return bad('caller', 'caller is missing')
-  if (v.caller !== '' && !NUMBER_PATTERN.test(v.caller)) return bad('caller', `caller must be a number (1–64 of 0-9 A-Z a-z * # + . _ -) or empty, got ${JSON.stringify(v.caller.slice(0, 40))}`)
+  if (v.caller !== '' && !PUSH_PARTY.test(v.caller)) return bad('caller', `caller must be a number or SIP URI (1–128 of 0-9 A-Z a-z * # + . _ : @ = ~ ! $ -) or empty, got ${shown(v.caller)}`)
   if (v.state === undefined) return bad('state', 'state is missing')
-  if (!(PUSH_STATES as readonly string[]).includes(v.state)) return bad('state', `state must be one of ${PUSH_STATES.join(', ')}, got ${JSON.stringify(v.state.slice(0, 40))}`)
-  if (v.direction !== undefined && !RESERVED_PATTERN.test(v.direction)) return bad('direction', `direction must be up to 32 of A-Z a-z 0-9 _ . -, got ${JSON.stringify(v.direction.slice(0, 40))}`)
-  if (v.businessId !== undefined && v.businessId !== '' && !CALL_ID_PATTERN.test(v.businessId)) {
-    return bad('businessId', `businessId must be "maincall" or 1–128 of A-Z a-z 0-9 @ . _ : -, got ${JSON.stringify(v.businessId.slice(0, 40))}`)
+  if (!(PUSH_STATES as readonly string[]).includes(v.state)) return bad('state', `state must be one of ${PUSH_STATES.join(', ')}, got ${shown(v.state)}`)
+  if (v.direction !== undefined && (v.direction.length > 32 || !PUSH_TEXT.test(v.direction)))
+    return bad('direction', `direction must be up to 32 characters without control characters, got ${shown(v.direction)}`)
+  if (v.businessId !== undefined && v.businessId !== '' && !idOk(v.businessId)) {
+    return bad('businessId', `businessId must be "maincall" or 1–128 visible ASCII characters without quotes or <>, got ${shown(v.businessId)}`)
   }
-  if (v.group !== undefined && !GROUP_PATTERN.test(v.group)) return bad('group', `group must be up to 32 of A-Z a-z 0-9 _ . -, got ${JSON.stringify(v.group.slice(0, 40))}`)
+  if (v.group !== undefined && (v.group.length > 64 || !PUSH_TEXT.test(v.group))) return bad('group', `group must be up to 64 characters without control characters, got ${shown(v.group)}`)
   const businessId = v.businessId === undefined || v.businessId === '' ? null : v.businessId
   return {
     ok: true,
     push: {
       id: v.id,
-      caller: v.caller === '' ? null : v.caller,
-      callee: v.callee,
+      caller: v.caller === '' ? null : pushNumber(v.caller),
+      callee: pushNumber(v.callee),
       state: v.state as PushState,
       direction: v.direction === undefined || v.direction === '' ? null : v.direction,
       businessId,

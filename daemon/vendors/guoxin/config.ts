@@ -40,6 +40,13 @@ export const guoxinSchema = {
     timeoutMs: { type: 'integer', default: 5000, min: 50, max: 600_000, doc: 'per request to the server' },
     downAfter: { type: 'integer', default: 1, min: 1, max: 1000, doc: 'polls failing in a row before the source is `down` and its extensions `unknown`' },
     encoding: { type: 'string', default: 'utf-8', enum: ['utf-8', 'gbk'], doc: 'charset of query strings and of answers that name none' },
+    pushHoldSeconds: {
+      type: 'number',
+      default: 120,
+      min: 0,
+      max: 86400,
+      doc: 'a push-set ringing/dialing/talking outlasts polls answering IDEL until a hungup/canceled push, or this many seconds without a push for that call (0 = polls win at once)',
+    },
     dialLine: { type: 'string', default: 'fixed', enum: ['fixed', 'ip'], doc: 'dial with CLICK_TO_DIAL (fixed line) or CLICK_TO_IP_DIAL (VoIP)' },
     extensions: {
       type: 'array',

@@ -121,6 +121,8 @@ interface SimCall {
   conferenceId: string | null
   members: string[]
   timers: NodeJS.Timeout[]
+  /** CLICK_TO_DIAL's answer ('' for other calls) */
+  clickcallid: string
 }
 
 interface SimExt {
@@ -169,6 +171,7 @@ interface SimLog {
   callType: string
   callid: string
   recordVoice: string
+  clickcallid: string
 }
 
 const NAMES = ['李阳', '张霞', '王芳', '刘洋', '陈静', '杨帆', '赵磊', '黄丽', '周杰', '吴敏']
@@ -238,7 +241,7 @@ export class GuoxinSimulator {
     await this.pushChain
   }
 
-  /** Answer the next call of `opt` with `status` (tests of every documented code). */
+  /** Answer the next call of `opt` (or servlet op) with `status` (tests of every documented code). */
   failNext(opt: GuoxinOpt, status: number): void {
     const q = this.forced.get(opt) ?? []
     q.push(status)
@@ -279,6 +282,11 @@ export class GuoxinSimulator {
       if (req.method !== 'GET' && req.method !== 'HEAD') return this.status(res, 405)
       if (path === '/bridge/jsoncfg') return opt === 'EXTNUM_STATE' ? this.json(res, this.extStates()) : this.status(res, 400)
       if (path === '/Oms/FileDownServlet') return this.download(res, params)
+      const servlet = /^\/bridge\/(ContactsSrvlt|PreorderSrvlt|ToneFileSvlt)$/.exec(path)?.[1]
+      const servletForced = servlet && this.forced.get(servlet === 'ToneFileSvlt' ? `ToneFileSvlt.${params.opt}` : servlet)?.shift()
+      if (typeof servletForced === 'number') return this.status(res, servletForced)
+      if (path === '/bridge/ContactsSrvlt' || path === '/bridge/PreorderSrvlt') return this.importData(res, path === '/bridge/ContactsSrvlt' ? 'contacts' : 'preorder', params.data)
+      if (path === '/bridge/ToneFileSvlt') return this.toneFile(res, params)
       if (path !== '/bridge/callctrl') return this.status(res, 404)
       if (!opt || !(OPTS as readonly string[]).includes(opt)) return this.status(res, 400)
       const forced = this.forced.get(opt)?.shift()
@@ -320,8 +328,10 @@ export class GuoxinSimulator {
         telRegState: e.registered ? 1 : 0,
         phoneType: PHONE_TYPE,
       }
-      if (e.call) o.remoteNum = e.call.remote
-      o.state = !e.registered ? 'OFFLINE' : e.call ? (e.call.direction === 'in' ? 'BUSY_INCOMING' : 'BUSY_OUTGOING') : 'IDEL'
+      // as the real server is likely to: a phone that only rings is still IDEL (no remoteNum)
+      const inCall = e.call !== null && e.call.phase === 'talking'
+      if (inCall) o.remoteNum = e.call!.remote
+      o.state = !e.registered ? 'OFFLINE' : inCall ? (e.call!.direction === 'in' ? 'BUSY_INCOMING' : 'BUSY_OUTGOING') : 'IDEL'
       o.presence = e.presence
       o.missingCallCount = e.missingCallCount
       return o
@@ -340,6 +350,46 @@ export class GuoxinSimulator {
     res.end(wav)
   }
 
+  /** §24 the voice files, as the seed's example lists them */
+  readonly toneFiles = [
+    { id: 1, titel: '个人来电转语音邮箱导航', path: 'personalVoiceMail.wav', des: '您好, 我现在无法接听你的来电, 请留言。' },
+    { id: 2, titel: '非工作时间提醒', path: 'offwork.wav', des: '非工作时间提醒' },
+    { id: 12, titel: '静音', path: 'mute.wav', des: '静音 0.3 秒' },
+  ]
+  /** §19/§20 phone numbers imported so far (a repeat is 483) */
+  readonly imported = { contacts: new Set<string>(), preorder: new Set<string>() }
+
+  /** §19 ContactsSrvlt / §20 PreorderSrvlt: 200, 483 a number already imported, 400 bad data. */
+  private importData(res: ServerResponse, key: 'contacts' | 'preorder', data: string | undefined): void {
+    let list: unknown
+    try {
+      list = (JSON.parse(data ?? '') as Record<string, unknown>)[key]
+    } catch {
+      return this.status(res, 400)
+    }
+    if (!Array.isArray(list) || !list.length) return this.status(res, 400)
+    const numbers: string[] = []
+    for (const e of list as Record<string, unknown>[]) {
+      if (typeof e !== 'object' || e === null || typeof e.cname !== 'string') return this.status(res, 400)
+      if (key === 'preorder') numbers.push(String(e.telnum))
+      else if (Array.isArray(e.details)) for (const d of e.details as Record<string, unknown>[]) if (d && (d.tid === 1 || d.tid === 2)) numbers.push(String(d.cvalue))
+    }
+    const seen = this.imported[key]
+    if (numbers.some((n) => seen.has(n))) return this.status(res, 483)
+    numbers.forEach((n) => seen.add(n))
+    this.status(res, 200)
+  }
+
+  /** §24 ToneFileSvlt: opt=query (JSON list), opt=delete&id= (200, 400, 404). */
+  private toneFile(res: ServerResponse, p: Record<string, string>): void {
+    if (p.opt === 'query') return this.json(res, this.toneFiles)
+    if (p.opt !== 'delete' || !/^\d+$/.test(p.id ?? '')) return this.status(res, 400)
+    const i = this.toneFiles.findIndex((f) => f.id === Number(p.id))
+    if (i < 0) return this.status(res, 404)
+    this.toneFiles.splice(i, 1)
+    this.status(res, 200)
+  }
+
   // ---- operations ----
 
   private callctrl(opt: GuoxinOpt, p: Record<string, string>, res: ServerResponse): void {
@@ -354,8 +404,8 @@ export class GuoxinSimulator {
         if (!e) return S(404)
         if (!e.registered) return S(480)
         if (e.call) return S(486)
-        this.dial(e, p.callee)
-        return ok()
+        // the answer is the call's clickcallid (seed §21: "点击呼叫接口会立刻返回 clickcallid 值")
+        return this.status(res, 200, this.dial(e, p.callee).clickcallid)
       }
       case 'CLICK_TO_HUNGUP': {
         if (!p.caller) return S(400)
@@ -550,7 +600,7 @@ export class GuoxinSimulator {
       cname: '',
       servicetype: '',
       manustate: '',
-      clickcallid: '',
+      clickcallid: l.clickcallid,
       fxonum: '',
       productid: 0,
       _callTime: d.toUTCString(),
@@ -585,6 +635,7 @@ export class GuoxinSimulator {
       conferenceId: null,
       members: [],
       timers: [],
+      clickcallid: '',
     }
     e.call = c
     return c
@@ -607,6 +658,9 @@ export class GuoxinSimulator {
   /** CLICK_TO_DIAL: the agent's phone first, then the customer. */
   dial(e: SimExt, callee: string): SimCall {
     const c = this.newCall(e, callee, 'out')
+    c.clickcallid = `cc${Date.now().toString(36)}${String(this.seq).padStart(4, '0')}`
+    // the server rings the agent's own phone first: a maincall leg that names the extension as its callee
+    this.sendPush({ id: c.id, caller: callee, callee: e.telNum, state: 'calling', direction: 'outgoing', businessId: 'maincall', group: c.group })
     this.pushLeg(c, 'calling')
     c.timers.push(
       setTimeout(() => {
@@ -668,6 +722,7 @@ export class GuoxinSimulator {
       state: talked ? 'STATE_RECEIVED' : 'STATE_FAILED',
       callType: this.exts.has(c.remote) ? 'CENTREX_CALL' : 'LOCAL_CALL',
       callid: c.id,
+      clickcallid: c.clickcallid,
       recordVoice: talked ? `D:/records/${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}/${c.ext}_${c.remote}_${stamp}.wav` : '',
     })
   }
@@ -710,7 +765,7 @@ export class GuoxinSimulator {
   sendPush(params: Record<string, string>): void {
     const target = this.opts.push
     if (!target) return
-    const url = target + (target.includes('?') ? '&' : '?') + encodeQuery(Object.entries(params), 'utf-8')
+    const url = target + (target.includes('?') ? '&' : '?') + encodeQuery(Object.entries(params), this.opts.encoding)
     const rec: SimPush = { url, params, status: null, error: null }
     this.pushes.push(rec)
     this.pushChain = this.pushChain.then(async () => {

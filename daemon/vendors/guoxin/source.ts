@@ -1,11 +1,13 @@
 import { lookup } from 'node:dns/promises'
 import { BlockList, isIP } from 'node:net'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   CALL_ID_PATTERN,
+  decodeQuery,
   GuoxinClient,
   GuoxinRefused,
   NUMBER_PATTERN,
+  parseClickCallId,
   parsePush,
   type CallLog,
   type CallLogQuery,
@@ -22,12 +24,30 @@ import type { ChannelEntry, ChannelPatch, ChannelState } from '../../core/table.
 import type { GuoxinConfig } from './config.js'
 import { PolledSource, asVendorTimeout } from '../../core/polled.js'
 import type { SourceContext, VendorRecording } from '../../core/source.js'
+import type { VendorAction } from '../../core/actions.js'
+import { guoxinActions } from './actions.js'
 
 /** States a poll's coarse BUSY_* must not overwrite: pushes and control actions know better. */
 const IN_CALL: readonly ChannelState[] = ['ringing', 'dialing', 'talking', 'held']
+/** Click-to-dial ids remembered for hang-up and correlation. */
+const DIALS_KEEP = 2000
+
+/** A click-to-dial telbridge placed: the answer's clickcallid, and the push id once a push shows the call. */
+interface ClickDial {
+  clickcallid: string
+  ext: string
+  callee: string
+  at: number
+  callId: string | null
+}
+
+/** States a push sets that an IDEL poll may not end (see heldByPush). */
+const PUSH_HELD: readonly ChannelState[] = ['ringing', 'dialing', 'talking']
 /** Remembered call ids that already made a pop (one pop per call and extension). */
 const POPPED_KEEP = 2000
 const SKIPPED_LOG_EVERY_MS = 60_000
+/** A push is a handful of short fields: a form body beyond this is not one. */
+const PUSH_BODY_MAX = 8192
 
 /**
  * Guoxin call center (seed 001): polls EXTNUM_STATE into the table (one channel per extension,
@@ -47,6 +67,12 @@ export class GuoxinSource extends PolledSource {
   private readonly touchedAt = new Map<string, number>()
   /** `${callId}|${ext}` of pops made, oldest first */
   private readonly popped = new Set<string>()
+  /** extension → the call a push put it in (ringing, dialing, talking) and when that call last pushed */
+  private readonly pushHeld = new Map<string, { callId: string; at: number }>()
+  /** clickcallid → the click-to-dial it answered (oldest first, at most DIALS_KEEP) */
+  private readonly dials = new Map<string, ClickDial>()
+  /** extension → the clickcallid of its latest click-to-dial, until that call ends */
+  private readonly dialOf = new Map<string, string>()
   /** extension → third party of a CALL_THIRD in progress */
   private readonly consults = new Map<string, string>()
   /** extension → conference id of a conference it created */
@@ -151,7 +177,7 @@ export class GuoxinSource extends PolledSource {
       return { state: 'offline', ...idle, agent: s.telNum, vendor }
     }
     if (s.state === 'idle') {
-      if (newer) return { agent: s.telNum, vendor }
+      if (newer || this.heldByPush(s.telNum, cur)) return { agent: s.telNum, vendor }
       this.forgetCall(s.telNum)
       return { state: 'idle', ...idle, agent: s.telNum, vendor }
     }
@@ -166,7 +192,24 @@ export class GuoxinSource extends PolledSource {
     return { state: 'unknown', agent: s.telNum, vendor }
   }
 
+  /**
+   * A push is fresher than a poll: the server's EXTNUM_STATE says IDEL while a phone rings, so an
+   * IDEL poll must not end a call a push started. It does once no push for that call came within
+   * pushHoldSeconds (a lost hungup push must not leave the extension in a call forever).
+   */
+  private heldByPush(ext: string, cur: ChannelEntry | undefined): boolean {
+    const held = this.pushHeld.get(ext)
+    if (!held || !cur || cur.callId !== held.callId || !PUSH_HELD.includes(cur.state)) return false
+    if (Date.now() - held.at < this.cfg.pushHoldSeconds * 1000) return true
+    this.ctx.log.info({ ext, callId: held.callId, pushHoldSeconds: this.cfg.pushHoldSeconds }, 'no push for the call within pushHoldSeconds; the IDEL poll ends it')
+    return false
+  }
+
   private forgetCall(ext: string): void {
+    this.pushHeld.delete(ext)
+    // a click-to-dial not yet seen by a push survives an IDEL poll (the agent's phone may be ringing)
+    const d = this.dialOf.get(ext)
+    if (d !== undefined && this.dials.get(d)?.callId !== null) this.dialOf.delete(ext)
     this.consults.delete(ext)
     this.conferences.delete(ext)
   }
@@ -216,17 +259,21 @@ export class GuoxinSource extends PolledSource {
     // the push's fields are parsePush's to check: its 400 names the field and counts the bad push
     const schema = {
       summary: `Guoxin server push for source ${this.id} (call state changes)`,
-      description: 'Fields by query string, as the Guoxin server sends them; accepted from pushAllow only. Answers "ok" (text/plain).',
+      description:
+        'Fields by query string (GET, as the Guoxin server sends them) or form body (POST, application/x-www-form-urlencoded), percent-encoded in the source\'s `encoding`; accepted from pushAllow only. Answers "ok" (text/plain).',
       tags: ['guoxin'],
       response: { 200: { description: 'ok', content: { 'text/plain': { schema: { type: 'string' } } } }, '4xx': errorSchema },
     }
-    app.get<{ Querystring: Record<string, unknown> }>(this.pushPath, { schema }, async (req, reply) => {
+    const handler = async (req: FastifyRequest, reply: FastifyReply) => {
       if (!this.pushAllowed(req.ip)) {
         this.stats.pushesForbidden++
         this.ctx.log.warn({ ip: req.ip }, 'Guoxin push from an address not allowed; refused')
         throw new ApiError('FORBIDDEN', `pushes to ${this.pushPath} are accepted from the Guoxin server only (pushAllow), not from ${req.ip}`)
       }
-      const r = parsePush(req.query ?? {})
+      // decoded here, not by fastify: the server percent-encodes in its own charset (GBK on older installs)
+      const qi = req.url.indexOf('?')
+      const fields = pushFields(qi < 0 ? '' : req.url.slice(qi + 1), typeof req.body === 'string' ? req.body : '', this.cfg.encoding)
+      const r = parsePush(fields)
       if (!r.ok) {
         this.stats.pushesRejected++
         this.ctx.log.warn({ ip: req.ip, field: r.field, url: req.url.slice(0, 300) }, `bad Guoxin push: ${r.message}`)
@@ -237,6 +284,23 @@ export class GuoxinSource extends PolledSource {
       this.applyPush(r.push)
       reply.type('text/plain; charset=utf-8')
       return 'ok'
+    }
+    void app.register(async (sub) => {
+      // a form body is kept as its raw text (read as latin1): its %XX are in the server's charset
+      sub.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit: PUSH_BODY_MAX }, (_req, body, done) => done(null, (body as Buffer).toString('latin1')))
+      sub.get(this.pushPath, { schema }, handler)
+      const body = { description: 'the push fields (id, caller, callee, state, direction, businessId, group) as a form, percent-encoded in the source encoding', type: 'string' }
+      sub.post(
+        this.pushPath,
+        {
+          schema: { ...schema, consumes: ['application/x-www-form-urlencoded'], body },
+          // a POST with its fields in the query string only has no body: an empty form
+          preValidation: async (req) => {
+            if (req.body === undefined || req.body === null) req.body = ''
+          },
+        },
+        handler,
+      )
     })
   }
 
@@ -252,9 +316,29 @@ export class GuoxinSource extends PolledSource {
     const callee = this.isExtension(p.callee)
     const caller = this.isExtension(p.caller)
     if (!callee && !caller) this.ctx.log.debug({ id: p.id, caller: p.caller, callee: p.callee }, 'Guoxin push names no known extension; ignored')
-    if (callee) this.applyLeg(p.callee, p, 'inbound', p.caller, now)
+    // a click-to-dial rings the agent's own phone first: that leg names the extension as its callee,
+    // but the extension is the caller of the call (dialing, no pop)
+    const dial = callee ? this.pendingDial(p.callee, p) : undefined
+    if (dial) {
+      dial.callId ??= p.id
+      this.applyLeg(p.callee, p, 'outbound', dial.callee, now)
+    } else if (callee && !(p.mainCall && p.state === 'calling')) {
+      // a maincall `calling` only says the caller reached the server: the callee's own leg tells its ringing
+      this.applyLeg(p.callee, p, 'inbound', p.caller, now)
+    }
     if (caller) this.applyLeg(p.caller!, p, 'outbound', p.callee, now)
-    if (callee && !p.mainCall && (p.state === 'ringing' || p.state === 'talking')) this.pop(p)
+    if (callee && !dial && !p.mainCall && (p.state === 'ringing' || p.state === 'talking')) this.pop(p)
+  }
+
+  /** The click-to-dial of `ext` a push with `ext` as callee belongs to: maincall legs, or legs from the dialed number. */
+  private pendingDial(ext: string, p: GuoxinPush): ClickDial | undefined {
+    const id = this.dialOf.get(ext)
+    const d = id === undefined ? undefined : this.dials.get(id)
+    if (!d) return undefined
+    if (d.callId !== null) return d.callId === p.id ? d : undefined
+    // no push of it within pushHoldSeconds: this push is another call
+    if (Date.now() - d.at > Math.max(this.cfg.pushHoldSeconds, 10) * 1000) return undefined
+    return p.mainCall || p.caller === d.callee ? d : undefined
   }
 
   private applyLeg(ext: string, p: GuoxinPush, direction: 'inbound' | 'outbound', other: string | null, now: number): void {
@@ -264,6 +348,7 @@ export class GuoxinSource extends PolledSource {
       if (cur && cur.callId !== null && cur.callId !== p.id) return
       this.touchedAt.set(ext, now)
       this.forgetCall(ext)
+      this.dialOf.delete(ext)
       this.ctx.table.update(this.id, ext, { state: 'idle', phone: null, direction: null, callId: null, agent: ext })
       return
     }
@@ -271,6 +356,7 @@ export class GuoxinSource extends PolledSource {
     // a consult (CALL_THIRD) keeps the extension `held` while its legs report talking
     if (cur?.state === 'held' && this.consults.has(ext) && cur.callId === p.id) return
     this.touchedAt.set(ext, now)
+    this.pushHeld.set(ext, { callId: p.id, at: now })
     this.ctx.table.update(this.id, ext, { state, phone: other, direction, callId: p.id, agent: ext })
   }
 
@@ -311,7 +397,7 @@ export class GuoxinSource extends PolledSource {
 
   private ext(req: CallRequest): string {
     let ext = req.agent ?? req.channel
-    if (ext === undefined && req.callId !== undefined) ext = this.byCallId(req.callId)?.channel
+    if (ext === undefined && req.callId !== undefined) ext = this.byCallId(req.callId)?.channel ?? this.dials.get(req.callId)?.ext
     if (ext === undefined) throw badField('agent', `${req.action} needs the agent's extension (agent or channel${req.callId ? `; no extension is in call ${req.callId}` : ''})`)
     return checkNumber('agent', ext)
   }
@@ -368,12 +454,29 @@ export class GuoxinSource extends PolledSource {
   private async dial(req: CallRequest): Promise<CallResult> {
     const ext = this.ext(req)
     const phone = checkNumber('phone', need(req.phone, 'phone', 'dial needs the number to call'))
-    return this.done(await this.send(() => this.client.clickToDial({ caller: ext, callee: phone, line: this.cfg.dialLine })))
+    const ok = await this.send(() => this.client.clickToDial({ caller: ext, callee: phone, line: this.cfg.dialLine }))
+    // the answer body is the call's clickcallid (seed §21): the API's callId, for hang-up and the call log
+    const clickcallid = parseClickCallId(ok.body)
+    if (clickcallid === null) {
+      if (ok.body.trim() !== '') this.ctx.log.warn({ body: ok.body.slice(0, 200) }, 'CLICK_TO_DIAL answer is no clickcallid; the call has no callId')
+      return this.done(ok)
+    }
+    this.dials.delete(clickcallid)
+    this.dials.set(clickcallid, { clickcallid, ext, callee: phone, at: Date.now(), callId: null })
+    if (this.dials.size > DIALS_KEEP) this.dials.delete(this.dials.keys().next().value!)
+    this.dialOf.set(ext, clickcallid)
+    const r = this.done(ok, clickcallid)
+    return { ...r, vendor: { ...(r.vendor as Record<string, unknown>), clickcallid } }
   }
 
   private async hangup(req: CallRequest): Promise<CallResult> {
     const ext = this.ext(req)
-    const phone = req.phone ?? this.ctx.table.lookup(this.id, ext)?.phone ?? undefined
+    // the callee: given, else the table's (push or poll), else the number telbridge dialed; unknown
+    // (a call placed elsewhere, seen by no push, polled without remoteNum) it is left out
+    const byId = req.callId !== undefined ? this.dials.get(req.callId) : undefined
+    const latest = this.dialOf.get(ext)
+    const dialed = byId ?? (latest !== undefined ? this.dials.get(latest) : undefined)
+    const phone = req.phone ?? this.ctx.table.lookup(this.id, ext)?.phone ?? dialed?.callee
     return this.done(await this.send(() => this.client.clickToHangup({ caller: ext, callee: phone })))
   }
 
@@ -451,6 +554,27 @@ export class GuoxinSource extends PolledSource {
     return this.done(await this.send(() => this.client.setPresence({ extnum: ext, state })))
   }
 
+  // ---- vendor actions (POST /v1/sources/:id/actions/<opt>) ----
+
+  private vendorActionList: VendorAction[] | null = null
+
+  /** Every opt of seed 001 the common call-control routes do not reach (daemon/vendors/guoxin/actions.ts). */
+  vendorActions(): readonly VendorAction[] {
+    return (this.vendorActionList ??= guoxinActions({
+      client: this.client,
+      control: (fn) => this.send(fn),
+      query: (fn) =>
+        fn().catch((err: unknown) => {
+          throw this.queryError(err)
+        }),
+      consultStarted: (callee, target) => {
+        this.consults.set(callee, target)
+        this.mark(callee, { state: 'held' })
+        this.pollSoon()
+      },
+    }))
+  }
+
   // ---- recordings and call log (for guoxinApiRoutes) ----
 
   /** The call's recording from the server's FileDownServlet (Range passed through). */
@@ -475,9 +599,22 @@ export class GuoxinSource extends PolledSource {
   }
 
   private queryError(err: unknown): unknown {
-    if (err instanceof GuoxinRefused) return new VendorRefused(this.id, err.status, `${err.opt}: ${err.meaning.en}`)
+    if (err instanceof GuoxinRefused) return new VendorRefused(this.id, err.status, `${err.opt}: ${err.meaning.en}${err.meaning.zh ? ` (${err.meaning.zh})` : ''}`)
     return asVendorTimeout(this.id, this.cfg.timeoutMs, err)
   }
+}
+
+/** Query and form fields of a push: a repeated name (in either, or both) becomes an array, which parsePush refuses. */
+function pushFields(query: string, body: string, encoding: GuoxinConfig['encoding']): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>
+  for (const part of [query, body]) {
+    for (const [k, vs] of decodeQuery(part, encoding)) {
+      const prev = out[k]
+      const all = [...(prev === undefined ? [] : Array.isArray(prev) ? prev : [prev]), ...vs]
+      out[k] = all.length === 1 ? all[0]! : all
+    }
+  }
+  return out
 }
 
 function checkNumber(field: string, v: string): string {
