@@ -89,8 +89,18 @@ export class Daemon {
       metrics: this.metrics,
       boxes: MODULES.find((m) => m.recordingBoxes)?.recordingBoxes,
     })
-    this.webhooks = new WebhookOutbox({ dataDir: config.dataDir, hooks: config.webhooks, log: this.log.child({ component: 'webhooks' }), bus: this.bus, metrics: this.metrics })
-    const apiRoutes: RoutePlugin[] = [callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }), bus: this.bus }), sourcesRoutes({ sources: this.sources, log: this.log.child({ component: 'actions' }), bus: this.bus })]
+    this.webhooks = new WebhookOutbox({
+      dataDir: config.dataDir,
+      hooks: config.webhooks,
+      log: this.log.child({ component: 'webhooks' }),
+      bus: this.bus,
+      metrics: this.metrics,
+      timeZone: config.timeZone,
+    })
+    const apiRoutes: RoutePlugin[] = [
+      callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }), bus: this.bus }),
+      sourcesRoutes({ sources: this.sources, log: this.log.child({ component: 'actions' }), bus: this.bus }),
+    ]
     const ingestRoutes: RoutePlugin[] = []
     for (const s of this.sources.values()) if (s.ingestRoutes) ingestRoutes.push((app) => s.ingestRoutes!(app))
     const mctx: ModuleContext = {

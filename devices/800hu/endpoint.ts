@@ -158,7 +158,7 @@ export async function dispatch(hub: BoxHub, fields: Fields, req: FastifyRequest,
     case 'channelstatus':
       return channelStatus(hub, box, fields)
     case 'upload':
-      return uploadWithoutFile(hub, box, fields)
+      return await uploadWithoutFile(hub, box, fields)
     case 'getMessageList':
       return longPoll(hub, box, reply)
     default:

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { audioExt, checkCallid, ChecksumMismatch, InvalidRecording, RecordingTooLarge, StorageError, UploadAborted, type TempUpload } from '../../daemon/core/recordings/store.js'
 import { timedOut } from '../../daemon/core/http-limits.js'
 import type { BoxSource } from './box.js'
@@ -99,7 +99,7 @@ export async function receiveUpload(hub: BoxHub, req: FastifyRequest, query: Rec
     if (cmd !== 'upload') return { cmd, fields }
     const box = hub.identify(fields, req.socket.remoteAddress)
     if (!('mac' in box)) return { cmd, fields, answer: box }
-    if (!tmp) return { cmd, fields, answer: uploadWithoutFile(hub, box, fields) }
+    if (!tmp) return { cmd, fields, answer: await uploadWithoutFile(hub, box, fields) }
     const callid = fields.callid
     if (!callid) return { cmd, fields, answer: fail(BOX_STATUS.MISSING, 'cmd=upload needs callid', { http: 400, error: 'BAD_REQUEST' }) }
     const callidProblem = badCallid(callid)
@@ -112,7 +112,7 @@ export async function receiveUpload(hub: BoxHub, req: FastifyRequest, query: Rec
     const ext = audioExt(file?.filename, file?.mimetype, tmp.head)
     let result
     try {
-      result = await store.commit(tmp, { callid, ext, box: box.mac, fields: { ...fields }, ...(claimed ? { fileMd5: claimed } : {}) })
+      result = await store.commit(tmp, { callid, ext, box: box.mac, fields: withParamvalue(hub, box, fields), events: ['cdr', 'recording'], ...(claimed ? { fileMd5: claimed } : {}) })
     } catch (err) {
       return { cmd, fields, answer: uploadError(hub, err, maxBytes, fields, req) }
     }
@@ -131,18 +131,49 @@ export async function receiveUpload(hub: BoxHub, req: FastifyRequest, query: Rec
   }
 }
 
+/** The key under which the upload's stored fields keep the paramvalue of the command that started the call. */
+export const PARAMVALUE_FIELD = 'telbridge.paramvalue'
+
+/** The fields to store: as the box sent them, plus the paramvalue of the dial or web command that started this call. */
+function withParamvalue(hub: BoxHub, box: BoxSource, fields: Fields): Record<string, string> {
+  const out: Record<string, string> = { ...fields }
+  delete out[PARAMVALUE_FIELD]
+  const start = Number(fields.start_time_secs)
+  const startMs = Number.isFinite(start) && start > 0 ? start * 1000 : null
+  const pv = hub.memoFor(box.mac, String(Number(fields.channel ?? '')), fields.callid_dialed ?? '', startMs, true)
+  if (pv !== null) out[PARAMVALUE_FIELD] = pv
+  return out
+}
+
 /**
- * cmd=upload without a file: a call record with `recorded=0` (no recording) is acknowledged and
- * published as a `cdr` event; anything else lacks its file.
+ * cmd=upload without a file: a call record with `recorded=0` (no recording, the usual missed call) is
+ * kept as a call record without audio (zero bytes in the recording store, durable and swept like the
+ * recordings), announced as a `cdr` event, and acknowledged once stored; anything else lacks its file.
  */
-export function uploadWithoutFile(hub: BoxHub, box: BoxSource, fields: Fields): BoxAnswer {
+export async function uploadWithoutFile(hub: BoxHub, box: BoxSource, fields: Fields): Promise<BoxAnswer> {
   const callid = fields.callid
   if (fields.recorded === '0') {
     if (!callid) return fail(BOX_STATUS.MISSING, 'cmd=upload needs callid', { http: 400, error: 'BAD_REQUEST' })
     const problem = badCallid(callid)
     if (problem) return fail(BOX_STATUS.BAD_FIELD, problem, { http: 400, error: 'BAD_REQUEST' })
-    hub.deps.bus.publish('cdr', { source: box.id, mac: formatMac(box.mac), callid, recorded: false, fields: { ...fields } })
-    hub.log.info({ box: box.id, callid, channel: fields.channel }, 'call record without a recording (recorded=0) acknowledged')
+    const store = hub.deps.recordings
+    let result
+    try {
+      const tmp = await store.receive(Readable.from([]), { maxBytes: 0 })
+      result = await store.commit(tmp, { callid, ext: 'bin', box: box.mac, fields: withParamvalue(hub, box, fields), events: ['cdr'] })
+    } catch (err) {
+      if (err instanceof StorageError) {
+        hub.log.error({ box: box.id, callid, err: err.message }, 'call record NOT stored: the recordings directory cannot be written; the box will retry')
+        return fail(BOX_STATUS.SAVE_FAILED, `cannot store the call record: ${err.message}`, { http: 507, error: 'INSUFFICIENT_STORAGE', callid })
+      }
+      if (err instanceof InvalidRecording) return fail(BOX_STATUS.BAD_FIELD, err.message, { http: 400, error: 'BAD_REQUEST', callid })
+      throw err
+    }
+    box.uploads++
+    hub.log.info(
+      { box: box.id, callid, channel: fields.channel, outcome: result.outcome },
+      result.outcome === 'duplicate' ? 'call record already stored; acknowledged again' : 'call record without a recording (recorded=0) stored',
+    )
     return ok({ callid })
   }
   return fail(BOX_STATUS.MISSING, 'cmd=upload needs a multipart/form-data body with the recording in a file part (or recorded=0)', {
