@@ -28,6 +28,8 @@ export interface BoxHubDeps {
   recordings: RecordingStore
   /** recordings.maxBytes: the largest upload accepted */
   maxUploadBytes?: number
+  /** the daemon's timeZone: the local 800hu API's times (default: the host's) */
+  timeZone?: string
 }
 
 /** A command's memo waits this long for the call it started (its upload may come much later: a long call). */
