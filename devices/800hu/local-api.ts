@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RoutePlugin } from '../../daemon/core/http.js'
 import { MAX_JSON_DEPTH, tooDeep } from '../../daemon/core/json-depth.js'
+import { stringParams } from '../../daemon/core/route-schema.js'
 import type { RecordingFilters, RecordingRecord } from '../../daemon/core/recordings/store.js'
 import { hasAudio } from '../../daemon/core/recordings/catalog.js'
 import { sendAudio } from '../../daemon/core/recordings/routes.js'
@@ -137,10 +138,14 @@ export function localApiRoutes(hub: BoxHub): RoutePlugin {
       })
       sub.route({
         method: ['GET', 'HEAD'],
-        url: '/voip/record/*',
+        // cdrRecordFile is always `yyyy/mm/dd/<name>` (the store's day directories)
+        url: '/voip/record/:year/:month/:day/:file',
         config: { public: true },
-        schema: audioSchema('A recording by its cdrRecordFile (the 800hu URL), Range supported; sa_user + sa_password'),
-        handler: (req, reply) => audio(req, reply, () => hub.deps.recordings.entryByFile(decodeURIComponent((req.params as { '*': string })['*'] ?? ''))?.record),
+        schema: { ...audioSchema('A recording by its cdrRecordFile (the 800hu URL), Range supported; sa_user + sa_password'), params: stringParams('year', 'month', 'day', 'file') },
+        handler: (req, reply) => {
+          const p = req.params as { year: string; month: string; day: string; file: string }
+          return audio(req, reply, () => hub.deps.recordings.entryByFile(`${p.year}/${p.month}/${p.day}/${p.file}`)?.record)
+        },
       })
       sub.route({
         method: ['GET', 'HEAD'],
