@@ -212,6 +212,28 @@ t.test('a CRM written for 800hu works against telbridge unchanged', async (t) =>
     )
   })
 
+  await t.test('upload_record_file.html (fileName base64, fileMd5, isBase, fileGsm) is stored like an upload on both listeners', async (t) => {
+    const send = async (base: string, callid: string, extra: Record<string, string>) => {
+      const audio = wav(100, 9)
+      const fd = new FormData()
+      const f: Record<string, string> = { fileName: Buffer.from(`${callid}.wav`).toString('base64'), fileMd5: createHash('md5').update(audio).digest('hex'), isBase: 'true', satellite: MAC, ...extra }
+      for (const [k, v] of Object.entries(f)) fd.append(k, v)
+      fd.append('fileGsm', new Blob([audio], { type: 'audio/wav' }), 'x.wav')
+      const r = await fetch(`${base}/voip/api/upload_record_file.html`, { method: 'POST', body: fd })
+      return { status: r.status, body: (await r.json()) as any }
+    }
+    let r = await send(rig.api, '900001', { sa_user: '100008800', sa_password: MD5 })
+    t.match(r, { status: 200, body: { code: 0, callid: '900001' } })
+    r = await send(rig.api, '900002', { sa_user: '100008800', sa_password: 'wrong' })
+    t.equal(r.body.code, -2, 'the API listener wants the credentials')
+    r = await send(rig.ingest, '900003', {})
+    t.match(r, { status: 200, body: { code: 0 } })
+    const rec = await apiJson(`${rig.api}/v1/recordings/900001`)
+    t.equal(rec.body.size, wav(100, 9).length)
+    t.equal((await apiJson(`${rig.api}/v1/recordings/900002`)).status, 404)
+    t.equal((await apiJson(`${rig.api}/v1/recordings/900003`)).status, 200)
+  })
+
   await t.test('a string memo becomes paramvalue (sendTelCall and the devices API)', async (t) => {
     const r = await api({ method: 'sendTelCall', mac: MAC, channel: '2', phone: '10086', memo: 'ticket 9' })
     t.equal(r.body.code, 0)

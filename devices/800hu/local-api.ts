@@ -7,7 +7,9 @@ import type { RecordingFilters, RecordingRecord } from '../../daemon/core/record
 import { hasAudio } from '../../daemon/core/recordings/catalog.js'
 import { sendAudio } from '../../daemon/core/recordings/routes.js'
 import { parseVendorTime, vendorTime } from '../../protocols/800hu/time.js'
-import { PARAMVALUE_FIELD } from './upload.js'
+import multipart from '@fastify/multipart'
+import { PARAMVALUE_FIELD, receiveRecordFile, type FileAnswer } from './upload.js'
+import { RECORD_FILE_PATH, recordFileSchema } from './endpoint.js'
 import type { ChannelEntry, ChannelState } from '../../daemon/core/table.js'
 import { PHONE } from './box.js'
 import { addFields, newFields, type Fields } from './fields.js'
@@ -115,6 +117,21 @@ export function localApiRoutes(hub: BoxHub): RoutePlugin {
       }
       sub.get('/voip/api/jsondata.html', { config: { public: true }, schema: localApiSchema }, handler)
       sub.post('/voip/api/jsondata.html', { config: { public: true }, schema: localApiSchema }, handler)
+
+      // §2.1.5 upload_record_file.html, with the local API's credentials; the box in satellite (or mac)
+      if (!sub.hasRequestDecorator('parts')) await sub.register(multipart, { throwFileSizeLimit: true })
+      sub.post(RECORD_FILE_PATH, { config: { public: true, uploads: true }, schema: { ...recordFileSchema, security: [] } }, async (req, reply) => {
+        let checked: FileAnswer | null | undefined
+        const authed = (f: Fields): FileAnswer | null => {
+          if (checked !== undefined) return checked
+          const a = authenticate(hub, want, f, req, reply)
+          checked = a ? { http: reply.statusCode === 429 ? 429 : 200, body: { code: a.code, message: String(a.message) } } : null
+          return checked
+        }
+        const a = await receiveRecordFile(hub, req, req.query as Record<string, unknown>, authed)
+        if (a.http >= 400) reply.header('connection', 'close')
+        return reply.code(a.http).send(a.body)
+      })
 
       // the vendor's recording URLs (§2.4.1, §2.10.4), with the local API's credentials (sa_user, sa_password)
       const audio = async (req: FastifyRequest, reply: FastifyReply, find: (p: Fields) => RecordingRecord | undefined): Promise<unknown> => {

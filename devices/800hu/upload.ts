@@ -267,3 +267,87 @@ function drainRequest(req: FastifyRequest): Promise<void> {
     raw.resume()
   })
 }
+
+/** The API's answer (seed 003 §1.2 codes): 0 ok, -2 auth, -3 bad field, -11 missing, -13 file save failed. */
+export interface FileAnswer {
+  http: number
+  body: { code: number; message: string; callid?: string }
+}
+
+/**
+ * `upload_record_file.html` (seed 003 §2.1.5): `fileName` (base64 when `isBase` is true), `fileMd5`,
+ * and the audio in the multipart file part `fileGsm`. Stored like a box upload: the file name without
+ * its extension is the callid, `satellite` (or `mac`) names the box, which must be one the box
+ * endpoint accepts. The rest of the seed's upload fields (`channel`, `direction`…) are kept if sent.
+ */
+export async function receiveRecordFile(hub: BoxHub, req: FastifyRequest, query: Record<string, unknown>, authed: (fields: Fields) => FileAnswer | null): Promise<FileAnswer> {
+  const store = hub.deps.recordings
+  const maxBytes = hub.maxUploadBytes
+  const fields = newFields()
+  addFields(fields, query)
+  const answer = (http: number, code: number, message: string): FileAnswer => ({ http, body: { code, message } })
+  if (!req.isMultipart()) return answer(400, -3, 'upload_record_file.html takes multipart/form-data with the file in the part fileGsm')
+  let tmp: TempUpload | null = null
+  let file: { filename: string; mimetype: string } | null = null
+  let current: Readable | null = null
+  let committed = false
+  try {
+    try {
+      const it = req
+        .parts({ limits: { fileSize: maxBytes + 1, files: 1, fields: MAX_FIELDS, fieldSize: FIELD_MAX, parts: MAX_FIELDS + 1, headerPairs: 100, fieldNameSize: 200 } })
+        [Symbol.asyncIterator]()
+      for (;;) {
+        const part = await nextPart(it)
+        if (!part) break
+        if (part.type === 'field') {
+          if (part.valueTruncated || part.fieldnameTruncated) return answer(400, -3, `field ${part.fieldname.slice(0, 40)} is longer than ${FIELD_MAX} bytes`)
+          addFields(fields, { [part.fieldname]: part.value })
+          continue
+        }
+        file = { filename: part.filename, mimetype: part.mimetype }
+        current = part.file
+        // refused before a byte goes to disk: wrong credentials or an unknown box
+        if (authed(fields) || hub.knownRefused({ satellite: fields.satellite ?? fields.mac ?? '' })) {
+          await drain(part.file)
+          continue
+        }
+        tmp = await store.receive(part.file, { maxBytes })
+        if (part.file.truncated || tmp.size > maxBytes) return answer(413, -12, `the recording is larger than recordings.maxBytes (${maxBytes} bytes)`)
+      }
+    } catch (err) {
+      if (current && !current.destroyed) current.resume()
+      await drainRequest(req)
+      const a = uploadError(hub, err, maxBytes, fields, req)
+      return answer(a.http, -13, String(a.body.message))
+    }
+    const refused = authed(fields)
+    if (refused) return refused
+    const box = hub.identify({ ...fields, satellite: fields.satellite ?? fields.mac ?? '' }, req.socket.remoteAddress)
+    if (!('mac' in box)) return answer(box.http, -5, String(box.body.message ?? 'box not registered'))
+    if (!tmp) return answer(400, -11, 'no file: the recording goes in the multipart file part fileGsm')
+    let name = (fields.fileName ?? file?.filename ?? '').trim()
+    if (/^(true|1)$/i.test(fields.isBase ?? '')) name = Buffer.from(name, 'base64').toString('utf8')
+    name = name.replace(/^.*[\\/]/, '')
+    const dot = name.lastIndexOf('.')
+    const callid = dot > 0 ? name.slice(0, dot) : name
+    const problem = callid ? badCallid(callid) : 'fileName names no file'
+    if (problem) return answer(400, -3, `fileName: ${problem}`)
+    const ext = audioExt(name, file?.mimetype, tmp.head)
+    const claimed = fields.fileMd5?.trim() || undefined
+    let result
+    try {
+      const stored = withParamvalue(hub, box, { ...fields, callid, satellite: fields.satellite ?? fields.mac ?? '' })
+      result = await store.commit(tmp, { callid, ext, box: box.mac, fields: stored, events: ['cdr', 'recording'], ...(claimed ? { fileMd5: claimed } : {}) })
+    } catch (err) {
+      const a = uploadError(hub, err, maxBytes, fields, req)
+      return answer(a.http, -13, String(a.body.message))
+    }
+    committed = true
+    box.uploads++
+    if (result.outcome !== 'duplicate') hub.uploadBytes.inc(undefined, tmp.size)
+    hub.log.info({ box: box.id, callid, size: tmp.size, outcome: result.outcome }, 'upload_record_file.html: recording stored')
+    return { http: 200, body: { code: 0, message: '', callid } }
+  } finally {
+    if (tmp && !committed) await store.discard(tmp).catch((err) => hub.log.error({ err, path: tmp?.path }, 'could not delete an upload temp file'))
+  }
+}
