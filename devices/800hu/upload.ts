@@ -323,7 +323,7 @@ export async function receiveRecordFile(hub: BoxHub, req: FastifyRequest, query:
     const refused = authed(fields)
     if (refused) return refused
     const box = hub.identify({ ...fields, satellite: fields.satellite ?? fields.mac ?? '' }, req.socket.remoteAddress)
-    if (!('mac' in box)) return answer(box.http, -5, String(box.body.message ?? 'box not registered'))
+    if (!('mac' in box)) return answer(box.http, -5, typeof box.body.message === 'string' ? box.body.message : 'box not registered')
     if (!tmp) return answer(400, -11, 'no file: the recording goes in the multipart file part fileGsm')
     let name = (fields.fileName ?? file?.filename ?? '').trim()
     if (/^(true|1)$/i.test(fields.isBase ?? '')) name = Buffer.from(name, 'base64').toString('utf8')
@@ -340,7 +340,7 @@ export async function receiveRecordFile(hub: BoxHub, req: FastifyRequest, query:
       result = await store.commit(tmp, { callid, ext, box: box.mac, fields: stored, events: ['cdr', 'recording'], ...(claimed ? { fileMd5: claimed } : {}) })
     } catch (err) {
       const a = uploadError(hub, err, maxBytes, fields, req)
-      return answer(a.http, -13, String(a.body.message))
+      return answer(a.http, -13, typeof a.body.message === 'string' ? a.body.message : 'not stored')
     }
     committed = true
     box.uploads++
