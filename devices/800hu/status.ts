@@ -43,7 +43,7 @@ export function parseBoxStatus(raw: unknown): BoxStatusReport {
   return {
     disk: s.disk,
     ip: s.ip,
-    skipped: s.skipped,
+    skipped: s.skipped ?? 0,
     channels: s.channels.map((c) => ({
       ch: c.ch,
       state: STATE_MAP[c.state] ?? 'unknown',

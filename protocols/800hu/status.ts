@@ -36,8 +36,8 @@ export interface BoxStatus {
   /** `ip`: the box's configured LAN address */
   ip: string | null
   channels: StatusChannel[]
-  /** placeholder entries (no `ch`, as in the seed's own template `"ch": "", "state": ""`) left out */
-  skipped: number
+  /** placeholder entries (no `ch`, as in the seed's own template `"ch": "", "state": ""`) left out; absent when none */
+  skipped?: number
 }
 
 /** The box's line states (`state` in channelstatus). */
@@ -80,7 +80,6 @@ export function decodeStatus(raw: unknown): BoxStatus {
       : null,
     ip: text(o.ip, 'ip', 64),
     channels: [],
-    skipped: 0,
   }
   const chans = o.channels
   if (chans === undefined || chans === null || chans === '') return report
@@ -93,7 +92,7 @@ export function decodeStatus(raw: unknown): BoxStatus {
     const e = c as Record<string, unknown>
     // a placeholder names no port: skipped and counted, the rest of the post still applies
     if ((e.ch === undefined || e.ch === null || (typeof e.ch === 'string' && e.ch.trim() === '')) && (e.state === undefined || e.state === null || e.state === '')) {
-      report.skipped++
+      report.skipped = (report.skipped ?? 0) + 1
       return
     }
     const ch = text(e.ch, `${at}.ch`, 8)
