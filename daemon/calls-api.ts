@@ -96,7 +96,7 @@ function sourceField(o: Record<string, unknown>): string {
 }
 
 /** Body → CallRequest for one action; every message names the field. */
-export function parseCallBody(action: Exclude<CallAction, 'presence'>, body: unknown): CallRequest {
+export function parseCallBody(action: Exclude<CallAction, 'presence'>, body: unknown, opts: { channelOptional?: boolean } = {}): CallRequest {
   const o = bodyObject(body)
   const shape = SHAPES[action]
   for (const k of Object.keys(o)) {
@@ -104,9 +104,11 @@ export function parseCallBody(action: Exclude<CallAction, 'presence'>, body: unk
   }
   const req: CallRequest = { action, source: sourceField(o) }
   for (const f of shape.fields) {
-    const v = o[f]
+    let v = o[f]
     if (v === undefined) continue
     const rule = FIELD_RULES[f as keyof typeof FIELD_RULES]
+    // a memo may be an object (800hu's {"functionname","paramvalue"}): carried as its JSON text
+    if (f === 'memo' && typeof v === 'object' && v !== null && !Array.isArray(v)) v = JSON.stringify(v)
     let s: string
     if (typeof v === 'string') s = v
     else if (rule.numeric && typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) s = String(v)
@@ -115,6 +117,8 @@ export function parseCallBody(action: Exclude<CallAction, 'presence'>, body: unk
     ;(req as unknown as Record<string, string>)[f] = s
   }
   for (const group of shape.need) {
+    // a source that picks a line itself (an 800hu box: the lowest idle port) dials without agent or channel
+    if (opts.channelOptional && group.includes('channel')) continue
     if (!group.some((f) => (req as unknown as Record<string, unknown>)[f] !== undefined)) {
       throw bad(group[0]!, group.length > 1 ? `one of ${group.join(', ')} for ${action}` : `a value for ${action}`)
     }
@@ -139,6 +143,7 @@ const SOURCE_FIELD = { type: 'string', pattern: SOURCE_RE.source, description: '
 function fieldSchema(f: Exclude<Field, 'source' | 'presence'>): Record<string, unknown> {
   const r = FIELD_RULES[f]
   // agent, target and channel may be given as a whole number too
+  if (f === 'memo') return { type: ['string', 'object'], description: `${r.text}, or an object (carried as its JSON text, same limit)` }
   return r.numeric
     ? { type: ['string', 'integer'], pattern: r.re.source, minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: r.text }
     : { type: 'string', pattern: r.re.source, description: r.text }
@@ -264,7 +269,9 @@ export function callRoutes(deps: CallDeps): RoutePlugin {
       { schema: { summary: 'Dial: the agent (or channel) calls phone, or the extension target', tags: ['calls'], body: callBodySchema('dial'), response: jsonResponse(acceptedSchema, 202) } },
       async (request, reply) => {
         reply.code(202)
-        return run(parseCallBody('dial', request.body))
+        const src = (request.body as { source?: unknown } | null)?.source
+        const picks = typeof src === 'string' && deps.sources.get(src)?.dialPicksChannel === true
+        return run(parseCallBody('dial', request.body, { channelOptional: picks }))
       },
     )
     for (const action of Object.keys(SHAPES) as (keyof typeof SHAPES)[]) {

@@ -97,7 +97,14 @@ export class Daemon {
       metrics: this.metrics,
       boxes: MODULES.find((m) => m.recordingBoxes)?.recordingBoxes,
     })
-    this.webhooks = new WebhookOutbox({ dataDir: config.dataDir, hooks: config.webhooks, log: this.log.child({ component: 'webhooks' }), bus: this.bus, metrics: this.metrics })
+    this.webhooks = new WebhookOutbox({
+      dataDir: config.dataDir,
+      hooks: config.webhooks,
+      log: this.log.child({ component: 'webhooks' }),
+      bus: this.bus,
+      metrics: this.metrics,
+      timeZone: config.timeZone,
+    })
     const apiRoutes: RoutePlugin[] = [
       callRoutes({ sources: this.sources, log: this.log.child({ component: 'calls' }), bus: this.bus }),
       sourcesRoutes({ sources: this.sources, log: this.log.child({ component: 'actions' }), bus: this.bus }),

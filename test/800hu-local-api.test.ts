@@ -54,16 +54,20 @@ t.test('local 800hu JSON API', async (t) => {
     t.equal(r.body.totalGroupCallNum, 0)
     t.match(r.body.channelviewinfo[0], { channelName: '800hu-000000000001:1', mac: MAC, name: 'Front desk', ch: '1', state: 2, phone: '13900139000', peer: 2 })
     t.match(r.body.channelviewinfo[1], { ch: '2', state: 4, peer: 1, timelen: 30 })
+    // the seed: timelen while ringing is the monitor's calltime
+    t.match(r.body.channelviewinfo[0], { calltime: 5 })
+    t.equal(r.body.channelviewinfo[1].calltime, null, 'never seen ringing: no calltime')
   })
 
-  await t.test('getChannelList: ringing lines (queueSize 1), every line in a call (0)', async (t) => {
+  await t.test('getChannelList: ringing lines (queueSize 1), every line (0)', async (t) => {
     let r = await apiJson(url({ method: 'getChannelList', queueSize: '1' }))
     t.equal(r.body.code, 0)
     t.equal(r.body.rows.length, 1)
     t.match(r.body.rows[0], { channelName: '800hu-000000000001:1', callinTel: '13900139000', queueId: 1 })
     t.match(r.body.rows[0].createTime, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/)
     r = await apiJson(url({ method: 'getChannelList', queueSize: '0' }))
-    t.equal(r.body.rows.length, 2)
+    // issue 12 item 7: the seed's 0 is 所有列表, every line (was: only the busy ones)
+    t.equal(r.body.rows.length, 3)
     r = await apiJson(url({ method: 'getChannelList', queueSize: '9' }))
     t.equal(r.body.code, -3)
   })

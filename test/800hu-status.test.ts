@@ -7,7 +7,9 @@ import { boxPost, boxRig, MAC, SOURCE, statusJson } from './helpers/boxes.js'
 
 t.test('MAC normalisation: case, : - or nothing; anything else refused', async (t) => {
   for (const m of ['00:0A:bc:DE:f0:01', '00-0a-BC-de-F0-01', '000ABCDEF001', ' 000abcdef001 ']) t.equal(normaliseMac(m), '000abcdef001', m)
-  for (const m of ['00:0a:bc:de:f0', '00:0a-bc:de:f0:01', '000abcdef0011', 'gg0abcdef001', '', '00:0a:bc:de:f0:01:']) t.equal(normaliseMac(m), null, JSON.stringify(m))
+  // issue 12 item 7: five octets are accepted (the seed's own satellite example)
+  t.equal(normaliseMac('0a:bc:de:f0:01'), '000abcdef001')
+  for (const m of ['00:0a:bc:de', '00:0a-bc:de:f0:01', '000abcdef0011', 'gg0abcdef001', '', '00:0a:bc:de:f0:01:']) t.equal(normaliseMac(m), null, JSON.stringify(m))
   t.equal(formatMac('000abcdef001'), '00:0a:bc:de:f0:01')
 })
 

@@ -68,6 +68,8 @@ export interface Source {
   info(): SourceInfo
   /** vendor callbacks this source serves on the ingest listener (LQ custURL/popCRURL, Guoxin push) */
   ingestRoutes?(app: FastifyInstance): void
+  /** a dial without agent or channel is this source's to place (an 800hu box takes its lowest idle port) */
+  readonly dialPicksChannel?: boolean
   /**
    * Call control. Throw UnsupportedAction, VendorRefused or VendorTimeout (control.ts); the API maps
    * them to 422/502/504. A BaseSource dispatches through its action table; a source whose

@@ -7,7 +7,7 @@ import type { Logger } from '../core/log.js'
 import type { Counter, Metrics } from '../core/metrics.js'
 import { checkWebhooks, sourceMatches, webhookId, type WebhookConfig } from './config.js'
 import { deliver, type Outcome } from './deliver.js'
-import { CallTracker, recordingNotification, type Notification } from './notify.js'
+import { CallTracker, isStoredRecord, recordingNotifications, type Notification } from './notify.js'
 import { CorruptEntry, DiskQueue } from './queue.js'
 
 /**
@@ -41,13 +41,14 @@ export interface WebhookStatus {
 
 export class WebhookOutbox {
   private readonly runners: HookRunner[]
-  private readonly tracker = new CallTracker()
+  private readonly tracker: CallTracker
   private readonly wantsCalls: boolean
   private unsubscribe: (() => void) | null = null
   private readonly dir: string
 
-  constructor(readonly deps: { dataDir: string; hooks: readonly WebhookConfig[]; log: Logger; bus: EventBus; metrics: Metrics }) {
+  constructor(readonly deps: { dataDir: string; hooks: readonly WebhookConfig[]; log: Logger; bus: EventBus; metrics: Metrics; timeZone?: string }) {
     checkWebhooks(deps.hooks)
+    this.tracker = new CallTracker(deps.timeZone)
     this.dir = resolve(deps.dataDir, 'outbox')
     const m = deps.metrics
     const metrics: OutboxMetrics = {
@@ -113,9 +114,8 @@ export class WebhookOutbox {
     if (e.type === 'channel') {
       if (!this.wantsCalls) return
       notes = this.tracker.onChannel(e.data, e.time)
-    } else if (e.type === 'recording') {
-      const n = recordingNotification(e.data, e.time)
-      notes = n ? [n] : []
+    } else if (e.type === 'recording' || (e.type === 'cdr' && isStoredRecord(e.data))) {
+      notes = recordingNotifications(e.data, e.time, e.type === 'cdr' ? 'hangup' : 'recording', this.deps.timeZone)
     } else return
     for (const n of notes) {
       for (const r of this.runners) if (r.hook.events.includes(n.event) && sourceMatches(r.hook.sources, n.source)) r.enqueue(n)

@@ -10,6 +10,7 @@ export interface BoxOwner {
   queueCommand(box: string, c: { type: CommandType; channel: string; phone: string; memo?: unknown }): BoxCommand
   pendingCommands(box: string): number
   isPolling(box: string): boolean
+  memoFor(box: string, port: string, phone: string, startMs: number | null, take: boolean): string | null
 }
 
 /**
@@ -19,6 +20,7 @@ export interface BoxOwner {
  */
 export class BoxSource extends BaseSource {
   readonly type = '800hu'
+  readonly dialPicksChannel = true
   lastSeen: number | null = null
   /** when the silence clock started: the last post, or the start for a box not seen yet */
   private silentSince = Date.now()
@@ -31,6 +33,8 @@ export class BoxSource extends BaseSource {
   posts = 0
   /** status posts refused as malformed */
   badStatus = 0
+  /** placeholder channel entries skipped in status posts */
+  skippedEntries = 0
   uploads = 0
   uploadBytes = 0
   private started = false
@@ -78,17 +82,23 @@ export class BoxSource extends BaseSource {
   /** Apply a status post already checked as a whole (parseBoxStatus). */
   applyStatus(r: BoxStatusReport): void {
     this.lastStatusAt = Date.now()
+    this.skippedEntries += r.skipped
     if (r.disk) this.disk = r.disk
     if (r.ip !== null) this.ip = r.ip
     for (const c of r.channels) {
       if (c.serial !== null) this.serials.set(c.ch, c.serial)
       const inCall = c.state === 'ringing' || c.state === 'dialing' || c.state === 'talking'
+      const prev = this.ctx.table.lookup(this.id, c.ch)?.vendor
+      // the seed: timelen while ringing (state 2) is what the channel monitor shows as calltime; kept for the call
+      const calltime = !inCall ? null : c.rawState === 2 ? c.timelen : typeof prev?.calltime === 'number' ? prev.calltime : null
+      const paramvalue = inCall ? this.owner.memoFor(this.mac, c.ch, c.phone ?? '', null, false) : null
       this.ctx.table.update(this.id, c.ch, {
         state: c.state,
         // an idle or unplugged line has no call: a number the box still shows is the last one's
         phone: inCall ? c.phone : null,
         direction: inCall ? c.direction : null,
-        vendor: { state: c.rawState, peer: c.peer, timelen: c.timelen, serial: c.serial },
+        // cdr: 'upload': the call's record (and its hang-up push) comes with the box's upload, under the box's callid
+        vendor: { state: c.rawState, peer: c.peer, timelen: c.timelen, serial: c.serial, calltime, paramvalue, cdr: 'upload' },
       })
     }
   }
@@ -127,6 +137,7 @@ export class BoxSource extends BaseSource {
       lastSeen: this.lastSeen === null ? null : new Date(this.lastSeen).toISOString(),
       posts: this.posts,
       badStatus: this.badStatus,
+      skippedEntries: this.skippedEntries,
       uploads: this.uploads,
       pendingCommands: this.owner.pendingCommands(this.mac),
       polling: this.owner.isPolling(this.mac),

@@ -33,6 +33,21 @@ export const boxesSchema = {
       properties: {
         user: { type: 'string', minLength: 1, maxLength: 64, doc: 'sa_user' },
         password: { type: 'string', minLength: 1, maxLength: 256, doc: 'the password whose MD5 is sa_password' },
+        extensions: {
+          type: 'array',
+          default: [],
+          maxItems: 10_000,
+          doc: 'what getExtension/getExtensions answer (the seats, 坐席); empty: every box port, as its channel id',
+          items: {
+            type: 'object',
+            doc: 'one seat',
+            properties: {
+              extension: { type: 'string', minLength: 1, maxLength: 64, pattern: /^[^\u0000-\u001f\u007f]+$/, patternText: 'text without control characters', doc: 'exteExtension, the seat number' },
+              name: { type: 'string', optional: true, maxLength: 100, doc: 'exteName' },
+              mobile: { type: 'string', optional: true, maxLength: 40, doc: 'exteMobile' },
+            },
+          },
+        },
       },
     },
   },

@@ -11,7 +11,7 @@ import { VENDOR_PATHS } from './config.js'
 import { addFields, newFields, type Fields } from './fields.js'
 import type { BoxHub } from './hub.js'
 import { parseBoxStatus, StatusError } from './status.js'
-import { receiveUpload, uploadWithoutFile } from './upload.js'
+import { receiveRecordFile, receiveUpload, uploadWithoutFile } from './upload.js'
 import { BOX_STATUS, fail, messages, ok, type BoxAnswer } from '../../protocols/800hu/answers.js'
 
 /** A status post's `status` JSON, urlencoded bodies and the like: far below this. Uploads are multipart and not bound by it. */
@@ -57,6 +57,13 @@ export function boxEndpoint(hub: BoxHub): RoutePlugin {
             : fail(BOX_STATUS.BAD_FIELD, 'internal error', { http: 500, error: 'INTERNAL' })
         return reply.code(a.http).send(a.body)
       })
+      // §2.1.5 upload_record_file.html: a recording file stored like a box upload (the box named by satellite)
+      sub.post(RECORD_FILE_PATH, { bodyLimit: FORM_LIMIT, config: { uploads: true }, schema: recordFileSchema }, async (req, reply) => {
+        const a = await receiveRecordFile(hub, req, req.query as Record<string, unknown>, () => null)
+        hub.requests.inc({ cmd: 'upload_record_file', status: String(a.body.code) })
+        if (a.http >= 400) reply.header('connection', 'close')
+        return reply.code(a.http).send(a.body)
+      })
       const paths = [...VENDOR_PATHS, ...hub.config.paths]
       for (const url of paths) {
         // uploads: bound by body idleness and the minimum rate, not by requestTimeoutSeconds (http-limits.ts)
@@ -72,6 +79,18 @@ export function boxEndpoint(hub: BoxHub): RoutePlugin {
       }
     })
   }
+}
+
+export const RECORD_FILE_PATH = '/voip/api/upload_record_file.html'
+
+export const recordFileSchema = {
+  summary: 'upload_record_file.html (seed 003 §2.1.5): fileName (base64 when isBase), fileMd5, the audio in the multipart part fileGsm; the box in satellite',
+  tags: ['800hu boxes'],
+  response: {
+    200: { description: "the vendor API's answer", type: 'object', properties: { code: { type: 'integer' }, message: { type: 'string' }, callid: { type: 'string' } } },
+    '4xx': { description: "refused, in the vendor API's shape", type: 'object', properties: { code: { type: 'integer' }, message: { type: 'string' } } },
+    '5xx': { description: "not stored, in the vendor API's shape", type: 'object', properties: { code: { type: 'integer' }, message: { type: 'string' } } },
+  },
 }
 
 /**
@@ -158,7 +177,7 @@ export async function dispatch(hub: BoxHub, fields: Fields, req: FastifyRequest,
     case 'channelstatus':
       return channelStatus(hub, box, fields)
     case 'upload':
-      return uploadWithoutFile(hub, box, fields)
+      return await uploadWithoutFile(hub, box, fields)
     case 'getMessageList':
       return longPoll(hub, box, reply)
     default:

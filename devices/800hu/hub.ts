@@ -13,6 +13,7 @@ import type { BoxesConfig } from './config.js'
 import type { Fields } from './fields.js'
 import { boxSourceId, formatMac, normaliseMac } from '../../protocols/800hu/mac.js'
 import { BOX_STATUS, fail, type BoxAnswer } from '../../protocols/800hu/answers.js'
+import { boxMemo, paramvalueOf } from '../../protocols/800hu/memo.js'
 
 export interface BoxHubDeps {
   config: BoxesConfig
@@ -27,6 +28,19 @@ export interface BoxHubDeps {
   recordings: RecordingStore
   /** recordings.maxBytes: the largest upload accepted */
   maxUploadBytes?: number
+  /** the daemon's timeZone: the local 800hu API's times (default: the host's) */
+  timeZone?: string
+}
+
+/** A command's memo waits this long for the call it started (its upload may come much later: a long call). */
+const MEMO_KEEP_MS = 6 * 3600_000
+
+/** The memo of the last dial or web command sent to one port, until the call it started is uploaded. */
+export interface PortMemo {
+  paramvalue: string
+  /** the number dialled ('' for a web command) */
+  phone: string
+  at: number
 }
 
 /** How often an unknown box's refusal is logged again (it retries every few seconds). */
@@ -43,6 +57,8 @@ export class BoxHub implements BoxOwner {
   readonly requests: Counter
   readonly uploadBytes: Counter
   private readonly names = new Map<string, string>()
+  /** by `<mac12>:<port>`: at most one per port of a known box, so bounded by boxes × ports */
+  private readonly memos = new Map<string, PortMemo>()
   private readonly unknownLogged = new Map<string, number>()
   private sweep: NodeJS.Timeout | null = null
   private running = false
@@ -160,12 +176,43 @@ export class BoxHub implements BoxOwner {
   queueCommand(box: string, c: { type: CommandType; channel: string; phone: string; memo?: unknown }): BoxCommand {
     const b = this.boxes.get(box)
     const serial = b?.serials.get(c.channel) ?? '1'
+    let memo: Record<string, unknown> | undefined
     try {
-      return this.queues.enqueue(box, { ...c, serial })
+      memo = boxMemo(c.memo)
+    } catch (err) {
+      throw new ApiError('BAD_REQUEST', (err as Error).message).with({ field: 'memo' })
+    }
+    try {
+      const cmd = this.queues.enqueue(box, { ...c, serial, ...(memo ? { memo } : { memo: undefined }) })
+      const pv = paramvalueOf(memo)
+      // the call this command starts carries the memo's paramvalue back in its pushes (seed 003 §2.10.4)
+      if (pv !== null && (c.type === 'dial' || c.type === 'web')) this.memos.set(`${box}:${c.channel}`, { paramvalue: pv, phone: c.phone, at: Date.now() })
+      return cmd
     } catch (err) {
       if (err instanceof QueueFull) throw new ApiError('CONFLICT', `${err.message}; it polls for them with getMessageList`)
       throw err
     }
+  }
+
+  /**
+   * The paramvalue of the command that started a call on this port, if the call matches it: the same
+   * number (any, for a web command), begun no earlier than a minute before the command. `take`
+   * consumes it (the box's upload: the call is over); otherwise it stays for the upload.
+   */
+  memoFor(box: string, port: string, phone: string, startMs: number | null, take: boolean): string | null {
+    const key = `${box}:${port}`
+    const m = this.memos.get(key)
+    if (!m) return null
+    const now = Date.now()
+    if (now - m.at > MEMO_KEEP_MS) {
+      this.memos.delete(key)
+      return null
+    }
+    const digits = (x: string) => x.replace(/[^0-9]/g, '')
+    if (m.phone && digits(m.phone) !== digits(phone)) return null
+    if (startMs !== null && startMs < m.at - 60_000) return null
+    if (take) this.memos.delete(key)
+    return m.paramvalue
   }
 
   pendingCommands(box: string): number {

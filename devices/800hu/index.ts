@@ -46,6 +46,7 @@ export const box800huModule: VendorModule = {
       sourceContext: (id) => ctx.sourceContext(id),
       recordings: ctx.recordings,
       maxUploadBytes: recordings.maxBytes,
+      ...(ctx.timeZone ? { timeZone: ctx.timeZone } : {}),
     })
     return {
       hub,

@@ -2,7 +2,14 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RoutePlugin } from '../../daemon/core/http.js'
 import { MAX_JSON_DEPTH, tooDeep } from '../../daemon/core/json-depth.js'
-import { parseTime, type RecordingFilters, type RecordingRecord } from '../../daemon/core/recordings/store.js'
+import { stringParams } from '../../daemon/core/route-schema.js'
+import type { RecordingFilters, RecordingRecord } from '../../daemon/core/recordings/store.js'
+import { hasAudio } from '../../daemon/core/recordings/catalog.js'
+import { sendAudio } from '../../daemon/core/recordings/routes.js'
+import { parseVendorTime, vendorTime } from '../../protocols/800hu/time.js'
+import multipart from '@fastify/multipart'
+import { PARAMVALUE_FIELD, receiveRecordFile, type FileAnswer } from './upload.js'
+import { RECORD_FILE_PATH, recordFileSchema } from './endpoint.js'
 import type { ChannelEntry, ChannelState } from '../../daemon/core/table.js'
 import { PHONE } from './box.js'
 import { addFields, newFields, type Fields } from './fields.js'
@@ -17,7 +24,7 @@ import { formatMac, normaliseMac, SOURCE_PREFIX } from '../../protocols/800hu/ma
  */
 
 const CODE = { OK: 0, AUTH: -2, METHOD: -3, FORBIDDEN: -5, MISSING: -11, LIMIT: -12 } as const
-const METHODS = ['sendTelCall', 'systemChannels', 'getChannelList', 'findDialrecord'] as const
+const METHODS = ['getExtension', 'getExtensions', 'sendTelCall', 'systemChannels', 'getChannelList', 'findDialrecord'] as const
 const STATE_CODE: Record<ChannelState, number> = { offline: 0, idle: 1, ringing: 2, dialing: 3, talking: 4, held: 4, unknown: -1 }
 const FIND_PAGE = 1000
 
@@ -82,27 +89,14 @@ export function localApiRoutes(hub: BoxHub): RoutePlugin {
         const p = newFields()
         addFields(p, req.query)
         addFields(p, req.body)
-        if (!cfg || !want) return err(CODE.FORBIDDEN, 'the local 800hu API is off: set boxes.localApi {user, password} in the telbridge config')
-        // brute force: an address over api.loginRateLimit gets 429 before its password is looked at
-        // (a right one too, or the answers would still tell the guesses apart)
-        const limiter = req.server.loginLimiter
-        const wait = limiter?.refused(req.socket.remoteAddress, 'local 800hu API') ?? 0
-        if (wait) {
-          reply.code(429).header('retry-after', String(wait))
-          return err(CODE.LIMIT, `too many failed logins from this address; try again in ${wait} s (api.loginRateLimit)`)
-        }
-        const user = p.sa_user ?? ''
-        const given = Buffer.from((p.sa_password ?? '').toLowerCase())
-        const okUser = user === cfg.user
-        const okPass = given.length === want.length && timingSafeEqual(given, want)
-        if (!okUser || !okPass) {
-          // no credentials at all is no guess (as a missing bearer token): not counted
-          if (p.sa_user !== undefined || p.sa_password !== undefined) limiter?.fail(req.socket.remoteAddress)
-          hub.log.info({ remote: req.socket.remoteAddress, user: user.slice(0, 64), method: p.method }, 'local 800hu API: wrong sa_user or sa_password')
-          return err(CODE.AUTH, '验证错误: wrong sa_user or sa_password (sa_password is the 32-digit MD5 of the password)')
-        }
+        const refused = authenticate(hub, want, p, req, reply)
+        if (refused) return refused
         try {
           switch (p.method) {
+            case 'getExtension':
+              return getExtension(hub, p)
+            case 'getExtensions':
+              return getExtensions(hub)
             case 'sendTelCall':
               return sendTelCall(hub, p)
             case 'systemChannels':
@@ -123,8 +117,121 @@ export function localApiRoutes(hub: BoxHub): RoutePlugin {
       }
       sub.get('/voip/api/jsondata.html', { config: { public: true }, schema: localApiSchema }, handler)
       sub.post('/voip/api/jsondata.html', { config: { public: true }, schema: localApiSchema }, handler)
+
+      // §2.1.5 upload_record_file.html, with the local API's credentials; the box in satellite (or mac)
+      if (!sub.hasRequestDecorator('parts')) await sub.register(multipart, { throwFileSizeLimit: true })
+      sub.post(RECORD_FILE_PATH, { config: { public: true, uploads: true }, schema: { ...recordFileSchema, security: [] } }, async (req, reply) => {
+        let checked: FileAnswer | null | undefined
+        const authed = (f: Fields): FileAnswer | null => {
+          if (checked !== undefined) return checked
+          const a = authenticate(hub, want, f, req, reply)
+          checked = a ? { http: reply.statusCode === 429 ? 429 : 200, body: { code: a.code, message: String(a.message) } } : null
+          return checked
+        }
+        const a = await receiveRecordFile(hub, req, req.query as Record<string, unknown>, authed)
+        if (a.http >= 400) reply.header('connection', 'close')
+        return reply.code(a.http).send(a.body)
+      })
+
+      // the vendor's recording URLs (§2.4.1, §2.10.4), with the local API's credentials (sa_user, sa_password)
+      const audio = async (req: FastifyRequest, reply: FastifyReply, find: (p: Fields) => RecordingRecord | undefined): Promise<unknown> => {
+        const p = newFields()
+        addFields(p, req.query)
+        const refused = authenticate(hub, want, p, req, reply)
+        if (refused) return refused
+        const r = find(p)
+        const e = r && hasAudio(r) ? hub.deps.recordings.entry(r.id) : undefined
+        if (!e) return reply.code(404).send(err(CODE.MISSING, '数据不存在: no such recording'))
+        return sendAudio(e, req, reply)
+      }
+      const audioSchema = (summary: string) => ({
+        summary,
+        tags: ['800hu local API'],
+        security: [],
+        querystring: {
+          type: 'object',
+          properties: { sa_user: { description: 'boxes.localApi.user' }, sa_password: { description: 'the 32-digit MD5 of boxes.localApi.password' }, id: { description: 'download: the cdrId' } },
+        },
+      })
+      sub.route({
+        method: ['GET', 'HEAD'],
+        // cdrRecordFile is always `yyyy/mm/dd/<name>` (the store's day directories)
+        url: '/voip/record/:year/:month/:day/:file',
+        config: { public: true },
+        schema: { ...audioSchema('A recording by its cdrRecordFile (the 800hu URL), Range supported; sa_user + sa_password'), params: stringParams('year', 'month', 'day', 'file') },
+        handler: (req, reply) => {
+          const p = req.params as { year: string; month: string; day: string; file: string }
+          return audio(req, reply, () => hub.deps.recordings.entryByFile(`${p.year}/${p.month}/${p.day}/${p.file}`)?.record)
+        },
+      })
+      sub.route({
+        method: ['GET', 'HEAD'],
+        url: '/voip/api/client/download/record.json',
+        config: { public: true },
+        schema: audioSchema('A recording by cdrId (the 800hu download URL; ismp3 is ignored: the file as stored), Range supported; sa_user + sa_password'),
+        handler: (req, reply) => audio(req, reply, (p) => (p.id ? hub.deps.recordings.find({ callid: p.id.trim().slice(0, 200), audio: true, limit: 1 }).recordings[0] : undefined)),
+      })
     })
   }
+}
+
+/**
+ * The local API's login: null when sa_user and sa_password are right, else the answer (-5 off, 429
+ * over api.loginRateLimit, -2 wrong) with its status set on the reply.
+ */
+function authenticate(hub: BoxHub, want: Buffer | null, p: Fields, req: FastifyRequest, reply: FastifyReply): Answer | null {
+  const cfg = hub.config.localApi
+  if (!cfg || !want) return err(CODE.FORBIDDEN, 'the local 800hu API is off: set boxes.localApi {user, password} in the telbridge config')
+  // brute force: an address over api.loginRateLimit gets 429 before its password is looked at
+  // (a right one too, or the answers would still tell the guesses apart)
+  const limiter = req.server.loginLimiter
+  const wait = limiter?.refused(req.socket.remoteAddress, 'local 800hu API') ?? 0
+  if (wait) {
+    reply.code(429).header('retry-after', String(wait))
+    return err(CODE.LIMIT, `too many failed logins from this address; try again in ${wait} s (api.loginRateLimit)`)
+  }
+  const user = p.sa_user ?? ''
+  const given = Buffer.from((p.sa_password ?? '').toLowerCase())
+  const okUser = user === cfg.user
+  const okPass = given.length === want.length && timingSafeEqual(given, want)
+  if (!okUser || !okPass) {
+    // no credentials at all is no guess (as a missing bearer token): not counted
+    if (p.sa_user !== undefined || p.sa_password !== undefined) limiter?.fail(req.socket.remoteAddress)
+    hub.log.info({ remote: req.socket.remoteAddress, user: user.slice(0, 64), method: p.method }, 'local 800hu API: wrong sa_user or sa_password')
+    return err(CODE.AUTH, '验证错误: wrong sa_user or sa_password (sa_password is the 32-digit MD5 of the password)')
+  }
+  return null
+}
+
+interface Seat {
+  extension: string
+  name: string
+  mobile: string
+}
+
+/** localApi.extensions, or (none configured) every port of every known box as its channel id. */
+function seats(hub: BoxHub): Seat[] {
+  const configured = hub.config.localApi?.extensions ?? []
+  if (configured.length) return configured.map((e) => ({ extension: e.extension, name: e.name ?? e.extension, mobile: e.mobile ?? '' }))
+  return boxChannels(hub).map((e) => {
+    const box = hub.boxes.get(e.source.slice(SOURCE_PREFIX.length))
+    return { extension: e.id, name: `${box?.name ?? formatMac(box?.mac ?? '')} ${e.channel}`.trim(), mobile: '' }
+  })
+}
+
+/** §2.1.1, the login check: the seat named by sa_user if one is, else sa_user itself. */
+function getExtension(hub: BoxHub, p: Fields): Answer {
+  const user = p.sa_user ?? ''
+  const list = seats(hub)
+  const i = list.findIndex((s) => s.extension === user)
+  const seat = i >= 0 ? list[i]! : { extension: user, name: user, mobile: '' }
+  return { code: CODE.OK, message: '', exteId: i + 1, name: seat.name, extension: seat.extension, compNumber: user, compName: 'telbridge', disablePhoneNum: 0, exteLoginType: 1 }
+}
+
+/** §2.1.2: the seats, each `{exteName, exteExtension, exteMobile}`. */
+function getExtensions(hub: BoxHub): Answer {
+  const rows = seats(hub).map((s) => ({ exteName: s.name, exteExtension: s.extension, exteMobile: s.mobile }))
+  return { code: CODE.OK, message: '', total: rows.length, extension: rows, rows }
 }
 
 /** §2.5.1: mac, channel, phone → a dial command the box gets at its next getMessageList. */
@@ -176,21 +283,23 @@ function systemChannels(hub: BoxHub): Answer {
       phone: e.phone ?? '',
       peer: e.direction === 'outbound' ? 1 : e.direction === 'inbound' ? 2 : 0,
       timelen: v.timelen ?? null,
-      since: localTime(e.since),
+      // the seed: timelen while ringing is the monitor's calltime
+      calltime: v.calltime ?? null,
+      since: vendorTime(e.since, hub.deps.timeZone),
     }
   })
   const busy = chans.filter((e) => BUSY.has(e.state)).length
   return { code: CODE.OK, message: '', channelviewinfo: rows, totalNum: chans.length, totalGroupCallNum: 0, useGroupCallNum: 0, useAgiCallNum: busy, channelNum: chans.length }
 }
 
-/** §2.2.2: queueSize 1 (default) → lines ringing (calls waiting to be answered); 0 → every line with a call. */
+/** §2.2.2: queueSize 1 (default) → lines ringing (calls waiting to be answered); 0 → every line (the seed: 0 所有列表). */
 function getChannelList(hub: BoxHub, p: Fields): Answer {
   const q = (p.queueSize ?? '1').trim()
   if (q !== '0' && q !== '1') return err(CODE.METHOD, 'queueSize must be 0 (all) or 1 (waiting)')
   const rows = boxChannels(hub)
-    .filter((e) => (q === '1' ? e.state === 'ringing' : BUSY.has(e.state)))
+    .filter((e) => q === '0' || e.state === 'ringing')
     .sort((a, b) => a.since - b.since)
-    .map((e, i) => ({ channelName: e.id, callinTel: e.phone ?? '', createTime: localTime(e.since), queueId: i + 1, state: e.state, direction: e.direction }))
+    .map((e, i) => ({ channelName: e.id, callinTel: e.phone ?? '', createTime: vendorTime(e.since, hub.deps.timeZone), queueId: i + 1, state: e.state, direction: e.direction }))
   return { code: CODE.OK, message: '', total: rows.length, rows }
 }
 
@@ -208,10 +317,15 @@ function findDialrecord(hub: BoxHub, p: Fields): Answer {
   if (start === null) return err(CODE.METHOD, 'start must be a whole number from 0')
   if (limit === null) return err(CODE.METHOD, 'limit must be a whole number from 1 to 1000')
   if (p.phoneNum) f.phone = p.phoneNum.trim().slice(0, 64)
-  if (p.cdrPeer) {
-    if (p.cdrPeer === '1') f.direction = 'outbound'
-    else if (p.cdrPeer === '2') f.direction = 'inbound'
-    else return err(CODE.METHOD, 'cdrPeer must be 1 (outbound) or 2 (inbound)')
+  // cdrPeer 2 is every call that rang in, answered or missed (the rows say 2 for both); 3–5 (group
+  // calls, seat transfers) a box never makes: an empty answer, as the vendor gives for no rows
+  let peer: ((r: RecordingRecord) => boolean) | null = null
+  const cdrPeer = (p.cdrPeer ?? '').trim()
+  if (cdrPeer) {
+    if (cdrPeer === '1') f.direction = 'outbound'
+    else if (cdrPeer === '2') peer = (r) => r.direction === 'inbound' || r.direction === 'missed'
+    else if (/^[3-5]$/.test(cdrPeer)) return { code: CODE.OK, success: true, message: '', recordTotal: 0, total: 0, rows: [] }
+    else return err(CODE.METHOD, 'cdrPeer must be 1 (outbound), 2 (inbound) or 3–5')
   }
   if (p.scdrId) f.callid = p.scdrId.trim()
   for (const [name, key] of [
@@ -221,7 +335,7 @@ function findDialrecord(hub: BoxHub, p: Fields): Answer {
   ] as const) {
     const v = p[name]
     if (!v) continue
-    const t = parseTime(v)
+    const t = parseVendorTime(v, hub.deps.timeZone)
     if (t === null) return err(CODE.METHOD, `${name} must be yyyy-mm-dd hh:nn:ss, got ${JSON.stringify(v.slice(0, 40))}`)
     // endTime is a time of day to include: up to the end of that second
     f[key] = key === 'to' ? t + 1000 : t
@@ -246,13 +360,13 @@ function findDialrecord(hub: BoxHub, p: Fields): Answer {
   if (exts.length === 1) Object.assign(f, exts[0])
   let total: number
   let rows: RecordingRecord[]
-  if (!talk && exts.length <= 1) {
+  if (!talk && !peer && exts.length <= 1) {
     const r = store.find({ ...f, offset: start, limit })
     total = r.total
     rows = r.recordings
   } else {
     // filters the index does not have: walk the matches a page at a time
-    const keep = (r: RecordingRecord) => (!talk || talk(r)) && (exts.length <= 1 || exts.some((x) => x.box === r.box && (x.channel === undefined || x.channel === r.channel)))
+    const keep = (r: RecordingRecord) => (!talk || talk(r)) && (!peer || peer(r)) && (exts.length <= 1 || exts.some((x) => x.box === r.box && (x.channel === undefined || x.channel === r.channel)))
     rows = []
     total = 0
     for (let offset = 0; ; offset += FIND_PAGE) {
@@ -270,9 +384,11 @@ function findDialrecord(hub: BoxHub, p: Fields): Answer {
 
 function cdrRow(hub: BoxHub, r: RecordingRecord): Record<string, unknown> {
   const box = hub.boxes.get(r.box)
-  const ms = (iso: string | null) => (iso === null ? '' : localTime(Date.parse(iso)))
+  const ms = (iso: string | null) => (iso === null ? '' : vendorTime(Date.parse(iso), hub.deps.timeZone))
+  const audio = hasAudio(r)
   return {
-    cdrId: r.id,
+    // the box's callid: the cdrId of every push about the call
+    cdrId: r.callid,
     cdrCmmId: r.callid,
     cdrStartTime: ms(r.startTime),
     cdrHangupTime: ms(r.endTime),
@@ -286,8 +402,10 @@ function cdrRow(hub: BoxHub, r: RecordingRecord): Record<string, unknown> {
     exteName: box?.name ?? formatMac(r.box),
     cdrExtensionPort: r.channel ?? '',
     cdrExtensionIp: box?.ip ?? '',
-    cdrRecordFile: r.file,
-    recordUrl: `/v1/recordings/${encodeURIComponent(r.id)}/audio`,
+    // the path under /voip/record/ (the vendor's URL), served from the store; '' for a call without audio
+    cdrRecordFile: audio ? r.file : '',
+    recordUrl: audio ? `/v1/recordings/${encodeURIComponent(r.id)}/audio` : '',
+    paramvalue: r.fields[PARAMVALUE_FIELD] ?? '',
     cdrCalledName: '',
     cdrIVR: '',
     cdrIVRKey: '',
@@ -304,12 +422,4 @@ function intParam(v: string | undefined, min: number, max: number, dflt: number)
   if (!/^\d{1,10}$/.test(v.trim())) return null
   const n = Number(v.trim())
   return n >= min && n <= max ? n : null
-}
-
-const pad = (n: number) => String(n).padStart(2, '0')
-
-/** `yyyy-mm-dd hh:nn:ss` in the host's time (as the recording queries read such times). */
-function localTime(ms: number): string {
-  const d = new Date(ms)
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
 }

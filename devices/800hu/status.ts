@@ -31,6 +31,8 @@ export interface BoxStatusReport {
   /** `ip`: the box's configured LAN address */
   ip: string | null
   channels: ChannelReport[]
+  /** placeholder entries left out (counted on the box) */
+  skipped: number
 }
 
 export const STATE_MAP: Record<number, ChannelState> = { 0: 'offline', 1: 'idle', 2: 'ringing', 3: 'dialing', 4: 'talking' }
@@ -41,6 +43,7 @@ export function parseBoxStatus(raw: unknown): BoxStatusReport {
   return {
     disk: s.disk,
     ip: s.ip,
+    skipped: s.skipped ?? 0,
     channels: s.channels.map((c) => ({
       ch: c.ch,
       state: STATE_MAP[c.state] ?? 'unknown',

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { audioExt, checkCallid, ChecksumMismatch, InvalidRecording, RecordingTooLarge, StorageError, UploadAborted, type TempUpload } from '../../daemon/core/recordings/store.js'
 import { timedOut } from '../../daemon/core/http-limits.js'
 import type { BoxSource } from './box.js'
@@ -99,7 +99,7 @@ export async function receiveUpload(hub: BoxHub, req: FastifyRequest, query: Rec
     if (cmd !== 'upload') return { cmd, fields }
     const box = hub.identify(fields, req.socket.remoteAddress)
     if (!('mac' in box)) return { cmd, fields, answer: box }
-    if (!tmp) return { cmd, fields, answer: uploadWithoutFile(hub, box, fields) }
+    if (!tmp) return { cmd, fields, answer: await uploadWithoutFile(hub, box, fields) }
     const callid = fields.callid
     if (!callid) return { cmd, fields, answer: fail(BOX_STATUS.MISSING, 'cmd=upload needs callid', { http: 400, error: 'BAD_REQUEST' }) }
     const callidProblem = badCallid(callid)
@@ -112,7 +112,7 @@ export async function receiveUpload(hub: BoxHub, req: FastifyRequest, query: Rec
     const ext = audioExt(file?.filename, file?.mimetype, tmp.head)
     let result
     try {
-      result = await store.commit(tmp, { callid, ext, box: box.mac, fields: { ...fields }, ...(claimed ? { fileMd5: claimed } : {}) })
+      result = await store.commit(tmp, { callid, ext, box: box.mac, fields: withParamvalue(hub, box, fields), events: ['cdr', 'recording'], ...(claimed ? { fileMd5: claimed } : {}) })
     } catch (err) {
       return { cmd, fields, answer: uploadError(hub, err, maxBytes, fields, req) }
     }
@@ -131,18 +131,49 @@ export async function receiveUpload(hub: BoxHub, req: FastifyRequest, query: Rec
   }
 }
 
+/** The key under which the upload's stored fields keep the paramvalue of the command that started the call. */
+export const PARAMVALUE_FIELD = 'telbridge.paramvalue'
+
+/** The fields to store: as the box sent them, plus the paramvalue of the dial or web command that started this call. */
+function withParamvalue(hub: BoxHub, box: BoxSource, fields: Fields): Record<string, string> {
+  const out: Record<string, string> = { ...fields }
+  delete out[PARAMVALUE_FIELD]
+  const start = Number(fields.start_time_secs)
+  const startMs = Number.isFinite(start) && start > 0 ? start * 1000 : null
+  const pv = hub.memoFor(box.mac, String(Number(fields.channel ?? '')), fields.callid_dialed ?? '', startMs, true)
+  if (pv !== null) out[PARAMVALUE_FIELD] = pv
+  return out
+}
+
 /**
- * cmd=upload without a file: a call record with `recorded=0` (no recording) is acknowledged and
- * published as a `cdr` event; anything else lacks its file.
+ * cmd=upload without a file: a call record with `recorded=0` (no recording, the usual missed call) is
+ * kept as a call record without audio (zero bytes in the recording store, durable and swept like the
+ * recordings), announced as a `cdr` event, and acknowledged once stored; anything else lacks its file.
  */
-export function uploadWithoutFile(hub: BoxHub, box: BoxSource, fields: Fields): BoxAnswer {
+export async function uploadWithoutFile(hub: BoxHub, box: BoxSource, fields: Fields): Promise<BoxAnswer> {
   const callid = fields.callid
   if (fields.recorded === '0') {
     if (!callid) return fail(BOX_STATUS.MISSING, 'cmd=upload needs callid', { http: 400, error: 'BAD_REQUEST' })
     const problem = badCallid(callid)
     if (problem) return fail(BOX_STATUS.BAD_FIELD, problem, { http: 400, error: 'BAD_REQUEST' })
-    hub.deps.bus.publish('cdr', { source: box.id, mac: formatMac(box.mac), callid, recorded: false, fields: { ...fields } })
-    hub.log.info({ box: box.id, callid, channel: fields.channel }, 'call record without a recording (recorded=0) acknowledged')
+    const store = hub.deps.recordings
+    let result
+    try {
+      const tmp = await store.receive(Readable.from([]), { maxBytes: 0 })
+      result = await store.commit(tmp, { callid, ext: 'bin', box: box.mac, fields: withParamvalue(hub, box, fields), events: ['cdr'] })
+    } catch (err) {
+      if (err instanceof StorageError) {
+        hub.log.error({ box: box.id, callid, err: err.message }, 'call record NOT stored: the recordings directory cannot be written; the box will retry')
+        return fail(BOX_STATUS.SAVE_FAILED, `cannot store the call record: ${err.message}`, { http: 507, error: 'INSUFFICIENT_STORAGE', callid })
+      }
+      if (err instanceof InvalidRecording) return fail(BOX_STATUS.BAD_FIELD, err.message, { http: 400, error: 'BAD_REQUEST', callid })
+      throw err
+    }
+    box.uploads++
+    hub.log.info(
+      { box: box.id, callid, channel: fields.channel, outcome: result.outcome },
+      result.outcome === 'duplicate' ? 'call record already stored; acknowledged again' : 'call record without a recording (recorded=0) stored',
+    )
     return ok({ callid })
   }
   return fail(BOX_STATUS.MISSING, 'cmd=upload needs a multipart/form-data body with the recording in a file part (or recorded=0)', {
@@ -235,4 +266,88 @@ function drainRequest(req: FastifyRequest): Promise<void> {
     raw.on('close', done)
     raw.resume()
   })
+}
+
+/** The API's answer (seed 003 §1.2 codes): 0 ok, -2 auth, -3 bad field, -11 missing, -13 file save failed. */
+export interface FileAnswer {
+  http: number
+  body: { code: number; message: string; callid?: string }
+}
+
+/**
+ * `upload_record_file.html` (seed 003 §2.1.5): `fileName` (base64 when `isBase` is true), `fileMd5`,
+ * and the audio in the multipart file part `fileGsm`. Stored like a box upload: the file name without
+ * its extension is the callid, `satellite` (or `mac`) names the box, which must be one the box
+ * endpoint accepts. The rest of the seed's upload fields (`channel`, `direction`…) are kept if sent.
+ */
+export async function receiveRecordFile(hub: BoxHub, req: FastifyRequest, query: Record<string, unknown>, authed: (fields: Fields) => FileAnswer | null): Promise<FileAnswer> {
+  const store = hub.deps.recordings
+  const maxBytes = hub.maxUploadBytes
+  const fields = newFields()
+  addFields(fields, query)
+  const answer = (http: number, code: number, message: string): FileAnswer => ({ http, body: { code, message } })
+  if (!req.isMultipart()) return answer(400, -3, 'upload_record_file.html takes multipart/form-data with the file in the part fileGsm')
+  let tmp: TempUpload | null = null
+  let file: { filename: string; mimetype: string } | null = null
+  let current: Readable | null = null
+  let committed = false
+  try {
+    try {
+      const it = req
+        .parts({ limits: { fileSize: maxBytes + 1, files: 1, fields: MAX_FIELDS, fieldSize: FIELD_MAX, parts: MAX_FIELDS + 1, headerPairs: 100, fieldNameSize: 200 } })
+        [Symbol.asyncIterator]()
+      for (;;) {
+        const part = await nextPart(it)
+        if (!part) break
+        if (part.type === 'field') {
+          if (part.valueTruncated || part.fieldnameTruncated) return answer(400, -3, `field ${part.fieldname.slice(0, 40)} is longer than ${FIELD_MAX} bytes`)
+          addFields(fields, { [part.fieldname]: part.value })
+          continue
+        }
+        file = { filename: part.filename, mimetype: part.mimetype }
+        current = part.file
+        // refused before a byte goes to disk: wrong credentials or an unknown box
+        if (authed(fields) || hub.knownRefused({ satellite: fields.satellite ?? fields.mac ?? '' })) {
+          await drain(part.file)
+          continue
+        }
+        tmp = await store.receive(part.file, { maxBytes })
+        if (part.file.truncated || tmp.size > maxBytes) return answer(413, -12, `the recording is larger than recordings.maxBytes (${maxBytes} bytes)`)
+      }
+    } catch (err) {
+      if (current && !current.destroyed) current.resume()
+      await drainRequest(req)
+      const a = uploadError(hub, err, maxBytes, fields, req)
+      return answer(a.http, -13, String(a.body.message))
+    }
+    const refused = authed(fields)
+    if (refused) return refused
+    const box = hub.identify({ ...fields, satellite: fields.satellite ?? fields.mac ?? '' }, req.socket.remoteAddress)
+    if (!('mac' in box)) return answer(box.http, -5, typeof box.body.message === 'string' ? box.body.message : 'box not registered')
+    if (!tmp) return answer(400, -11, 'no file: the recording goes in the multipart file part fileGsm')
+    let name = (fields.fileName ?? file?.filename ?? '').trim()
+    if (/^(true|1)$/i.test(fields.isBase ?? '')) name = Buffer.from(name, 'base64').toString('utf8')
+    name = name.replace(/^.*[\\/]/, '')
+    const dot = name.lastIndexOf('.')
+    const callid = dot > 0 ? name.slice(0, dot) : name
+    const problem = callid ? badCallid(callid) : 'fileName names no file'
+    if (problem) return answer(400, -3, `fileName: ${problem}`)
+    const ext = audioExt(name, file?.mimetype, tmp.head)
+    const claimed = fields.fileMd5?.trim() || undefined
+    let result
+    try {
+      const stored = withParamvalue(hub, box, { ...fields, callid, satellite: fields.satellite ?? fields.mac ?? '' })
+      result = await store.commit(tmp, { callid, ext, box: box.mac, fields: stored, events: ['cdr', 'recording'], ...(claimed ? { fileMd5: claimed } : {}) })
+    } catch (err) {
+      const a = uploadError(hub, err, maxBytes, fields, req)
+      return answer(a.http, -13, typeof a.body.message === 'string' ? a.body.message : 'not stored')
+    }
+    committed = true
+    box.uploads++
+    if (result.outcome !== 'duplicate') hub.uploadBytes.inc(undefined, tmp.size)
+    hub.log.info({ box: box.id, callid, size: tmp.size, outcome: result.outcome }, 'upload_record_file.html: recording stored')
+    return { http: 200, body: { code: 0, message: '', callid } }
+  } finally {
+    if (tmp && !committed) await store.discard(tmp).catch((err) => hub.log.error({ err, path: tmp?.path }, 'could not delete an upload temp file'))
+  }
 }

@@ -1,3 +1,5 @@
 export { boxSourceId, formatMac, normaliseMac, SOURCE_PREFIX } from './mac.js'
 export { DISK_STATUS_TEXT, LINE_STATE, StatusError, decodeStatus, encodeStatus, statusWire, type BoxStatus, type StatusChannel, type StatusDisk, type StatusInput } from './status.js'
 export { BOX_STATUS, VENDOR_TEXT, decodeAnswer, fail, messages, ok, type BoxAnswer, type DecodedAnswer } from './answers.js'
+export { parseVendorTime, vendorTime } from './time.js'
+export { boxMemo, paramvalueOf, PARAMVALUE_MAX } from './memo.js'

@@ -3,14 +3,18 @@
  * uses the 12 lowercase hex digits, which are also the box's source id suffix (`800hu-000a…`).
  */
 
-const SEPARATED = /^[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}$/
+const SEPARATED = /^[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){3,4}$/
 const BARE = /^[0-9a-f]{12}$/
 
-/** 12 lowercase hex digits, or null when `raw` is not a MAC (mixed separators, wrong length, non-hex). */
+/**
+ * 12 lowercase hex digits, or null when `raw` is not a MAC (mixed separators, wrong length, non-hex).
+ * Five separated octets (the seed's own `satellite` example `00:00:00:00:01`) are taken as a MAC
+ * with a leading 00 octet, so `00:00:00:00:01` and `00:00:00:00:00:01` are the same box.
+ */
 export function normaliseMac(raw: string): string | null {
   const s = raw.trim().toLowerCase()
   if (BARE.test(s)) return s
-  if (SEPARATED.test(s)) return s.replace(/[:-]/g, '')
+  if (SEPARATED.test(s)) return s.replace(/[:-]/g, '').padStart(12, '0')
   return null
 }
 

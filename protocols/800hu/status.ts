@@ -36,6 +36,8 @@ export interface BoxStatus {
   /** `ip`: the box's configured LAN address */
   ip: string | null
   channels: StatusChannel[]
+  /** placeholder entries (no `ch`, as in the seed's own template `"ch": "", "state": ""`) left out; absent when none */
+  skipped?: number
 }
 
 /** The box's line states (`state` in channelstatus). */
@@ -88,6 +90,11 @@ export function decodeStatus(raw: unknown): BoxStatus {
     const at = `channels[${i}]`
     if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new StatusError(`${at} must be an object`)
     const e = c as Record<string, unknown>
+    // a placeholder names no port: skipped and counted, the rest of the post still applies
+    if ((e.ch === undefined || e.ch === null || (typeof e.ch === 'string' && e.ch.trim() === '')) && (e.state === undefined || e.state === null || e.state === '')) {
+      report.skipped = (report.skipped ?? 0) + 1
+      return
+    }
     const ch = text(e.ch, `${at}.ch`, 8)
     if (ch === null || !/^\d{1,4}$/.test(ch)) throw new StatusError(`${at}.ch must be a port number, got ${show(e.ch)}`)
     const port = String(Number(ch)) // "01" and 1 are the same port
@@ -110,7 +117,7 @@ export function decodeStatus(raw: unknown): BoxStatus {
 }
 
 /** What encodeStatus needs: a decoded status; `statusText` is derived and not sent. */
-export type StatusInput = Omit<BoxStatus, 'disk'> & { disk: Omit<StatusDisk, 'statusText'> | null }
+export type StatusInput = Omit<BoxStatus, 'disk' | 'skipped'> & { disk: Omit<StatusDisk, 'statusText'> | null }
 
 /**
  * The `status` object as a box writes it: every value a string, as in the vendor's example, except

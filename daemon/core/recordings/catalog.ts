@@ -9,6 +9,8 @@ export interface RecordingFilters {
   direction?: Direction
   /** exact callid: every recording stored under it (`callid`, `callid~2`…) */
   callid?: string
+  /** true: only entries with audio; false: only call records without (a box's `recorded=0` upload); absent: both */
+  audio?: boolean
   /** epoch ms, inclusive, on `time` (call start, else received) */
   from?: number
   /** epoch ms, exclusive */
@@ -130,6 +132,7 @@ export class Catalog {
         (f.channel === undefined || r.channel === f.channel) &&
         (f.direction === undefined || r.direction === f.direction) &&
         (f.callid === undefined || r.callid === f.callid) &&
+        (f.audio === undefined || hasAudio(r) === f.audio) &&
         (f.from === undefined || e.timeMs >= f.from) &&
         (f.to === undefined || e.timeMs < f.to) &&
         (!phone || r.phone.includes(phone))
@@ -175,4 +178,9 @@ export class Catalog {
 export function suffix(id: string): number {
   const i = id.lastIndexOf('~')
   return i < 0 ? 1 : Number(id.slice(i + 1))
+}
+
+/** A call record stored without audio (`recorded=0`, zero bytes) is no recording to list or play. */
+export function hasAudio(r: RecordingRecord): boolean {
+  return !(r.recorded === false && r.size === 0)
 }

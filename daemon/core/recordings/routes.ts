@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
 import type { RoutePlugin } from '../http.js'
 import { errorSchema, jsonResponse, queryInt, stringParams } from '../route-schema.js'
-import { DEFAULT_LIMIT, MAX_LIMIT, type RecordingFilters } from './catalog.js'
+import { DEFAULT_LIMIT, MAX_LIMIT, hasAudio, type Entry, type RecordingFilters } from './catalog.js'
 import { InvalidRecording } from './errors.js'
 import { parseRange } from './range.js'
 import { DIRECTIONS, checkCallid, parseTime, type BoxIds, type Direction } from './record.js'
@@ -99,7 +99,7 @@ export function recordingRoutes(store: RecordingStore): RoutePlugin {
   const lookup = (req: FastifyRequest<{ Params: { callid: string } }>) => {
     const id = req.params.callid
     const e = store.entry(id)
-    if (!e) throw new ApiError('NOT_FOUND', `recording ${JSON.stringify(id.slice(0, 140))}`)
+    if (!e || !hasAudio(e.record)) throw new ApiError('NOT_FOUND', `recording ${JSON.stringify(id.slice(0, 140))}`)
     return e
   }
   return (app) => {
@@ -109,7 +109,8 @@ export function recordingRoutes(store: RecordingStore): RoutePlugin {
       '/v1/recordings',
       { schema: { summary: 'Stored recordings, filtered and paged (newest first by default)', tags, querystring: recordingQuerySchema, response: jsonResponse() } },
       async (req) => {
-        const r = store.find(parseRecordingQuery(req.query, store.boxes))
+        // call records kept without audio (recorded=0) are for the 800hu call-record API, not listed here
+        const r = store.find({ ...parseRecordingQuery(req.query, store.boxes), audio: true })
         return { total: r.total, offset: r.offset, limit: r.limit, recordings: r.recordings.map(withUrl) }
       },
     )
@@ -133,58 +134,60 @@ export function recordingRoutes(store: RecordingStore): RoutePlugin {
           '4xx': errorSchema,
         },
       },
-      handler: async (req: FastifyRequest<{ Params: { callid: string } }>, reply: FastifyReply) => {
-        const e = lookup(req)
-        const r = e.record
-        let fh: FileHandle
-        try {
-          fh = await open(e.audioPath, 'r')
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-          req.log.error({ id: r.id, file: r.file }, 'indexed recording has no audio file (removed by hand?)')
-          throw new ApiError('NOT_FOUND', `audio of recording ${r.id}`)
-        }
-        let size: number
-        try {
-          size = (await fh.stat()).size
-        } catch (err) {
-          await fh.close()
-          throw err
-        }
-        if (size !== r.size) req.log.warn({ id: r.id, size, indexed: r.size }, 'recording changed on disk since it was stored')
-        const etag = `"${r.sha256}"`
-        reply.header('accept-ranges', 'bytes')
-        reply.header('etag', etag)
-        reply.header('content-type', r.contentType)
-        reply.header('content-disposition', `inline; filename="${r.id}.${r.ext}"`)
-        reply.header('cache-control', 'private, no-transform')
-        const inm = req.headers['if-none-match']
-        if (inm !== undefined && (inm.trim() === '*' || inm.split(',').some((x) => x.trim().replace(/^W\//, '') === etag))) {
-          await fh.close()
-          return reply.code(304).send()
-        }
-        let range = parseRange(req.headers.range, size)
-        // If-Range: the range holds only for the same content; we send no Last-Modified, so a date never matches
-        const ifRange = req.headers['if-range']
-        if (range !== null && ifRange !== undefined && ifRange !== etag) range = null
-        if (range === 'unsatisfiable') {
-          await fh.close()
-          reply.header('content-range', `bytes */${size}`)
-          throw new ApiError('RANGE_NOT_SATISFIABLE', `${req.headers.range} of ${size} bytes`).with({ size })
-        }
-        const start = range?.start ?? 0
-        const end = range?.end ?? size - 1
-        if (range) {
-          reply.code(206)
-          reply.header('content-range', `bytes ${start}-${end}/${size}`)
-        }
-        reply.header('content-length', String(end - start + 1))
-        if (req.method === 'HEAD' || size === 0) {
-          await fh.close()
-          return reply.send()
-        }
-        return reply.send(fh.createReadStream({ start, end }))
-      },
+      handler: async (req: FastifyRequest<{ Params: { callid: string } }>, reply: FastifyReply) => sendAudio(lookup(req), req, reply),
     })
   }
+}
+
+/** One stored recording's audio with Range, If-None-Match and If-Range (also the 800hu vendor URLs). */
+export async function sendAudio(e: Entry, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const r = e.record
+  let fh: FileHandle
+  try {
+    fh = await open(e.audioPath, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    req.log.error({ id: r.id, file: r.file }, 'indexed recording has no audio file (removed by hand?)')
+    throw new ApiError('NOT_FOUND', `audio of recording ${r.id}`)
+  }
+  let size: number
+  try {
+    size = (await fh.stat()).size
+  } catch (err) {
+    await fh.close()
+    throw err
+  }
+  if (size !== r.size) req.log.warn({ id: r.id, size, indexed: r.size }, 'recording changed on disk since it was stored')
+  const etag = `"${r.sha256}"`
+  reply.header('accept-ranges', 'bytes')
+  reply.header('etag', etag)
+  reply.header('content-type', r.contentType)
+  reply.header('content-disposition', `inline; filename="${r.id}.${r.ext}"`)
+  reply.header('cache-control', 'private, no-transform')
+  const inm = req.headers['if-none-match']
+  if (inm !== undefined && (inm.trim() === '*' || inm.split(',').some((x) => x.trim().replace(/^W\//, '') === etag))) {
+    await fh.close()
+    return reply.code(304).send()
+  }
+  let range = parseRange(req.headers.range, size)
+  // If-Range: the range holds only for the same content; we send no Last-Modified, so a date never matches
+  const ifRange = req.headers['if-range']
+  if (range !== null && ifRange !== undefined && ifRange !== etag) range = null
+  if (range === 'unsatisfiable') {
+    await fh.close()
+    reply.header('content-range', `bytes */${size}`)
+    throw new ApiError('RANGE_NOT_SATISFIABLE', `${req.headers.range} of ${size} bytes`).with({ size })
+  }
+  const start = range?.start ?? 0
+  const end = range?.end ?? size - 1
+  if (range) {
+    reply.code(206)
+    reply.header('content-range', `bytes ${start}-${end}/${size}`)
+  }
+  reply.header('content-length', String(end - start + 1))
+  if (req.method === 'HEAD' || size === 0) {
+    await fh.close()
+    return reply.send()
+  }
+  return reply.send(fh.createReadStream({ start, end }))
 }

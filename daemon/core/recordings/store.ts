@@ -41,6 +41,12 @@ export interface CommitMeta {
   fields: Record<string, string>
   /** the MD5 the box claims (`fileMd5`), checked before anything becomes visible */
   fileMd5?: string
+  /**
+   * the bus events announcing it, in order: `recording` (default); a device module whose uploads are
+   * call records adds `cdr`, and a call record kept without audio (zero bytes, `recorded=0`, no
+   * recording to list or play) has `cdr` only
+   */
+  events?: readonly ('recording' | 'cdr')[]
 }
 
 export interface CommitResult {
@@ -348,7 +354,7 @@ export class RecordingStore {
     // no prototype: a field named __proto__ is kept as data like any other
     const fields = Object.create(null) as Record<string, string>
     for (const [k, v] of Object.entries(meta.fields ?? {})) fields[k] = typeof v === 'string' ? v : String(v)
-    const p = this.withLock(callid, () => this.place(tmp, callid, box, ext, fields))
+    const p = this.withLock(callid, () => this.place(tmp, callid, box, ext, fields, meta.events ?? ['recording']))
     this.inflight.add(p)
     try {
       return await p
@@ -372,7 +378,7 @@ export class RecordingStore {
     }
   }
 
-  private async place(tmp: TempUpload, callid: string, box: string, ext: string, fields: Record<string, string>): Promise<CommitResult> {
+  private async place(tmp: TempUpload, callid: string, box: string, ext: string, fields: Record<string, string>, events: readonly ('recording' | 'cdr')[]): Promise<CommitResult> {
     const versions = [...this.catalog.versions(callid)]
     const same = versions.find((e) => e.record.sha256 === tmp.sha256)
     if (same) {
@@ -433,7 +439,7 @@ export class RecordingStore {
       if (outcome === 'kept-both') {
         this.log.warn({ callid, id, box, sha256: tmp.sha256, others: versions.map((e) => e.record.id) }, 'same callid with different content: both recordings kept')
       } else this.log.info({ callid, box, size: tmp.size, file: record.file }, 'recording stored')
-      this.deps.bus.publish('recording', { outcome, ...record })
+      for (const ev of events) this.deps.bus.publish(ev, { outcome, ...record })
       return { outcome, record }
     } catch (err) {
       // not acknowledged: take back what this commit put down (sidecar first), the box will send it again
@@ -457,6 +463,17 @@ export class RecordingStore {
   /** By id (`callid` or `callid~2`); a bare callid whose first copy is gone finds the next one. */
   entry(callidOrId: string): Entry | undefined {
     return this.catalog.entry(callidOrId) ?? this.catalog.versions(callidOrId)[0]
+  }
+
+  /** By the stored file's path relative to the store (`record.file`, as `/voip/record/{file}` names it). */
+  entryByFile(file: string): Entry | undefined {
+    const m = /^\d{4}\/\d{2}\/\d{2}\/([^/]{1,200})\.[a-z0-9]{1,8}$/.exec(file)
+    if (!m) return undefined
+    for (const id of new Set([m[1]!, safeDecode(m[1]!)])) {
+      const e = id === null ? undefined : this.catalog.entry(id)
+      if (e && e.record.file === file) return e
+    }
+    return undefined
   }
 
   find(filters: RecordingFilters = {}): FindResult {
@@ -537,5 +554,13 @@ export class RecordingStore {
     this.timer = null
     await this.sweeping
     await Promise.allSettled([...this.inflight])
+  }
+}
+
+function safeDecode(s: string): string | null {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return null
   }
 }
