@@ -67,7 +67,6 @@ force-hang-up (default: the last extension). --calls-per-minute starts random ca
       lines: (urls) => [
         `Dial (Guoxin):  curl -s -XPOST ${urls.apiUrl}/v1/calls -H 'content-type: application/json' -d '{"source":"gx","agent":"8004","phone":"13800000000"}'`,
         `Hang up:        curl -s -XPOST ${urls.apiUrl}/v1/calls/hangup -H 'content-type: application/json' -d '{"source":"gx","agent":"8004"}'`,
-        `IVR/TTS call (Guoxin IVR_TTS_CALL):  curl -s -XPOST ${urls.apiUrl}/v1/sources/gx/actions/IVR_TTS_CALL -H 'content-type: application/json' -d '{"token":"t1","callee":"13800000000","toneid":20,"tts":"abc=你好"}'`,
       ],
       stop: () => sim.stop(),
     }
