@@ -46,6 +46,8 @@ export interface VendorAction {
   /** `control` acts (never retried: a timed-out dial may have been placed); `query` only asks (retried) */
   readonly kind: 'control' | 'query'
   readonly params: readonly ActionParam[]
+  /** how often a query is asked in all (default 3); 1 when the vendor's own client already asks again */
+  readonly attempts?: number
   /** run with validated params (absent optional fields are absent); throw VendorRefused / VendorTimeout / ApiError */
   run(params: Readonly<Record<string, string | number | boolean>>): Promise<ActionOutcome>
 }
@@ -151,7 +153,7 @@ function range(what: string, p: ActionParam): string {
 
 /** Queries are asked again after a timeout or an unreachable vendor (twice more, 200 then 400 ms apart); controls never. */
 export async function runVendorAction(action: VendorAction, params: Record<string, string | number | boolean>, opts: { attempts?: number; baseMs?: number } = {}): Promise<ActionOutcome> {
-  const attempts = action.kind === 'query' ? (opts.attempts ?? 3) : 1
+  const attempts = action.kind === 'query' ? (opts.attempts ?? action.attempts ?? 3) : 1
   const base = opts.baseMs ?? 200
   for (let i = 1; ; i++) {
     try {

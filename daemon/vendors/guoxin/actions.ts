@@ -91,6 +91,7 @@ export function guoxinActions(h: ActionHost): VendorAction[] {
       name: 'GET_CAPTCHA_RESULT',
       description: '§3 the result of a captcha call: 0 queued, 1 succeeded, 2 failed, 3 vacant number, 4 calling, 5 busy, 6 unreachable, 404 no such id (呼叫结果查询)',
       kind: 'query',
+      attempts: 1, // the Guoxin client asks a query twice itself
       params: [{ name: 'id', type: 'string', required: true, description: 'the id given to the captcha call', ...TOKEN }],
       run: async (p) => taskOutcome('GET_CAPTCHA_RESULT', await h.query(() => c.captchaResult(str(p, 'id')!))),
     },
@@ -133,6 +134,7 @@ export function guoxinActions(h: ActionHost): VendorAction[] {
       name: 'CALL_THIRD_GET_THIRD_STATE',
       description: "§11 the third party's state during CALL_THIRD: trying (100), ringing (180), answered (200), busy (603)",
       kind: 'query',
+      attempts: 1, // the Guoxin client asks a query twice itself
       params: [{ name: 'callee', type: 'string', required: true, description: 'the extension in the call', ...NUMBER }],
       run: async (p) => {
         const r = await h.query(() => c.callThirdState({ callee: str(p, 'callee')! }))
@@ -160,6 +162,7 @@ export function guoxinActions(h: ActionHost): VendorAction[] {
       name: 'IVR_TTS_CALL_RESULT',
       description: '§18 the state of an IVR_TTS_CALL task (codes as GET_CAPTCHA_RESULT) and the keys the IVR collected (e.g. satisfact)',
       kind: 'query',
+      attempts: 1, // the Guoxin client asks a query twice itself
       params: [{ name: 'token', type: 'string', required: true, description: 'the token given to IVR_TTS_CALL', ...TOKEN }],
       run: async (p) => taskOutcome('IVR_TTS_CALL_RESULT', await h.query(() => c.ivrTtsCallResult(str(p, 'token')!))),
     },
@@ -167,6 +170,7 @@ export function guoxinActions(h: ActionHost): VendorAction[] {
       name: 'IVR_TTS_CALL_MONITOR',
       description: '§18 calls queued for an agent (queue) and calls playing (playcount)',
       kind: 'query',
+      attempts: 1, // the Guoxin client asks a query twice itself
       params: [],
       run: async () => ({ result: await h.query(() => c.ivrTtsCallMonitor()) }),
     },
@@ -174,6 +178,7 @@ export function guoxinActions(h: ActionHost): VendorAction[] {
       name: 'CALL_LOG_QUERY',
       description: "§21 the server's call log for a date range (呼叫日志查询); also GET /v1/sources/:id/call-log",
       kind: 'query',
+      attempts: 1, // the Guoxin client asks a query twice itself
       params: [
         { name: 'first', type: 'integer', min: 0, max: 1_000_000_000, default: 0, description: 'index of the first entry (查询起始 id)' },
         { name: 'maxResults', type: 'integer', min: 1, max: 10_000, default: 1000, description: 'at most this many entries' },
@@ -200,6 +205,7 @@ export function guoxinActions(h: ActionHost): VendorAction[] {
       name: 'CALL_LOG_GET_WITH_CALLID',
       description: "§21 one call's log entry by the push id (callid); null when the server has none; also GET /v1/sources/:id/call-log/:callid",
       kind: 'query',
+      attempts: 1, // the Guoxin client asks a query twice itself
       params: [{ name: 'callid', type: 'string', required: true, description: 'the call id of the push (来电弹屏等推送的编号)', ...TOKEN }],
       run: async (p) => {
         const log = await h.query(() => c.callLogByCallId(str(p, 'callid')!))
@@ -253,6 +259,7 @@ function servletActions(h: ActionHost): VendorAction[] {
       name: 'ToneFileSvlt.query',
       description: '§24 the voice files on the server (获取所有语音文件信息): id, titel (sic), path, des',
       kind: 'query',
+      attempts: 1, // the Guoxin client asks a query twice itself
       params: [],
       run: async () => ({ result: await h.query(() => c.toneFiles()) }),
     },
