@@ -1,5 +1,5 @@
 export type { IvrResult, ParseOptions, Pop, PopFormat, PopKind } from './types.js'
-export { FRAGMENTS_KEY, PopError, decodePop, encodePop, parseDtmf, parsePop, parsePopData, parsePopDataPairs, popKindName, tryParsePop } from './parse.js'
+export { FRAGMENTS_KEY, PopError, decodePop, encodePop, parseDtmf, parsePop, parsePopData, parsePopDataPairs, popDataFields, popKindName, tryParsePop } from './parse.js'
 export type { PopErrorCode, PopResult } from './parse.js'
 export { formatPop } from './format.js'
 export type { PopFields } from './format.js'

@@ -236,12 +236,14 @@ export function parseDtmf(value: string): string[] {
  * parses it), e.g. `country:china|province:jiangsu|city:nanjing`. Entries split on `|`, each on its
  * first `:` only; the key is the text before it, trimmed, when that holds no space (the seed's keys
  * are words like `meb_id`); otherwise (no `:`, or `2008-01-01 12:00:00`) the entry is a value without
- * a key (key null here). Empty entries are dropped; `0` (the default) or empty → [].
+ * a key: its pair is `['', value]` and its index is in `keyless`. Empty entries are dropped; `0` (the
+ * default) or empty → no pairs. One scan gives both views (`dataPairs` as is, `data` from it).
  */
-function daEntries(value: string): [string | null, string][] {
-  const out: [string | null, string][] = []
+function daEntries(value: string): { pairs: [string, string][]; keyless: number[] | null } {
+  const pairs: [string, string][] = []
+  let keyless: number[] | null = null
   const v = trimAll(value)
-  if (v === '' || v === '0') return out
+  if (v === '' || v === '0') return { pairs, keyless }
   const n = v.length
   let pos = 0
   while (pos <= n) {
@@ -252,14 +254,14 @@ function daEntries(value: string): [string | null, string][] {
     const k = c < 0 ? null : trimAll(v.slice(pos, c))
     if (k === null || hasSpace(k)) {
       const entry = trimAll(v.slice(pos, end))
-      if (entry !== '') out.push([null, entry])
+      if (entry !== '') (keyless ??= []).push(pairs.push(['', entry]) - 1)
     } else {
       const val = trimAll(v.slice(c + 1, end))
-      if (k !== '' || val !== '') out.push([k, val])
+      if (k !== '' || val !== '') pairs.push([k, val])
     }
     pos = end + 1
   }
-  return out
+  return { pairs, keyless }
 }
 
 function hasSpace(s: string): boolean {
@@ -273,9 +275,14 @@ function hasSpace(s: string): boolean {
  * last wins. Lossy by design (kept for compatibility): `dataPairs` and `daRaw` are exact.
  */
 export function parsePopData(value: string): Record<string, string> {
+  return dataObject(daEntries(value))
+}
+
+function dataObject({ pairs, keyless }: ReturnType<typeof daEntries>): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const [k, val] of daEntries(value)) {
-    if (k === null) setKey(out, val, '')
+  for (let i = 0; i < pairs.length; i++) {
+    const [k, val] = pairs[i]!
+    if (keyless?.includes(i)) setKey(out, val, '')
     else setKey(out, k, val)
   }
   return out
@@ -283,7 +290,14 @@ export function parsePopData(value: string): Record<string, string> {
 
 /** `da` as ordered `[key, value]` pairs, repeats kept; a value without a key → `['', value]`. */
 export function parsePopDataPairs(value: string): [string, string][] {
-  return daEntries(value).map(([k, v]) => [k ?? '', v])
+  return daEntries(value).pairs
+}
+
+/** A pop's three views of `da` (absent: all null), from one scan of the string. */
+export function popDataFields(da: string | undefined): Pick<Pop, 'data' | 'daRaw' | 'dataPairs'> {
+  if (da === undefined) return { data: null, daRaw: null, dataPairs: null }
+  const entries = daEntries(da)
+  return { data: dataObject(entries), daRaw: da, dataPairs: entries.pairs }
 }
 
 /** Strip the vendor documentation's ellipsis glued to a key (`.....da`); returns [prefix, key]. */
@@ -564,6 +578,7 @@ function parseKv(s: string, raw: string, opts: ParseOptions | undefined): Pop {
   const originAgent = (kindCode === 5 || kindCode === 6) && soT !== null && soT !== '0' ? soT : null
   const mbT = nonEmpty(mb)
   const serial = nonEmpty(sn)
+  const daFields = popDataFields(da)
 
   const pop: Pop = {
     format,
@@ -579,9 +594,9 @@ function parseKv(s: string, raw: string, opts: ParseOptions | undefined): Pop {
     direction,
     originAgent,
     member: mbT === '0' ? null : mbT,
-    data: da === undefined ? null : parsePopData(da),
-    daRaw: da ?? null,
-    dataPairs: da === undefined ? null : parsePopDataPairs(da),
+    data: daFields.data,
+    daRaw: daFields.daRaw,
+    dataPairs: daFields.dataPairs,
     dtmf: dm === undefined ? [] : parseDtmf(dm),
     extra,
     raw,

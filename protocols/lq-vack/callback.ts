@@ -3,7 +3,7 @@
  * agent and `popCRURL` with an E-IVR result, the fields in the query string, percent-encoded in the
  * server's charset. Decoded into the same Pop the LQ-Connect pops give; encoded as the server does.
  */
-import { isoInZone, lqTimeToIso, parseDtmf, parsePopData, parsePopDataPairs, PopError, type Pop } from '../lq-pop/index.js'
+import { isoInZone, lqTimeToIso, parseDtmf, popDataFields, PopError, type Pop } from '../lq-pop/index.js'
 import { decodeForm, encodeForm, type FormCharset, type FormFields } from './form.js'
 
 /** A callback URL's query (the part after `?`) → its fields; the first of repeated keys wins. */
@@ -56,9 +56,7 @@ export function decodeCustCallback(q: Record<string, string>, timeZone: string):
   const agentCh = (q['ch'] ?? '').trim()
   const st = (q['startTime'] ?? '').trim()
   const oper = (q['oper'] ?? '').trim() || null
-  const known = new Set<string>(CUST_FIELDS)
-  const extra: Record<string, string> = {}
-  for (const [k, v] of Object.entries(q)) if (!known.has(k)) extra[k] = v
+  const extra = otherFields(q, CUST_FIELDS)
   if ((q['outch'] ?? '').trim() !== '' && agentCh !== '') extra['agentCh'] = agentCh
   const callId = (q['id'] ?? '').trim() || (st && agentCh ? st + agentCh : null)
   const format = oper ? 't1v3' : 't1v2'
@@ -85,14 +83,19 @@ export function decodeCustCallback(q: Record<string, string>, timeZone: string):
   }
 }
 
+/** The fields of a callback that the document does not name, kept in `extra`. */
+function otherFields(q: Record<string, string>, known: readonly string[]): Record<string, string> {
+  const extra: Record<string, string> = {}
+  for (const [k, v] of Object.entries(q)) if (!known.includes(k)) extra[k] = v
+  return extra
+}
+
 /** popCRURL: v, r, ph, pa, da → a t2 pop (an E-IVR result). */
 export function decodeIvrCallback(q: Record<string, string>): Pop | PopError {
   const raw = rawOf(q)
   const rS = (q['r'] ?? '').trim()
   if (rS !== '' && !/^[-+]?\d{1,9}$/.test(rS)) return new PopError('BAD_FIELD', `r must be an integer, got ${JSON.stringify(rS.slice(0, 40))}`, raw, 'r')
-  const known = new Set<string>(IVR_FIELDS)
-  const extra: Record<string, string> = {}
-  for (const [k, v] of Object.entries(q)) if (!known.has(k)) extra[k] = v
+  const extra = otherFields(q, IVR_FIELDS)
   const ph = (q['ph'] ?? '').trim()
   return {
     format: 't2',
@@ -108,9 +111,7 @@ export function decodeIvrCallback(q: Record<string, string>): Pop | PopError {
     direction: null,
     originAgent: null,
     member: null,
-    data: q['da'] === undefined ? null : parsePopData(q['da']),
-    daRaw: q['da'] ?? null,
-    dataPairs: q['da'] === undefined ? null : parsePopDataPairs(q['da']),
+    ...popDataFields(q['da']),
     dtmf: [],
     ivr: { voId: (q['v'] ?? '').trim() || null, result: rS === '' ? null : Number(rS), param: q['pa'] === undefined ? null : q['pa'].trim() || null },
     extra,
