@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { CALL_ACTIONS, UnsupportedAction, VendorRefused, VendorTimeout, type CallAction, type CallRequest, type CallResult } from './core/control.js'
-import { ApiError } from './core/errors.js'
+import { ApiError, fieldError } from './core/errors.js'
 import type { EventBus } from './core/events.js'
 import { controlError, type RoutePlugin } from './core/http.js'
 import { jsonResponse } from './core/route-schema.js'
 import type { Logger } from './core/log.js'
-import type { Source, SourceInfo, SourceStatus } from './core/source.js'
+import { NOT_ASKED, type Source, type SourceInfo } from './core/source.js'
 
 /**
  * One control API over every adapter: `POST /v1/calls` (dial) and `/v1/calls/<action>`,
@@ -20,9 +20,6 @@ import type { Source, SourceInfo, SourceStatus } from './core/source.js'
 export const DEFAULT_TIMEOUT_MS = 5000
 /** What the route waits beyond the source's own timeout before answering 504 itself. */
 export const TIMEOUT_MARGIN_MS = 1000
-
-/** Sources in these states are not asked: nothing is sent, the caller gets a 503 and may retry. */
-const DOWN: readonly SourceStatus[] = ['down', 'failed', 'stopped']
 
 type Field = 'source' | 'agent' | 'channel' | 'phone' | 'target' | 'digits' | 'callId' | 'memo' | 'presence'
 
@@ -70,28 +67,14 @@ const FIELD_RULES: Record<Exclude<Field, 'source' | 'presence'>, { re: RegExp; t
   memo: { re: /^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]{0,512}$/, text: 'text of at most 512 characters' },
 }
 
-function bad(field: string, expected: string, got?: unknown): ApiError {
-  const shown = got === undefined ? '' : `, got ${describe(got)}`
-  return new ApiError('BAD_REQUEST', `${field}: expected ${expected}${shown}`).with({ field })
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'an array'
-  if (typeof v === 'object') return 'an object'
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${String(v)}`
-  return typeof v // a symbol or a function: no JSON value is either
-}
-
 function bodyObject(body: unknown): Record<string, unknown> {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) throw bad('body', 'a JSON object', body ?? undefined)
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) throw fieldError('body', 'a JSON object', body ?? undefined)
   return body as Record<string, unknown>
 }
 
 function sourceField(o: Record<string, unknown>): string {
   const v = o.source
-  if (typeof v !== 'string' || !SOURCE_RE.test(v)) throw bad('source', 'a source id (a string)', v)
+  if (typeof v !== 'string' || !SOURCE_RE.test(v)) throw fieldError('source', 'a source id (a string)', v)
   return v
 }
 
@@ -100,7 +83,7 @@ export function parseCallBody(action: Exclude<CallAction, 'presence'>, body: unk
   const o = bodyObject(body)
   const shape = SHAPES[action]
   for (const k of Object.keys(o)) {
-    if (k !== 'source' && !shape.fields.includes(k as Field)) throw bad(k, `no such field for ${action} (known: source, ${shape.fields.join(', ')})`)
+    if (k !== 'source' && !shape.fields.includes(k as Field)) throw fieldError(k, `no such field for ${action} (known: source, ${shape.fields.join(', ')})`)
   }
   const req: CallRequest = { action, source: sourceField(o) }
   for (const f of shape.fields) {
@@ -112,26 +95,26 @@ export function parseCallBody(action: Exclude<CallAction, 'presence'>, body: unk
     let s: string
     if (typeof v === 'string') s = v
     else if (rule.numeric && typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) s = String(v)
-    else throw bad(f, rule.text, v)
-    if (!rule.re.test(s)) throw bad(f, rule.text, v)
+    else throw fieldError(f, rule.text, v)
+    if (!rule.re.test(s)) throw fieldError(f, rule.text, v)
     ;(req as unknown as Record<string, string>)[f] = s
   }
   for (const group of shape.need) {
     // a source that picks a line itself (an 800hu box: the lowest idle port) dials without agent or channel
     if (opts.channelOptional && group.includes('channel')) continue
     if (!group.some((f) => (req as unknown as Record<string, unknown>)[f] !== undefined)) {
-      throw bad(group[0]!, group.length > 1 ? `one of ${group.join(', ')} for ${action}` : `a value for ${action}`)
+      throw fieldError(group[0]!, group.length > 1 ? `one of ${group.join(', ')} for ${action}` : `a value for ${action}`)
     }
   }
   return req
 }
 
 export function parsePresenceBody(agent: string, body: unknown): CallRequest {
-  if (!ID_RE.test(agent)) throw bad('agent', FIELD_RULES.agent.text, agent)
+  if (!ID_RE.test(agent)) throw fieldError('agent', FIELD_RULES.agent.text, agent)
   const o = bodyObject(body)
-  for (const k of Object.keys(o)) if (k !== 'source' && k !== 'presence') throw bad(k, 'no such field for presence (known: source, presence)')
+  for (const k of Object.keys(o)) if (k !== 'source' && k !== 'presence') throw fieldError(k, 'no such field for presence (known: source, presence)')
   const source = sourceField(o)
-  if (o.presence !== 'busy' && o.presence !== 'idle') throw bad('presence', '"busy" or "idle"', o.presence)
+  if (o.presence !== 'busy' && o.presence !== 'idle') throw fieldError('presence', '"busy" or "idle"', o.presence)
   return { action: 'presence', source, agent, presence: o.presence }
 }
 
@@ -211,7 +194,7 @@ export async function routeCall(deps: CallDeps, req: CallRequest): Promise<CallR
   // every BaseSource has control(); one whose supports name no call action only observes
   if (!s.control || !info.supports.some((a) => CONTROL_NAMES.has(a))) throw new UnsupportedAction(s.id, req.action, `a ${s.type} source only observes`)
   if (!info.supports.includes(req.action)) throw new UnsupportedAction(s.id, req.action, `${s.type} supports ${info.supports.filter((a) => CONTROL_NAMES.has(a)).join(', ') || 'no call control'}`)
-  if (DOWN.includes(s.status)) {
+  if (NOT_ASKED.includes(s.status)) {
     throw new ApiError('SOURCE_DOWN', `source ${s.id} is ${s.status}${info.lastError ? ` (${info.lastError})` : ''}; nothing was sent`).with({ source: s.id, status: s.status })
   }
   const limit = sourceTimeout(info) + TIMEOUT_MARGIN_MS

@@ -8,10 +8,7 @@ import type { EventBus } from './core/events.js'
 import { controlError, type RoutePlugin } from './core/http.js'
 import type { Logger } from './core/log.js'
 import { errorSchema, jsonResponse, stringParams } from './core/route-schema.js'
-import type { Source, SourceStatus } from './core/source.js'
-
-/** Sources in these states are not asked: nothing is sent, the caller gets a 503 and may retry. */
-const DOWN: readonly SourceStatus[] = ['down', 'failed', 'stopped']
+import { NOT_ASKED, type Source } from './core/source.js'
 
 /** Answer headers of a vendor's recording download that are passed on. */
 const PASS_HEADERS = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'content-disposition', 'last-modified', 'etag']
@@ -105,7 +102,7 @@ export function sourcesRoutes(deps: SourcesApiDeps): RoutePlugin {
         const params = checkActionParams(action, req.body)
         const requestId = randomUUID()
         const summary = { requestId, action: action.name, kind: action.kind, source: s.id, params }
-        if (DOWN.includes(s.status)) {
+        if (NOT_ASKED.includes(s.status)) {
           const e = new ApiError('SOURCE_DOWN', `source ${s.id} is ${s.status}; nothing was sent`).with({ source: s.id, status: s.status, requestId })
           bus?.publish('call', { ...summary, phase: 'source-down', ms: 0, error: { code: e.code, message: e.message } })
           throw e

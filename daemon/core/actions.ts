@@ -1,4 +1,4 @@
-import { ApiError } from './errors.js'
+import { fieldError } from './errors.js'
 import { VendorTimeout } from './control.js'
 
 /**
@@ -73,20 +73,6 @@ export function describeAction(a: VendorAction): Record<string, unknown> {
   }
 }
 
-function bad(field: string, expected: string, got?: unknown): ApiError {
-  const shown = got === undefined ? '' : `, got ${shownValue(got)}`
-  return new ApiError('BAD_REQUEST', `${field}: expected ${expected}${shown}`).with({ field })
-}
-
-function shownValue(v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'an array'
-  if (typeof v === 'object') return 'an object'
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)
-  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${v}`
-  return typeof v
-}
-
 /** No control characters but tab and newline in a vendor string (they end up in URLs, XML, SMS text). */
 const TEXT = /^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$/
 
@@ -97,17 +83,17 @@ const TEXT = /^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$/
  */
 export function checkActionParams(action: VendorAction, body: unknown): Record<string, string | number | boolean> {
   if (body === undefined || body === null) body = {}
-  if (typeof body !== 'object' || Array.isArray(body)) throw bad('body', "a JSON object of the action's fields", body)
+  if (typeof body !== 'object' || Array.isArray(body)) throw fieldError('body', "a JSON object of the action's fields", body)
   const given = body as Record<string, unknown>
   const known = new Map(action.params.map((p) => [p.name, p]))
   for (const k of Object.keys(given)) {
-    if (!known.has(k)) throw bad(k, `no such field for ${action.name} (known: ${action.params.map((p) => p.name).join(', ') || 'none'})`)
+    if (!known.has(k)) throw fieldError(k, `no such field for ${action.name} (known: ${action.params.map((p) => p.name).join(', ') || 'none'})`)
   }
   const out: Record<string, string | number | boolean> = {}
   for (const p of action.params) {
     const v = Object.prototype.hasOwnProperty.call(given, p.name) ? given[p.name] : undefined
     if (v === undefined || v === null || v === '') {
-      if (p.required) throw bad(p.name, `${p.description} (required)`)
+      if (p.required) throw fieldError(p.name, `${p.description} (required)`)
       continue
     }
     out[p.name] = checkParam(p, v)
@@ -121,24 +107,24 @@ function checkParam(p: ActionParam, v: unknown): string | number | boolean {
       if (typeof v === 'boolean') return v
       if (v === 'true' || v === 1 || v === '1') return true
       if (v === 'false' || v === 0 || v === '0') return false
-      throw bad(p.name, 'true or false', v)
+      throw fieldError(p.name, 'true or false', v)
     }
     case 'integer':
     case 'number': {
       const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : NaN
       const what = p.type === 'integer' ? 'a whole number' : 'a number'
-      if (!Number.isFinite(n) || (p.type === 'integer' && !Number.isInteger(n))) throw bad(p.name, range(what, p), v)
-      if ((p.min !== undefined && n < p.min) || (p.max !== undefined && n > p.max)) throw bad(p.name, range(what, p), v)
-      if (p.enum && !p.enum.includes(n)) throw bad(p.name, `one of ${p.enum.join(', ')}`, v)
+      if (!Number.isFinite(n) || (p.type === 'integer' && !Number.isInteger(n))) throw fieldError(p.name, range(what, p), v)
+      if ((p.min !== undefined && n < p.min) || (p.max !== undefined && n > p.max)) throw fieldError(p.name, range(what, p), v)
+      if (p.enum && !p.enum.includes(n)) throw fieldError(p.name, `one of ${p.enum.join(', ')}`, v)
       return n
     }
     case 'string': {
       const s = typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : null
-      if (s === null) throw bad(p.name, 'a string', v)
-      if (!TEXT.test(s)) throw bad(p.name, 'text without control characters', v)
-      if (p.maxLength !== undefined && s.length > p.maxLength) throw bad(p.name, `at most ${p.maxLength} characters`, v)
-      if (p.enum && !p.enum.includes(s)) throw bad(p.name, `one of ${p.enum.join(', ')}`, v)
-      if (p.pattern && !p.pattern.test(s)) throw bad(p.name, p.patternText ?? `text matching ${p.pattern.source}`, v)
+      if (s === null) throw fieldError(p.name, 'a string', v)
+      if (!TEXT.test(s)) throw fieldError(p.name, 'text without control characters', v)
+      if (p.maxLength !== undefined && s.length > p.maxLength) throw fieldError(p.name, `at most ${p.maxLength} characters`, v)
+      if (p.enum && !p.enum.includes(s)) throw fieldError(p.name, `one of ${p.enum.join(', ')}`, v)
+      if (p.pattern && !p.pattern.test(s)) throw fieldError(p.name, p.patternText ?? `text matching ${p.pattern.source}`, v)
       return s
     }
   }

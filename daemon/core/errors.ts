@@ -50,3 +50,19 @@ export class ApiError extends Error {
     return { error: { code: this.code, message: this.message, ...this.extra } }
   }
 }
+
+/** A value as an error message shows it: JSON kinds named, strings quoted and cut at 40 characters. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'object') return 'an object'
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${String(v)}`
+  return typeof v // a symbol or a function: no JSON value is either
+}
+
+/** 400 `<field>: expected <expected>[, got <value>]`, naming the field in `error.field`. */
+export function fieldError(field: string, expected: string, got?: unknown): ApiError {
+  const shown = got === undefined ? '' : `, got ${describeValue(got)}`
+  return new ApiError('BAD_REQUEST', `${field}: expected ${expected}${shown}`).with({ field })
+}

@@ -3,7 +3,7 @@ import { Ajv, type ErrorObject } from 'ajv'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify'
 import { UnsupportedAction, VendorRefused, VendorTimeout } from './control.js'
 import { EDGE_OPTIONS, installEdges } from './edges.js'
-import { ApiError } from './errors.js'
+import { ApiError, describeValue } from './errors.js'
 import { httpLimitOptions, installHttpLimits, type HttpLimitOptions } from './http-limits.js'
 import type { Logger } from './log.js'
 import { VERSION } from './version.js'
@@ -108,18 +108,9 @@ export function validationError(err: { validation: readonly ErrorObject[]; valid
     got = v.data
   }
   const field = path.join('.') || (ctx === 'querystring' ? 'query' : ctx)
-  const tail = got === undefined ? '' : `, got ${describe(got)}`
+  const tail = got === undefined ? '' : `, got ${describeValue(got)}`
   if (ctx === 'querystring') return new ApiError('BAD_QUERY', field, expected + tail)
   return new ApiError('BAD_REQUEST', `${field}: ${expected}${tail}`).with({ field })
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'an array'
-  if (typeof v === 'object') return 'an object'
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)
-  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${v}`
-  return typeof v
 }
 
 /** Adapter failures (control.ts) as API errors: 422 / 502 with the vendor's code and message / 504. */

@@ -15,6 +15,9 @@ import { peerCutCounter } from './peer-writer.js'
  */
 export type SourceStatus = 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'down' | 'stopped'
 
+/** Sources in these states are not asked to act: nothing is sent, the caller gets a 503 and may retry. */
+export const NOT_ASKED: readonly SourceStatus[] = ['down', 'failed', 'stopped']
+
 /** The LQ OCX's connectStatus codes (seed 002 ch. 6): 6 connecting, 7 connected, 9 failed, other reconnecting. */
 export const OCX_CODE: Record<SourceStatus, number> = { connecting: 6, connected: 7, reconnecting: 8, failed: 9, down: 9, stopped: 0 }
 

@@ -12,7 +12,7 @@ import {
   type VackDoc,
 } from '../../../protocols/lq-vack/index.js'
 import type { ActionOutcome, ActionParam, VendorAction } from '../../core/actions.js'
-import { ApiError } from '../../core/errors.js'
+import { badField } from '../../core/control.js'
 
 /**
  * The LQ-SDK services (seed 000) the common call-control routes do not reach, as vendor actions:
@@ -61,10 +61,6 @@ function fields(defs: readonly ActionParam[], p: Params, fixed: FormFields = {})
   return { ...out, ...fixed }
 }
 
-function bad(field: string, message: string): ApiError {
-  return new ApiError('BAD_REQUEST', `${field}: ${message}`).with({ field })
-}
-
 /** A control's answer: the server's message (执行成功) and text; an empty 200 answer counts as done. */
 function done(doc: VackDoc | null): ActionOutcome {
   return { result: { done: true, msg: doc?.msg ?? null, text: doc?.text ?? null }, vendor: { generated: doc?.generated ?? null, rcode: doc?.rcode ?? null } }
@@ -77,8 +73,9 @@ function answered(doc: VackDoc, result: unknown): ActionOutcome {
 /** `receiver` holds fewer than 90 numbers (seed 000: 一次提交要少于90个号码). */
 function checkReceivers(p: Params): void {
   const n = String(p['receiver']).split(';').filter(Boolean).length
-  if (n >= 90) throw bad('receiver', `fewer than 90 numbers, got ${n}`)
-  if (p['time_type'] === 2 && (p['date_schedule'] === undefined || p['time_schedule'] === undefined)) throw bad('date_schedule', 'time_type 2 needs date_schedule and time_schedule')
+  if (n >= 90) throw badField('receiver', `receiver: fewer than 90 numbers, got ${n}`)
+  if (p['time_type'] === 2 && (p['date_schedule'] === undefined || p['time_schedule'] === undefined))
+    throw badField('date_schedule', 'date_schedule: time_type 2 needs date_schedule and time_schedule')
 }
 
 /**
@@ -152,7 +149,7 @@ export function vackActions(charset: FormCharset, send: <T>(voId: string, run: (
       (p) => {
         checkReceivers(p)
         const bytes = encodeText(String(p['memo']), charset).length
-        if (bytes > 140) throw bad('memo', `at most 140 bytes in ${charset}, got ${bytes}`)
+        if (bytes > 140) throw badField('memo', `memo: at most 140 bytes in ${charset}, got ${bytes}`)
       },
     ),
     control(
