@@ -9,22 +9,35 @@ import { BaseSource, type SourceContext } from './source.js'
  * restarts after a link that worked. While there is no link the source's channels are `unknown`
  * (like a polled source that is `down`). Subclasses provide the session and their own start/stop.
  */
+/** The keys both link sources' configs share. */
+export interface LinkConfig {
+  readonly id: string
+  readonly reconnectSeconds: number
+  readonly failAfter: number
+  /** IANA zone of the vendor's pop times; default the daemon's */
+  readonly timeZone?: string
+  readonly popStateSeconds: number
+}
+
 export abstract class LinkSource extends BaseSource {
   protected readonly abort = new AbortController()
   protected loop: Promise<void> | null = null
   /** epoch ms the current link came up, null while there is none */
   protected connectedAt: number | null = null
+  /** the same for every pop of this source */
+  protected readonly popOpts: { timeZone?: string; popStateSeconds: number }
   private readonly strategy: ReconnectStrategy
   private readonly failureLog: FailureLog
 
   constructor(
-    id: string,
+    private readonly link: LinkConfig,
     ctx: SourceContext,
-    private readonly link: { reconnectSeconds: number; failAfter: number; strategy?: ReconnectStrategy; words: ConstructorParameters<typeof FailureLog>[1] },
+    opts: { strategy?: ReconnectStrategy; words: ConstructorParameters<typeof FailureLog>[1] },
   ) {
-    super(id, ctx)
-    this.strategy = link.strategy ?? backoff({ capMs: link.reconnectSeconds * 1000 })
-    this.failureLog = new FailureLog(ctx.log, link.words)
+    super(link.id, ctx)
+    this.popOpts = { timeZone: link.timeZone ?? ctx.timeZone, popStateSeconds: link.popStateSeconds }
+    this.strategy = opts.strategy ?? backoff({ capMs: link.reconnectSeconds * 1000 })
+    this.failureLog = new FailureLog(ctx.log, opts.words)
   }
 
   /**

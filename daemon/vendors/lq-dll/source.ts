@@ -27,7 +27,6 @@ class Permanent extends Error {}
  */
 export class LqDllSource extends LinkSource {
   readonly type = 'lq-dll'
-  private readonly popOpts: { timeZone?: string; popStateSeconds: number }
   private readonly claimKey: string
   private readonly convention: 'stdcall' | 'cdecl'
   private client: LClient | null = null
@@ -45,13 +44,7 @@ export class LqDllSource extends LinkSource {
     ctx: SourceContext,
     opts: { strategy?: ReconnectStrategy } = {},
   ) {
-    super(cfg.id, ctx, {
-      reconnectSeconds: cfg.reconnectSeconds,
-      failAfter: cfg.failAfter,
-      strategy: opts.strategy,
-      words: { lost: 'LClient link lost', failed: 'LClient start failed', still: 'LClient still failing' },
-    })
-    this.popOpts = { timeZone: cfg.timeZone ?? ctx.timeZone, popStateSeconds: cfg.popStateSeconds }
+    super(cfg, ctx, { strategy: opts.strategy, words: { lost: 'LClient link lost', failed: 'LClient start failed', still: 'LClient still failing' } })
     this.convention = cfg.callingConvention ?? defaultCallingConvention()
     let lib = resolvePath(cfg.library)
     if (process.platform === 'win32') lib = lib.toLowerCase()

@@ -29,8 +29,6 @@ export class LqSocketSource extends LinkSource {
   private socket: Socket | null = null
   private bytesIn = 0
   private framesIn = 0
-  /** the same for every pop of this source */
-  private readonly popOpts: { timeZone?: string; popStateSeconds: number }
   /** frame.invalid events and the once-a-minute warning, across reconnects */
   private readonly skips: FrameSkipReporter
 
@@ -39,13 +37,7 @@ export class LqSocketSource extends LinkSource {
     ctx: SourceContext,
     opts: { strategy?: ReconnectStrategy } = {},
   ) {
-    super(cfg.id, ctx, {
-      reconnectSeconds: cfg.reconnectSeconds,
-      failAfter: cfg.failAfter,
-      strategy: opts.strategy,
-      words: { lost: 'LQ link lost', failed: 'LQ connection failed', still: 'LQ server still unreachable' },
-    })
-    this.popOpts = { timeZone: cfg.timeZone ?? ctx.timeZone, popStateSeconds: cfg.popStateSeconds }
+    super(cfg, ctx, { strategy: opts.strategy, words: { lost: 'LQ link lost', failed: 'LQ connection failed', still: 'LQ server still unreachable' } })
     this.skips = new FrameSkipReporter(cfg.id, ctx.bus, ctx.log)
   }
 
