@@ -183,7 +183,7 @@ export class BoxHub implements BoxOwner {
       throw new ApiError('BAD_REQUEST', (err as Error).message).with({ field: 'memo' })
     }
     try {
-      const cmd = this.queues.enqueue(box, { ...c, serial, ...(memo ? { memo } : { memo: undefined }) })
+      const cmd = this.queues.enqueue(box, { ...c, serial, memo })
       const pv = paramvalueOf(memo)
       // the call this command starts carries the memo's paramvalue back in its pushes (seed 003 §2.10.4)
       if (pv !== null && (c.type === 'dial' || c.type === 'web')) this.memos.set(`${box}:${c.channel}`, { paramvalue: pv, phone: c.phone, at: Date.now() })
