@@ -1,7 +1,6 @@
 import { constants } from 'node:fs'
 import { access } from 'node:fs/promises'
 import { join, win32 } from 'node:path'
-import { loadConfig } from '../config.js'
 import { ROOT } from '../core/paths.js'
 import { STATUS_EXIT, StatusUnknown, apiUrlFromConfig, fetchStatus, formatTable, headline, normalizeUrl, summarize } from '../service/status.js'
 import { SERVICE_ACCOUNTS, ServiceSetupError, WINSW_VERSION, serviceAction, servicePaths, type ServiceAccount, type ServiceAction } from '../service/windows.js'
@@ -49,6 +48,8 @@ async function statusCommand(v: CliValues): Promise<number> {
   try {
     if (explicitUrl) url = normalizeUrl(explicitUrl)
     if (configFile) {
+      // loaded here: the config pulls in every vendor module, which `status` otherwise never needs
+      const { loadConfig } = await import('../config.js')
       const config = await loadConfig(configFile)
       url ??= apiUrlFromConfig(config.api)
       token ??= config.api.token
