@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { ConfigError, validate, checkTimeZone, type Infer, type ObjectSchema, type Schema, type StringSchema } from './core/schema.js'
+import { callsSchema } from './core/calls/config.js'
 import { recordingsSchema } from './core/recordings/config.js'
 import { checkWebhooks, webhooksSchema } from './webhooks/config.js'
 import { findJsonSyntaxError, type JsonSyntaxError } from './core/json-syntax.js'
@@ -145,6 +146,7 @@ type CoreConfig = Infer<{
     ingest: typeof ingestSchema
     dataDir: typeof dataDirSchema
     recordings: typeof recordingsSchema
+    calls: typeof callsSchema
     webhooks: typeof webhooksSchema
   }
 }>
@@ -163,6 +165,7 @@ export const configSchema: Schema = {
     dataDir: dataDirSchema,
     ...moduleSettings,
     recordings: recordingsSchema,
+    calls: callsSchema,
     webhooks: webhooksSchema,
     sources: { type: 'array', items: sourceSchema, default: [], doc: 'the vendor connections: each entry is one source, its keys those of its `type`' },
   },

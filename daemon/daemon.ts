@@ -8,6 +8,11 @@ import type { RoutePlugin } from './core/http.js'
 import { createLogger, type Logger } from './core/log.js'
 import { Metrics } from './core/metrics.js'
 import type { ModuleContext, ModuleService, SourceRegistry } from './core/module.js'
+import { AgentRegistry } from './core/calls/agents.js'
+import { uploadReport } from './core/calls/inputs.js'
+import { CallTracker } from './core/calls/tracker.js'
+import type { CallSink } from './core/calls/types.js'
+import { openDb, type Db } from './core/db.js'
 import { PopHub } from './core/pops.js'
 import { recordingRoutes } from './core/recordings/routes.js'
 import { RecordingStore } from './core/recordings/store.js'
@@ -48,6 +53,11 @@ export class Daemon {
   readonly ingest: FastifyInstance | null = null
   readonly recordings: RecordingStore
   readonly webhooks: WebhookOutbox
+  /** the call log: one record per call, fed by the table, pops, uploads and the sources' reports */
+  readonly calls: CallTracker
+  readonly agents: AgentRegistry
+  /** `<dataDir>/telbridge.db`, open between start() and stop() */
+  db: Db | null = null
   /** the modules' services by module name (800hu: the box hub; lq-socket: the legacy LQ server) */
   readonly services = new Map<string, ModuleService>()
   private readonly startedAt = Date.now()
@@ -67,8 +77,21 @@ export class Daemon {
       data.previousState = c.previousState
       this.bus.publish('channel', data)
     })
+    this.agents = new AgentRegistry({ log: this.log.child({ component: 'agents' }), bus: this.bus, table: this.table })
+    this.calls = new CallTracker({
+      log: this.log.child({ component: 'calls' }),
+      bus: this.bus,
+      metrics: this.metrics,
+      matchWindowMs: config.calls.matchWindowSeconds * 1000,
+      onAgent: (a) => this.agents.report(a),
+      onAgents: (_source, list) => list.forEach((a) => this.agents.report(a)),
+    })
+    // after the channel event above: a client sees the line move, then the call it makes
+    this.table.onChange((c) => this.calls.onChannel(c))
+    this.pops.onPop((r) => this.calls.onPop(r))
+    const calls: CallSink = this.calls
     const metrics = sourceMetrics(this.metrics)
-    const sourceContext = (id: string): SourceContext => ({ log: this.log.child({ source: id }), table: this.table, bus: this.bus, pops: this.pops, metrics, timeZone: config.timeZone })
+    const sourceContext = (id: string): SourceContext => ({ log: this.log.child({ source: id }), table: this.table, bus: this.bus, pops: this.pops, metrics, timeZone: config.timeZone, calls })
     for (const sc of config.sources) {
       const kind = moduleOfType(sc.type)?.source
       if (!kind) throw new Error(`no module for source type ${sc.type}`) // the config schema refuses it first
@@ -96,6 +119,11 @@ export class Daemon {
       bus: this.bus,
       metrics: this.metrics,
       boxes: MODULES.find((m) => m.recordingBoxes)?.recordingBoxes,
+      // an upload is the device's record of a finished call
+      onStored: (rec) => {
+        const r = uploadReport(rec)
+        if (r) void this.calls.report(r)
+      },
     })
     this.webhooks = new WebhookOutbox({
       dataDir: config.dataDir,
@@ -162,6 +190,9 @@ export class Daemon {
 
   /** Listen first (a port in use fails the start), then connect sources. */
   async start(): Promise<{ apiUrl: string; lqServerPort: number | null; ingestUrl: string | null }> {
+    this.db = openDb(this.config.dataDir)
+    this.calls.open(this.db)
+    this.agents.open(this.db)
     // recordings first: the index must be whole before a box or the API can see it
     await this.recordings.open()
     await this.webhooks.start()
@@ -185,6 +216,10 @@ export class Daemon {
       await this.api.close()
       await this.webhooks.stop()
       await this.recordings.close()
+      this.calls.close()
+      this.agents.flush()
+      this.db?.close()
+      this.db = null
       this.pops.close()
       this.log.info('telbridge stopped')
     })()

@@ -1,3 +1,4 @@
+import type { CallSink } from './calls/types.js'
 import type { Readable } from 'node:stream'
 import type { VendorAction } from './actions.js'
 import type { FastifyInstance } from 'fastify'
@@ -29,6 +30,8 @@ export interface SourceContext {
   metrics: SourceMetrics
   /** default IANA zone for vendor local times */
   timeZone?: string
+  /** the call log and agent registry: vendor pushes, call logs and agent lists go here (the daemon always gives it) */
+  calls?: CallSink
 }
 
 export interface SourceMetrics {

@@ -24,7 +24,7 @@ export interface Teardown {
 export interface RigOptions {
   /** an ingest listener on 127.0.0.1:0 (vendor callbacks, 800hu boxes) */
   ingest?: boolean
-  /** a fresh temp dir as dataDir (named with this prefix, if a string), removed at stop */
+  /** a fresh temp dir as dataDir (named with this prefix, if a string), removed at stop; default: fresh unless the config has dataDir */
   dataDir?: boolean | string
   /** open /v1/events: 'all' replays from the first event (so `connecting` at start is seen too) */
   sse?: boolean | 'all'
@@ -46,7 +46,9 @@ export const quietLog = (): Logger => pino({ level: process.env.TB_TEST_LOG ?? '
 
 /** A daemon from a config object: api on 127.0.0.1:0, and ingest too with `ingest` (the config's own api/ingest keys win). */
 export async function daemonRig(config: Record<string, unknown> = {}, opts: RigOptions = {}): Promise<DaemonRig> {
-  const dir = opts.dataDir ? await mkdtemp(join(tmpdir(), typeof opts.dataDir === 'string' ? opts.dataDir : 'tb-rig-')) : null
+  // a fresh data dir unless the config names one or the test says no: the call log's SQLite file must not be shared between test files
+  const fresh = opts.dataDir ?? config.dataDir === undefined
+  const dir = fresh ? await mkdtemp(join(tmpdir(), typeof opts.dataDir === 'string' ? opts.dataDir : 'tb-rig-')) : null
   const parsed = parseConfig({
     ...config,
     api: { port: 0, ...(config.api as object) },

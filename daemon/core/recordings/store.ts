@@ -72,6 +72,8 @@ export interface RecordingStoreDeps {
   sweepIntervalMs?: number
   /** how the uploading devices are named (the module whose devices upload gives it); default PLAIN_BOX_IDS */
   boxes?: BoxIds
+  /** told of every stored upload once it is durable (the call log links it to its call) */
+  onStored?: (record: RecordingRecord) => void
 }
 
 const DAY_MS = 86400_000
@@ -440,6 +442,11 @@ export class RecordingStore {
         this.log.warn({ callid, id, box, sha256: tmp.sha256, others: versions.map((e) => e.record.id) }, 'same callid with different content: both recordings kept')
       } else this.log.info({ callid, box, size: tmp.size, file: record.file }, 'recording stored')
       for (const ev of events) this.deps.bus.publish(ev, { outcome, ...record })
+      try {
+        this.deps.onStored?.(record)
+      } catch (err) {
+        this.log.error({ err, callid }, 'linking a stored recording to its call failed')
+      }
       return { outcome, record }
     } catch (err) {
       // not acknowledged: take back what this commit put down (sidecar first), the box will send it again

@@ -1,0 +1,142 @@
+import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+
+/**
+ * The daemon's SQLite database, `<dataDir>/telbridge.db`: the call log, the agent registry and the
+ * recording index. WAL mode (readers never wait for the writer), `synchronous=NORMAL` (a commit is in
+ * the WAL before `COMMIT` returns, so it survives the process being killed; a power cut may lose the
+ * last commits, which the recording index recovers from its sidecars and the call log from the
+ * vendors' own records). The schema version is SQLite's `user_version`; migrations only go forward.
+ */
+
+export type Db = Database.Database
+
+/** One forward step: `up` runs inside a transaction with the version bump. */
+export interface Migration {
+  readonly version: number
+  readonly summary: string
+  up(db: Db): void
+}
+
+export const DB_FILE = 'telbridge.db'
+
+export class DbVersionError extends Error {
+  constructor(
+    readonly file: string,
+    readonly found: number,
+    readonly known: number,
+  ) {
+    super(`${file} has schema version ${found}, newer than this telbridge knows (${known}): it was written by a newer telbridge; run that version, or move the file away to start a new one`)
+    this.name = 'DbVersionError'
+  }
+}
+
+/**
+ * The migrations, in order. Version 1 is the first released schema: from now on a change is a new
+ * entry at the end, never an edit of one that shipped.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    summary: 'call log, call keys, agents, recording index',
+    up(db) {
+      db.exec(`
+        CREATE TABLE calls (
+          seq INTEGER PRIMARY KEY,
+          id TEXT NOT NULL UNIQUE,
+          source TEXT NOT NULL,
+          channel TEXT,
+          agent TEXT,
+          direction TEXT,
+          phone TEXT,
+          started_ms INTEGER NOT NULL,
+          answered_ms INTEGER,
+          ended_ms INTEGER,
+          ring_s INTEGER,
+          talk_s INTEGER,
+          disposition TEXT NOT NULL,
+          recordings TEXT,
+          vendor_ids TEXT,
+          pop_data TEXT,
+          memo TEXT,
+          inputs TEXT NOT NULL,
+          updated_ms INTEGER NOT NULL
+        );
+        CREATE INDEX calls_started ON calls (started_ms, id);
+        CREATE INDEX calls_source_started ON calls (source, started_ms);
+        CREATE INDEX calls_agent_started ON calls (agent, started_ms) WHERE agent IS NOT NULL;
+        CREATE INDEX calls_phone ON calls (phone, started_ms) WHERE phone IS NOT NULL;
+        -- a vendor's id for a call ("<source>|<name>|<value>") → the call: how two inputs find one record
+        CREATE TABLE call_keys (
+          key TEXT PRIMARY KEY,
+          call_id TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX call_keys_call ON call_keys (call_id);
+        CREATE TABLE agents (
+          id TEXT PRIMARY KEY,
+          source TEXT NOT NULL,
+          agent TEXT NOT NULL,
+          name TEXT,
+          channels TEXT,
+          first_seen_ms INTEGER NOT NULL,
+          last_seen_ms INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE meta (
+          key TEXT PRIMARY KEY,
+          value TEXT
+        ) WITHOUT ROWID;
+      `)
+    },
+  },
+]
+
+export interface OpenDbOptions {
+  /** the migrations to run (tests give their own); default MIGRATIONS */
+  migrations?: readonly Migration[]
+  /** ':memory:' for tests */
+  file?: string
+}
+
+/** Open (creating) the database under dataDir and bring its schema to the newest version. */
+export function openDb(dataDir: string, opts: OpenDbOptions = {}): Db {
+  const file = opts.file ?? join(dataDir, DB_FILE)
+  if (file !== ':memory:') mkdirSync(dataDir, { recursive: true })
+  const db = new Database(file)
+  try {
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = NORMAL')
+    db.pragma('foreign_keys = ON')
+    db.pragma('busy_timeout = 5000')
+    migrate(db, file, opts.migrations ?? MIGRATIONS)
+  } catch (err) {
+    db.close()
+    throw err
+  }
+  return db
+}
+
+export function schemaVersion(db: Db): number {
+  return db.pragma('user_version', { simple: true }) as number
+}
+
+function migrate(db: Db, file: string, migrations: readonly Migration[]): void {
+  const known = migrations.length ? migrations[migrations.length - 1]!.version : 0
+  const found = schemaVersion(db)
+  if (found > known) throw new DbVersionError(file, found, known)
+  for (const m of migrations) {
+    if (m.version <= found) continue
+    db.transaction(() => {
+      m.up(db)
+      db.pragma(`user_version = ${m.version}`)
+    })()
+  }
+}
+
+/** Sizes for /v1/health: the database file and its WAL, in bytes. */
+export function dbSize(db: Db): { bytes: number; pages: number; freePages: number } {
+  const pageSize = db.pragma('page_size', { simple: true }) as number
+  const pages = db.pragma('page_count', { simple: true }) as number
+  const freePages = db.pragma('freelist_count', { simple: true }) as number
+  return { bytes: pageSize * pages, pages, freePages }
+}
