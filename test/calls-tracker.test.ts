@@ -73,3 +73,24 @@ t.test('the log survives a restart', async (t) => {
   t.equal(calls(r2).length, 1)
   await r2.stop()
 })
+
+t.test('a new call id on a line still ringing (pop-only sources see no hang-up) is a new call', async (t) => {
+  const r = await daemonRig({}, { t })
+  const tb = r.daemon.table
+  tb.update('p', '3', { state: 'ringing', phone: '111', direction: 'inbound', callId: 'a' })
+  tb.update('p', '3', { state: 'ringing', phone: '222', direction: 'inbound', callId: 'b' })
+  await until(() => calls(r).length === 1)
+  t.equal(calls(r)[0]!.phone, '111')
+  t.equal(calls(r)[0]!.disposition, 'unknown', 'the first call was not seen to end')
+  t.equal(r.daemon.calls.activeOn('p:3')?.phone, '222')
+})
+
+t.test('a call only a vendor push started, never finished, is written with its end unknown after the stale time', async (t) => {
+  const r = await daemonRig({}, { t })
+  await r.daemon.calls.report({ source: 'g', input: 'push', phone: '333', startedAt: Date.now() - 10_000, vendorIds: { callid: 'x1' } })
+  t.equal(r.daemon.calls.activeCount, 1)
+  t.equal(r.daemon.calls.sweepStale(60_000), 0, 'not yet stale')
+  t.equal(r.daemon.calls.sweepStale(0), 1)
+  await until(() => calls(r).length === 1)
+  t.equal(r.daemon.calls.activeCount, 0)
+})

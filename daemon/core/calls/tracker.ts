@@ -43,6 +43,8 @@ const ACTIVE: ReadonlySet<ChannelState> = new Set(['ringing', 'dialing', 'talkin
 const VENDOR_INPUTS: ReadonlySet<CallInput> = new Set(['push', 'log', 'upload'])
 /** finished calls waiting for a commit beyond this are refused (logged, counted): memory stays bounded while the disk fails */
 const MAX_PENDING = 100_000
+/** a call no line follows and no vendor report has touched for this long is written with its end unknown */
+const STALE_MS = 4 * 3600_000
 
 interface Pending {
   call: Call
@@ -66,6 +68,7 @@ export class CallTracker implements CallSink {
   private readonly starting = new Set<Call>()
   private flushScheduled = false
   private retryTimer: NodeJS.Timeout | null = null
+  private sweeper: NodeJS.Timeout | null = null
   private readonly now: () => number
   private readonly windowMs: number
   private readonly m: { calls: Counter; reports: Counter; writeErrors: Counter }
@@ -82,10 +85,32 @@ export class CallTracker implements CallSink {
     mt.gauge('telbridge_calls_active', 'Calls in progress', () => [[undefined, this.live.size]])
   }
 
+  /**
+   * Calls that only a vendor's live report started (no line to watch) and that no report finished:
+   * after `staleMs` without news they are written with the end unknown, so the live set stays bounded.
+   */
+  sweepStale(staleMs = STALE_MS): number {
+    const cutoff = this.now() - staleMs
+    const onLine = new Set(this.byChannel.values())
+    let n = 0
+    for (const c of [...this.live.values()]) {
+      if (c.updatedMs > cutoff) continue
+      if (onLine.has(c)) {
+        // a line stuck busy for hours (a box gone silent keeps its last state): the line's next change ends it
+        continue
+      }
+      void this.finish(c)
+      n++
+    }
+    return n
+  }
+
   /** Start writing: finished calls queued before are committed now. */
   open(db: Db): void {
     this.log = new CallLog(db)
     if (this.pending.size) this.scheduleFlush()
+    this.sweeper ??= setInterval(() => this.sweepStale(), 60_000)
+    this.sweeper.unref()
   }
 
   get callLog(): CallLog | null {
@@ -127,6 +152,11 @@ export class CallTracker implements CallSink {
     }
     const t = this.now()
     if (ACTIVE.has(e.state)) {
+      if (call && e.callId && call.vendorIds.callId !== undefined && call.vendorIds.callId !== e.callId) {
+        // a new call id on a busy line (a pop-only source never sees the hang-up between two pops): a new call
+        this.endLine(id, call, null)
+        call = undefined
+      }
       if (!call) {
         if (this.detached.has(id)) return
         call = this.newCall(e.source, 'line', t)
@@ -422,6 +452,8 @@ export class CallTracker implements CallSink {
 
   /** Commit what is pending (at stop). */
   close(): void {
+    if (this.sweeper) clearInterval(this.sweeper)
+    this.sweeper = null
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.retryTimer = null
     this.flush()
