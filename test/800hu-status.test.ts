@@ -147,6 +147,30 @@ t.test('box endpoint over HTTP', async (t) => {
     t.equal(src.body.channels, 2)
   })
 
+  await t.test('talk time ticking (timelen only) publishes no channel event; GET /v1/channels has it fresh', async (t) => {
+    const post = (timelen: number, state = 4) =>
+      boxPost(`${rig.ingest}/upload_record`, {
+        cmd: 'channelstatus',
+        satellite: MAC,
+        status: JSON.stringify({ channels: [{ ch: '1', state: String(state), phone: '13800138000', timelen: String(timelen), peer: '1', serial: '1' }] }),
+      })
+    await post(50)
+    const before = rig.daemon.table.get(`${SOURCE}:1`)!
+    t.equal(before.state, 'talking')
+    const after0 = rig.daemon.bus.lastId
+    for (const s of [51, 52, 53]) t.equal((await post(s)).body.status, 0)
+    t.equal(rig.daemon.bus.lastId, after0, 'no event for three ticks')
+    const got = await getJson(`${rig.api}/v1/channels/${SOURCE}:1`)
+    t.equal(got.body.vendor.timelen, 53, 'the channel shows the last timelen')
+    t.equal(got.body.updatedAt, new Date(before.updatedAt).toISOString(), 'updatedAt is the last published change')
+    // the next real change carries the fresh talk time
+    await post(54, 1)
+    const ev = await sse.next((x) => x.event === 'channel' && Number(x.id) > after0 && (x.data as any).id === `${SOURCE}:1`)
+    t.equal((ev.data as any).state, 'idle')
+    t.equal((ev.data as any).vendor.timelen, 54)
+    t.same((ev.data as any).changed, ['state', 'phone', 'direction', 'vendor'])
+  })
+
   await t.test('GET /v1/devices: name, IP, disk, last seen, channels', async (t) => {
     const r = await getJson(`${rig.api}/v1/devices`)
     t.equal(r.status, 200)
