@@ -82,18 +82,23 @@ export const MIGRATIONS: readonly Migration[] = [
           first_seen_ms INTEGER NOT NULL,
           last_seen_ms INTEGER NOT NULL
         ) WITHOUT ROWID;
-        -- /v1/cdr phone search: every 3-character piece of each number (FTS5 trigram), so "contains
-        -- 0013" is an index lookup, not a scan of every call; kept by triggers, only when phone changes
-        CREATE VIRTUAL TABLE calls_phone_fts USING fts5 (phone, content = 'calls', content_rowid = 'seq', tokenize = 'trigram', detail = 'none');
-        CREATE TRIGGER calls_phone_fts_ins AFTER INSERT ON calls WHEN new.phone IS NOT NULL BEGIN
-          INSERT INTO calls_phone_fts (rowid, phone) VALUES (new.seq, new.phone);
+        -- /v1/cdr phone search: every distinct number in the log (a number calls many times: this is a
+        -- fifth of the calls' size) and its 3-character pieces (FTS5 trigram), so "contains 0013" is
+        -- an index lookup of the numbers, then calls_phone for their calls. Kept by triggers; a number
+        -- stays after its calls are deleted (it then matches nothing)
+        CREATE TABLE call_phones (
+          id INTEGER PRIMARY KEY,
+          phone TEXT NOT NULL UNIQUE
+        );
+        CREATE VIRTUAL TABLE call_phones_fts USING fts5 (phone, content = 'call_phones', content_rowid = 'id', tokenize = 'trigram', detail = 'none');
+        CREATE TRIGGER call_phones_fts_ins AFTER INSERT ON call_phones BEGIN
+          INSERT INTO call_phones_fts (rowid, phone) VALUES (new.id, new.phone);
         END;
-        CREATE TRIGGER calls_phone_fts_upd AFTER UPDATE OF phone ON calls WHEN old.phone IS NOT new.phone BEGIN
-          INSERT INTO calls_phone_fts (calls_phone_fts, rowid, phone) SELECT 'delete', old.seq, old.phone WHERE old.phone IS NOT NULL;
-          INSERT INTO calls_phone_fts (rowid, phone) SELECT new.seq, new.phone WHERE new.phone IS NOT NULL;
+        CREATE TRIGGER calls_phone_ins AFTER INSERT ON calls WHEN new.phone IS NOT NULL BEGIN
+          INSERT OR IGNORE INTO call_phones (phone) VALUES (new.phone);
         END;
-        CREATE TRIGGER calls_phone_fts_del AFTER DELETE ON calls WHEN old.phone IS NOT NULL BEGIN
-          INSERT INTO calls_phone_fts (calls_phone_fts, rowid, phone) VALUES ('delete', old.seq, old.phone);
+        CREATE TRIGGER calls_phone_upd AFTER UPDATE OF phone ON calls WHEN new.phone IS NOT NULL AND old.phone IS NOT new.phone BEGIN
+          INSERT OR IGNORE INTO call_phones (phone) VALUES (new.phone);
         END;
         CREATE TABLE meta (
           key TEXT PRIMARY KEY,

@@ -9,9 +9,10 @@ import type { Call, CallDirection, Disposition } from './types.js'
  * ever bound parameters) and prepared once per shape.
  *
  * `phone` means "the number contains this text" (a prefix is a substring too). Three characters or
- * more go through the trigram index (calls_phone_fts) when it names few calls (≤ FTS_ROWS): those
- * calls are fetched by rowid and sorted. When the text is common (or shorter than a trigram), the
- * newest-first scan with `instr` finds `limit` matches quickly precisely because they are common.
+ * more go through the trigram index of the log's distinct numbers (call_phones_fts): when it names
+ * few numbers (≤ FTS_PHONES), their calls come from the phone index and are sorted. When the text
+ * is common (or shorter than a trigram), the newest-first scan with `instr` finds `limit` matches
+ * quickly precisely because they are common.
  */
 
 export interface CdrFilters {
@@ -40,8 +41,8 @@ export interface CdrPage {
   next: CdrCursor | null
 }
 
-/** above this many trigram hits the newest-first scan is cheaper than fetching and sorting them all */
-export const FTS_ROWS = 2000
+/** above this many matching numbers the newest-first scan is cheaper than fetching and sorting their calls */
+export const FTS_PHONES = 500
 const COLUMNS = 'id, source, channel, agent, direction, phone, started_ms, answered_ms, ended_ms, ring_s, talk_s, disposition, recordings, vendor_ids, pop_data, memo, inputs, updated_ms'
 const MAX_SHAPES = 512
 
@@ -58,11 +59,11 @@ export function decodeCursor(s: string): CdrCursor | null {
 
 export class CallQuery {
   private readonly shapes = new Map<string, Statement>()
-  private readonly ftsCount: Statement
+  private readonly ftsPhones: Statement
   private readonly byId: Statement
 
   constructor(readonly db: Db) {
-    this.ftsCount = db.prepare(`SELECT count(*) AS n FROM (SELECT 1 FROM calls_phone_fts WHERE phone LIKE ? LIMIT ${FTS_ROWS + 1})`)
+    this.ftsPhones = db.prepare(`SELECT phone FROM call_phones_fts WHERE phone LIKE ? LIMIT ${FTS_PHONES + 1}`).pluck()
     this.byId = db.prepare(`SELECT ${COLUMNS} FROM calls WHERE id = ?`)
   }
 
@@ -106,21 +107,23 @@ export class CallQuery {
     if (f.cursor) add('(started_ms, id) < (?, ?)', f.cursor.startedMs, f.cursor.id)
     let order = 'started_ms DESC, id DESC'
     if (f.phone !== undefined) {
-      add('instr(phone, ?) > 0', f.phone)
-      if (this.fewByTrigram(f.phone)) {
-        add('seq IN (SELECT rowid FROM calls_phone_fts WHERE phone LIKE ?)', `%${f.phone}%`)
-        // `+`: no index order, so SQLite fetches the few rows by rowid and sorts them instead of walking every call newest first
+      const numbers = this.numbersWith(f.phone)
+      if (numbers) {
+        add('phone IN (SELECT value FROM json_each(?))', JSON.stringify(numbers))
+        // `+`: no index order, so SQLite fetches those numbers' calls by the phone index and sorts them instead of walking every call newest first
         order = '+started_ms DESC, +id DESC'
-      }
+      } else add('instr(phone, ?) > 0', f.phone)
     }
     const sql = `SELECT ${columns} FROM calls${where.length ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY ${order} LIMIT ?${tail}`
     return { sql, params }
   }
 
-  /** The trigram index answers `phone` when the text has a trigram, no LIKE wildcard, and few calls have it. */
-  private fewByTrigram(phone: string): boolean {
-    if ([...phone].length < 3 || /[%_]/.test(phone)) return false
-    return (this.ftsCount.get(`%${phone}%`) as { n: number }).n <= FTS_ROWS
+  /** The numbers that contain `phone`, when the trigram index can say and they are few; else null (scan). */
+  private numbersWith(phone: string): string[] | null {
+    if ([...phone].length < 3 || /[%_]/.test(phone)) return null
+    const hits = this.ftsPhones.all(`%${phone}%`) as string[]
+    // the trigram LIKE ignores case: keep the exact matches
+    return hits.length <= FTS_PHONES ? hits.filter((p) => p.includes(phone)) : null
   }
 
   private stmt(sql: string): Statement {
