@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3'
 import type { Db } from '../db.js'
-import type { BusEvent, EventBus } from '../events.js'
+import type { EventBus } from '../events.js'
 import type { Logger } from '../log.js'
 import type { ChannelChange, ChannelState, ChannelTable } from '../table.js'
 import { callJson, type AgentReport, type Call } from './types.js'
@@ -52,7 +52,9 @@ const BUSY: ReadonlySet<ChannelState> = new Set(['ringing', 'dialing', 'talking'
  *
  * `agent` events are published when what a client sees changes (presence, loggedIn, the current call,
  * channels, name), checked once per tick for the agents touched in it: a table tick that changes
- * nothing of that publishes nothing.
+ * nothing of that publishes nothing. A call starts and ends with a change of its channel or a report
+ * naming its agent (the tracker passes those on), which is what touches the agent: no bus
+ * subscription (that would count as an event-stream client).
  */
 export class AgentRegistry {
   private readonly agents = new Map<string, Agent>()
@@ -68,13 +70,14 @@ export class AgentRegistry {
   private scheduled = false
   private seenTimer: NodeJS.Timeout | null = null
   private calls: LiveCalls | null = null
+  /** live calls by `<source>:<agent>`, built when first needed in a tick */
+  private liveByAgent: Map<string, Call> | null = null
   private full = false
   private readonly now: () => number
 
   constructor(private readonly deps: { log: Logger; bus: EventBus; table: ChannelTable; now?: () => number }) {
     this.now = deps.now ?? Date.now
     deps.table.onChange((c) => this.onChannel(c))
-    deps.bus.subscribe((e) => this.onEvent(e))
   }
 
   /** The tracker whose live calls are the agents' current calls. */
@@ -167,8 +170,15 @@ export class AgentRegistry {
       const c = this.calls.activeOn(`${a.source}:${ch}`)
       if (c) return c
     }
+    if (this.liveByAgent) return this.liveByAgent.get(a.id) ?? null
     for (const c of this.calls.activeCalls()) if (c.source === a.source && c.agent === a.agent) return c
     return null
+  }
+
+  /** Live calls by agent, for one tick's checks: built once, not scanned once per touched agent. */
+  private indexLive(): void {
+    this.liveByAgent = new Map()
+    for (const c of this.calls?.activeCalls() ?? []) if (c.agent && !this.liveByAgent.has(`${c.source}:${c.agent}`)) this.liveByAgent.set(`${c.source}:${c.agent}`, c)
   }
 
   /** The JSON form (/v1/agents); the `agent` event has the same without `currentCall` (and with `currentCallId`). */
@@ -263,15 +273,6 @@ export class AgentRegistry {
     }
   }
 
-  /** A call started or ended: its agent's current call changed. */
-  private onEvent(ev: BusEvent): void {
-    if (ev.type !== 'call.started' && ev.type !== 'call.ended') return
-    const d = ev.data as { source?: string; agent?: string | null; channelId?: string | null }
-    if (d.agent && d.source) this.touch(`${d.source}:${d.agent}`)
-    const on = d.channelId ? this.byChannel.get(d.channelId) : undefined
-    if (on) this.touch(on)
-  }
-
   // ---- events and writes ----
 
   private signature(a: Agent): string {
@@ -292,6 +293,7 @@ export class AgentRegistry {
 
   private tick(): void {
     this.scheduled = false
+    if (this.touched.size > 1) this.indexLive()
     for (const id of this.touched) {
       const a = this.agents.get(id)
       if (!a) continue
@@ -301,6 +303,7 @@ export class AgentRegistry {
       this.deps.bus.publish('agent', this.json(a, false))
     }
     this.touched.clear()
+    this.liveByAgent = null
     if (this.dirty.size) this.flush(false)
     if (this.seen.size && !this.seenTimer) {
       this.seenTimer = setTimeout(() => {
