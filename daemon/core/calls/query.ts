@@ -53,7 +53,8 @@ export function encodeCursor(c: CdrCursor): string {
 /** null: not a cursor this API gave out */
 export function decodeCursor(s: string): CdrCursor | null {
   if (s.length > 200 || !/^[A-Za-z0-9_-]+$/.test(s)) return null
-  const m = /^(\d{1,15})\.([\w-]{1,64})$/.exec(Buffer.from(s, 'base64url').toString('utf8'))
+  // the id is only ever a bound parameter: any text a call id can be (the tracker's are UUIDs)
+  const m = /^(\d{1,15})\.([^\u0000-\u001f]{1,128})$/u.exec(Buffer.from(s, 'base64url').toString('utf8'))
   return m ? { startedMs: Number(m[1]), id: m[2]! } : null
 }
 
