@@ -67,6 +67,70 @@ const agentsQuerySchema = {
   },
 } as const
 
+const str = (description: string) => ({ type: ['string', 'null'], description }) as const
+const time = (description: string) => ({ type: ['string', 'null'], format: 'date-time', description }) as const
+const int = (description: string) => ({ type: ['integer', 'null'], description }) as const
+
+/** A call record as served (documentation for OpenAPI; answers are not filtered by it). */
+export const callSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', description: "telbridge's id for the call" },
+    source: { type: 'string' },
+    channel: str('the channel within the source'),
+    channelId: str('<source>:<channel>, as /v1/channels names it'),
+    agent: str('agent, extension or staff id'),
+    direction: { type: ['string', 'null'], enum: [...CALL_DIRECTIONS, null] },
+    phone: str("the other party's number"),
+    startedAt: { type: 'string', format: 'date-time' },
+    answeredAt: time('null: not answered'),
+    endedAt: time('null: in progress, or the end is not known'),
+    ringSeconds: int('seconds before the answer (or the end)'),
+    talkSeconds: int('seconds talked'),
+    disposition: { type: 'string', enum: [...DISPOSITIONS] },
+    recordings: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          kind: { type: 'string', enum: ['local', 'vendor'] },
+          id: { type: 'string' },
+          source: { type: 'string', description: 'the source that serves a vendor recording' },
+          contentType: str('the audio type, when known'),
+          size: int('bytes, when known'),
+          url: { type: 'string', description: 'where the audio streams from on this API (HTTP Range)' },
+        },
+      },
+    },
+    vendorIds: { type: 'object', additionalProperties: { type: 'string' }, description: "the vendors' ids for the call by their own names" },
+    popData: { type: ['object', 'null'], additionalProperties: true, description: 'what the screen pop carried' },
+    memo: str('the memo of the command that started the call, or a vendor remark'),
+    inputs: { type: 'array', items: { type: 'string', enum: ['line', 'pop', 'push', 'log', 'upload'] } },
+    updatedAt: { type: 'string', format: 'date-time' },
+  },
+} as const
+
+const cdrPageSchema = {
+  type: 'object',
+  properties: { calls: { type: 'array', items: callSchema }, nextCursor: { type: ['string', 'null'], description: 'the cursor of the next page; null on the last' } },
+} as const
+
+/** An agent as served. */
+export const agentSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', description: '<source>:<agent>' },
+    source: { type: 'string' },
+    agent: { type: 'string', description: 'the id as the vendor names it' },
+    name: str("the vendor's name for the agent"),
+    channels: { type: 'array', items: { type: 'string' }, description: 'channel ids (<source>:<channel>)' },
+    presence: { type: 'string', enum: [...PRESENCES] },
+    loggedIn: { type: ['boolean', 'null'], description: "logged in to the vendor's queue; null: the vendor does not say" },
+    currentCall: { anyOf: [callSchema, { type: 'null' }], description: 'the call in progress' },
+    lastSeenAt: { type: 'string', format: 'date-time' },
+  },
+} as const
+
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/
 
 /**
@@ -200,7 +264,7 @@ export function cdrRoutes(deps: CallRoutesDeps): RoutePlugin {
     const tags = ['calls']
     app.get<{ Querystring: CdrQuery }>(
       '/v1/cdr',
-      { schema: { summary: 'The call log, newest first, filtered, with cursor paging', tags, querystring: cdrQuerySchema, response: jsonResponse() } },
+      { schema: { summary: 'The call log, newest first, filtered, with cursor paging', tags, querystring: cdrQuerySchema, response: jsonResponse(cdrPageSchema) } },
       async (req) => {
         const page = q().page(parseCdrQuery(req.query, zone, CDR_DEFAULT_LIMIT))
         return { calls: page.calls.map(callJson), nextCursor: page.next ? encodeCursor(page.next) : null }
@@ -243,16 +307,27 @@ export function cdrRoutes(deps: CallRoutesDeps): RoutePlugin {
       },
     )
 
-    app.get<{ Params: { id: string } }>('/v1/cdr/:id', { schema: { summary: 'One call record with its recordings', tags, params: stringParams('id'), response: jsonResponse() } }, async (req) => {
-      const c = req.params.id.length <= 64 ? q().get(req.params.id) : undefined
-      if (!c) throw new ApiError('NOT_FOUND', `call ${JSON.stringify(req.params.id.slice(0, 64))}`)
-      return callJson(c)
-    })
+    app.get<{ Params: { id: string } }>(
+      '/v1/cdr/:id',
+      { schema: { summary: 'One call record with its recordings', tags, params: stringParams('id'), response: jsonResponse(callSchema) } },
+      async (req) => {
+        const c = req.params.id.length <= 64 ? q().get(req.params.id) : undefined
+        if (!c) throw new ApiError('NOT_FOUND', `call ${JSON.stringify(req.params.id.slice(0, 64))}`)
+        return callJson(c)
+      },
+    )
 
     const agents = deps.agents
     app.get<{ Querystring: { source?: string; presence?: string } }>(
       '/v1/agents',
-      { schema: { summary: 'Every agent, extension or staff id across sources, with presence and current call', tags, querystring: agentsQuerySchema, response: jsonResponse() } },
+      {
+        schema: {
+          summary: 'Every agent, extension or staff id across sources, with presence and current call',
+          tags,
+          querystring: agentsQuerySchema,
+          response: jsonResponse({ type: 'object', properties: { agents: { type: 'array', items: agentSchema } } }),
+        },
+      },
       async (req) => {
         const { source, presence } = req.query
         const list = agents
@@ -266,7 +341,7 @@ export function cdrRoutes(deps: CallRoutesDeps): RoutePlugin {
 
     app.get<{ Params: { id: string } }>(
       '/v1/agents/:id',
-      { schema: { summary: 'One agent: `<source>:<agent>`, or the agent id alone when one source has it', tags, params: stringParams('id'), response: jsonResponse() } },
+      { schema: { summary: 'One agent: `<source>:<agent>`, or the agent id alone when one source has it', tags, params: stringParams('id'), response: jsonResponse(agentSchema) } },
       async (req) => {
         const id = req.params.id
         const exact = agents.get(id)
