@@ -285,3 +285,20 @@ t.test('bad queries are 400 naming the parameter', async (t) => {
   t.equal((await getJson(`${r.api}/v1/cdr.csv?limit=100000`)).status, 200)
   t.equal((await getJson(`${r.api}/v1/cdr.csv?limit=100001`)).status, 400)
 })
+
+t.test('a CSV client that goes away mid-stream, and HEAD, leave the log readable and writable', async (t) => {
+  const r = await daemonRig({}, { t })
+  for (let b = 0; b < 4; b++) await Promise.all(Array.from({ length: 500 }, (_, i) => logCall(r, T0 + (b * 500 + i) * MIN, { memo: 'x'.repeat(200) })))
+  const ac = new AbortController()
+  const res = await fetch(`${r.api}/v1/cdr.csv`, { signal: ac.signal })
+  const reader = res.body!.getReader()
+  await reader.read()
+  ac.abort()
+  const head = await fetch(`${r.api}/v1/cdr.csv`, { method: 'HEAD' })
+  t.equal(head.status, 200)
+  t.match(head.headers.get('content-type'), /text\/csv/)
+  await logCall(r, T0 - MIN)
+  t.equal((await page(r, 'limit=1000')).calls.length, 1000)
+  const full = (await (await fetch(`${r.api}/v1/cdr.csv`)).text()).split('\r\n').length
+  t.equal(full, 2001 + 1 + 1, 'header, 2,001 rows and the empty tail after the last CRLF')
+})
