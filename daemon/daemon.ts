@@ -10,6 +10,7 @@ import { Metrics } from './core/metrics.js'
 import type { ModuleContext, ModuleService, SourceRegistry } from './core/module.js'
 import { AgentRegistry } from './core/calls/agents.js'
 import { uploadReport } from './core/calls/inputs.js'
+import { cdrRoutes } from './core/calls/routes.js'
 import { CallTracker } from './core/calls/tracker.js'
 import type { CallSink } from './core/calls/types.js'
 import { openDb, type Db } from './core/db.js'
@@ -84,8 +85,9 @@ export class Daemon {
       metrics: this.metrics,
       matchWindowMs: config.calls.matchWindowSeconds * 1000,
       onAgent: (a) => this.agents.report(a),
-      onAgents: (_source, list) => list.forEach((a) => this.agents.report(a)),
+      onAgents: (source, list) => this.agents.reportAll(source, list),
     })
+    this.agents.attach(this.calls)
     // after the channel event above: a client sees the line move, then the call it makes
     this.table.onChange((c) => this.calls.onChannel(c))
     this.pops.onPop((r) => this.calls.onPop(r))
@@ -159,7 +161,7 @@ export class Daemon {
       if (service.apiRoutes) apiRoutes.push(service.apiRoutes())
       if (service.ingestRoutes) ingestRoutes.push(service.ingestRoutes())
     }
-    apiRoutes.push(recordingRoutes(this.recordings), this.webhooks.apiRoutes())
+    apiRoutes.push(recordingRoutes(this.recordings), this.webhooks.apiRoutes(), cdrRoutes({ db: () => this.db, agents: this.agents, timeZone: config.timeZone }))
     if (config.ingest) this.ingest = buildIngest(config.ingest, this.log, ingestRoutes)
     for (const w of ingestWarnings(config)) this.log.warn(`no ingest listener: ${w}`)
     this.api = buildApi({
@@ -217,7 +219,7 @@ export class Daemon {
       await this.webhooks.stop()
       await this.recordings.close()
       this.calls.close()
-      this.agents.flush()
+      this.agents.close()
       this.db?.close()
       this.db = null
       this.pops.close()

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { normaliseMac, formatMac } from '../protocols/800hu/mac.js'
 import { parseBoxStatus, StatusError } from '../devices/800hu/status.js'
+import { MAX_FIELDS, parseForm, requestFields } from '../devices/800hu/fields.js'
 import { parseConfig } from '../daemon/config.js'
 import { getJson, SseReader, until } from './helpers/sse.js'
 import { boxPost, boxRig, MAC, SOURCE, statusJson } from './helpers/boxes.js'
@@ -23,6 +24,20 @@ t.test('config: allow MACs checked, names keyed by MAC, extra paths', async (t) 
   t.throws(() => parseConfig({ boxes: { names: { nope: 'x' } } }), /boxes\.names\.nope/)
   t.throws(() => parseConfig({ boxes: { paths: ['/upload_record'] } }), /boxes\.paths\[0\]/)
   t.throws(() => parseConfig({ boxes: { bogus: 1 } }), /boxes\.bogus/)
+})
+
+t.test('parseForm reads a form body as URLSearchParams does; requestFields takes it as is only when bounded and alone', async (t) => {
+  const bodies = ['a=1&b=2', 'a=1&a=2', 'a', '=v', 'a=b=c', '&&a=1&', 'k+x=v+w', 'a=%E4%B8%AD%2B%26', 'a=%', 'a=%FF', 'a=%ED%A0%80', '?a=1', '__proto__=x', 'a=中 文', '']
+  for (const b of bodies) {
+    const want = Object.create(null) as Record<string, string>
+    for (const [k, v] of new URLSearchParams(b)) want[k] = v
+    t.same(Object.entries(parseForm(b)), Object.entries(want), JSON.stringify(b))
+  }
+  const form = parseForm('cmd=channelstatus&satellite=x')
+  t.equal(requestFields({}, form), form, 'no query string: the body as it is')
+  t.same({ ...requestFields({ satellite: 'q', extra: '1' }, form) }, { satellite: 'x', extra: '1', cmd: 'channelstatus' }, 'the body wins over the query string')
+  const many = parseForm(Array.from({ length: MAX_FIELDS + 5 }, (_, i) => `f${i}=${i}`).join('&'))
+  t.equal(Object.keys(requestFields({}, many)).length, MAX_FIELDS, 'more than MAX_FIELDS: bounded as before')
 })
 
 t.test('parseBoxStatus: the vendor fields, all or nothing', async (t) => {
@@ -145,6 +160,30 @@ t.test('box endpoint over HTTP', async (t) => {
     t.equal(src.body.type, '800hu')
     t.same(src.body.supports, ['dial', 'hangup', 'answer', 'recordings'])
     t.equal(src.body.channels, 2)
+  })
+
+  await t.test('talk time ticking (timelen only) publishes no channel event; GET /v1/channels has it fresh', async (t) => {
+    const post = (timelen: number, state = 4) =>
+      boxPost(`${rig.ingest}/upload_record`, {
+        cmd: 'channelstatus',
+        satellite: MAC,
+        status: JSON.stringify({ channels: [{ ch: '1', state: String(state), phone: '13800138000', timelen: String(timelen), peer: '1', serial: '1' }] }),
+      })
+    await post(50)
+    const before = rig.daemon.table.get(`${SOURCE}:1`)!
+    t.equal(before.state, 'talking')
+    const after0 = rig.daemon.bus.lastId
+    for (const s of [51, 52, 53]) t.equal((await post(s)).body.status, 0)
+    t.equal(rig.daemon.bus.lastId, after0, 'no event for three ticks')
+    const got = await getJson(`${rig.api}/v1/channels/${SOURCE}:1`)
+    t.equal(got.body.vendor.timelen, 53, 'the channel shows the last timelen')
+    t.equal(got.body.updatedAt, new Date(before.updatedAt).toISOString(), 'updatedAt is the last published change')
+    // the next real change carries the fresh talk time
+    await post(54, 1)
+    const ev = await sse.next((x) => x.event === 'channel' && Number(x.id) > after0 && (x.data as any).id === `${SOURCE}:1`)
+    t.equal((ev.data as any).state, 'idle')
+    t.equal((ev.data as any).vendor.timelen, 54)
+    t.same((ev.data as any).changed, ['state', 'phone', 'direction', 'vendor'])
   })
 
   await t.test('GET /v1/devices: name, IP, disk, last seen, channels', async (t) => {

@@ -30,6 +30,31 @@ t.test('create, update, no-op update emits nothing', async (t) => {
   t.same(Object.keys(j).sort(), ['agent', 'callId', 'channel', 'direction', 'id', 'phone', 'since', 'source', 'state', 'updatedAt', 'vendor'])
 })
 
+t.test('quiet vendor keys: kept fresh without an event, listed beside another change', async (t) => {
+  let now = 1000
+  const table = new ChannelTable({ now: () => now })
+  const changes: ChannelChange[] = []
+  table.onChange((c) => changes.push({ ...c, entry: { ...c.entry } }))
+  const quiet = ['timelen']
+  table.update('box', '1', { state: 'talking', vendor: { timelen: 1, peer: '2' } }, quiet)
+  t.same(changes[0]!.changed, ['created'])
+  now = 2000
+  t.equal(table.update('box', '1', { state: 'talking', vendor: { timelen: 2, peer: '2' } }, quiet), null, 'a quiet key alone: no change')
+  t.equal(changes.length, 1)
+  const e = table.get('box:1')!
+  t.same(e.vendor, { timelen: 2, peer: '2' }, 'the entry has the fresh value')
+  t.equal(e.updatedAt, 1000, 'updatedAt stays with the last published change')
+  t.equal(table.update('box', '1', { vendor: { timelen: 2, peer: '1' } }, quiet)!.changed[0], 'vendor', 'another vendor key is a change')
+  now = 3000
+  const c = table.update('box', '1', { state: 'idle', vendor: { timelen: 3, peer: '1' } }, quiet)!
+  t.same(c.changed, ['state', 'vendor'], 'a quiet key that changed beside another field is listed')
+  t.same(c.entry.vendor, { timelen: 3, peer: '1' })
+  t.equal(c.entry.updatedAt, 3000)
+  t.equal(table.update('box', '1', { vendor: { timelen: 4, peer: '1', extra: 1 } }, quiet)!.changed[0], 'vendor', 'a key more is a change')
+  t.equal(table.update('box', '1', { vendor: { timelen: 5, peer: '1', extra: 1 } })!.changed[0], 'vendor', 'without quiet: every key counts')
+  t.equal(table.update('box', '1', { vendor: null }, quiet)!.changed[0], 'vendor')
+})
+
 t.test('indexes by source and by state stay exact', async (t) => {
   const table = new ChannelTable()
   for (let i = 0; i < 50; i++) table.update(i % 2 ? 'a' : 'b', String(i), { state: i % 3 ? 'idle' : 'ringing' })

@@ -82,6 +82,24 @@ export const MIGRATIONS: readonly Migration[] = [
           first_seen_ms INTEGER NOT NULL,
           last_seen_ms INTEGER NOT NULL
         ) WITHOUT ROWID;
+        -- /v1/cdr phone search: every distinct number in the log (a number calls many times: this is a
+        -- fifth of the calls' size) and its 3-character pieces (FTS5 trigram), so "contains 0013" is
+        -- an index lookup of the numbers, then calls_phone for their calls. Kept by triggers; a number
+        -- stays after its calls are deleted (it then matches nothing)
+        CREATE TABLE call_phones (
+          id INTEGER PRIMARY KEY,
+          phone TEXT NOT NULL UNIQUE
+        );
+        CREATE VIRTUAL TABLE call_phones_fts USING fts5 (phone, content = 'call_phones', content_rowid = 'id', tokenize = 'trigram', detail = 'none');
+        CREATE TRIGGER call_phones_fts_ins AFTER INSERT ON call_phones BEGIN
+          INSERT INTO call_phones_fts (rowid, phone) VALUES (new.id, new.phone);
+        END;
+        CREATE TRIGGER calls_phone_ins AFTER INSERT ON calls WHEN new.phone IS NOT NULL BEGIN
+          INSERT OR IGNORE INTO call_phones (phone) VALUES (new.phone);
+        END;
+        CREATE TRIGGER calls_phone_upd AFTER UPDATE OF phone ON calls WHEN new.phone IS NOT NULL AND old.phone IS NOT new.phone BEGIN
+          INSERT OR IGNORE INTO call_phones (phone) VALUES (new.phone);
+        END;
         CREATE TABLE meta (
           key TEXT PRIMARY KEY,
           value TEXT

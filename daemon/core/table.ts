@@ -20,11 +20,19 @@ export interface ChannelEntry {
   callId: string | null
   /** epoch ms when `state` took its current value */
   since: number
-  /** epoch ms of the last change of any field */
+  /** epoch ms of the last change that was published (a change of a quiet vendor key alone does not move it) */
   updatedAt: number
   /** vendor-specific detail (kept as sent, shallow-compared) */
   vendor: Record<string, unknown> | null
 }
+
+/**
+ * Vendor keys whose change alone is not a change (update's `quiet`): the entry takes the new
+ * vendor object, so lookups and GET /v1/channels see the fresh value, but no change is emitted and
+ * `updatedAt` stays. A counter a device repeats on every heartbeat (800hu `timelen`) would
+ * otherwise make every heartbeat an event.
+ */
+export type QuietKeys = readonly string[]
 
 /** What an update may set. Omitted fields keep their value. */
 export interface ChannelPatch {
@@ -101,17 +109,18 @@ export class ChannelTable {
 
   /**
    * Create or update one channel. Returns the change, or null when nothing changed (then no event).
-   * A new entry without a state starts as `unknown`.
+   * A new entry without a state starts as `unknown`. `quiet`: vendor keys whose change alone is
+   * applied without an event (QuietKeys); with any other change the event carries them and lists `vendor`.
    */
-  update(source: string, channel: string, patch: ChannelPatch): ChannelChange | null {
+  update(source: string, channel: string, patch: ChannelPatch, quiet?: QuietKeys): ChannelChange | null {
     let chans = this.bySource.get(source)
     const entry = chans?.get(channel)
-    if (entry) return this.apply(entry, patch)
+    if (entry) return this.apply(entry, patch, quiet)
     const id = channelId(source, channel)
     // only if a source id held ':' (config forbids it): ('a:b', 'c') and ('a', 'b:c') share an id,
     // and, as when the table was keyed by id alone, they are one entry
     const sameId = this.byId.get(id)
-    if (sameId) return this.apply(sameId, patch)
+    if (sameId) return this.apply(sameId, patch, quiet)
     if (!chans) this.bySource.set(source, (chans = new Map<string, Slotted>()))
     const t = this.now()
     const created = {
@@ -190,7 +199,7 @@ export class ChannelTable {
   }
 
   /** Apply a patch to an existing entry (fields compared one by one; vendor shallowly). */
-  private apply(entry: Slotted, patch: ChannelPatch): ChannelChange | null {
+  private apply(entry: Slotted, patch: ChannelPatch, quiet: QuietKeys | undefined): ChannelChange | null {
     let changed: string[] | null = null
     const previousState = entry.state
     const { state, phone, direction, agent, callId, vendor } = patch
@@ -216,9 +225,11 @@ export class ChannelTable {
       ;(changed ??= []).push('callId')
       entry.callId = callId
     }
-    if (vendor !== undefined && !shallowEqual(entry.vendor, vendor)) {
-      ;(changed ??= []).push('vendor')
-      entry.vendor = vendor
+    if (vendor !== undefined) {
+      const d = vendorDiff(entry.vendor, vendor, quiet)
+      // a quiet difference is taken too (a fresh object: earlier events keep theirs), but is a change only beside another
+      if (d === DIFF || (d === QUIET && changed)) (changed ??= []).push('vendor')
+      if (d !== SAME) entry.vendor = vendor
     }
     if (!changed) return null
     const t = this.now()
@@ -251,13 +262,43 @@ export class ChannelTable {
   }
 }
 
-function shallowEqual(a: Record<string, unknown> | null, b: Record<string, unknown> | null): boolean {
-  if (a === b) return true
-  if (!a || !b) return false
-  const ka = Object.keys(a)
-  if (ka.length !== Object.keys(b).length) return false
-  for (const k of ka) if (a[k] !== b[k]) return false
-  return true
+const SAME = 0
+const QUIET = 1
+const DIFF = 2
+
+/** Shallow comparison of two vendor objects (same keys, values ===): SAME, QUIET (only quiet keys differ) or DIFF. No allocation. */
+function vendorDiff(a: Record<string, unknown> | null, b: Record<string, unknown> | null, quiet: QuietKeys | undefined): number {
+  if (a === b) return SAME
+  if (!a || !b) return DIFF
+  let nb = 0
+  let out = SAME
+  for (const k in b) {
+    nb++
+    if (a[k] !== b[k]) {
+      if (quiet === undefined || !quiet.includes(k)) return DIFF
+      out = QUIET
+    }
+  }
+  let na = 0
+  for (const _ in a) na++
+  return na === nb ? out : DIFF
+}
+
+/**
+ * ms → ISO text, remembering the last two: a burst of updates (one status post, one poll) stamps
+ * every entry with the same ms, and `since` is often `updatedAt`. toISOString was ~40 % of entryJson.
+ */
+let isoMsA = NaN
+let isoA = ''
+let isoMsB = NaN
+let isoB = ''
+function iso(ms: number): string {
+  if (ms === isoMsA) return isoA
+  if (ms === isoMsB) return isoB
+  isoMsB = isoMsA
+  isoB = isoA
+  isoMsA = ms
+  return (isoA = new Date(ms).toISOString())
 }
 
 /** The JSON form of an entry, as the API and events show it. */
@@ -271,8 +312,8 @@ export function entryJson(e: ChannelEntry): Record<string, unknown> {
     direction: e.direction,
     agent: e.agent,
     callId: e.callId,
-    since: new Date(e.since).toISOString(),
-    updatedAt: new Date(e.updatedAt).toISOString(),
+    since: iso(e.since),
+    updatedAt: iso(e.updatedAt),
     vendor: e.vendor,
   }
 }

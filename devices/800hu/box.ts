@@ -85,21 +85,34 @@ export class BoxSource extends BaseSource {
     this.skippedEntries += r.skipped
     if (r.disk) this.disk = r.disk
     if (r.ip !== null) this.ip = r.ip
+    const table = this.ctx.table
     for (const c of r.channels) {
-      if (c.serial !== null) this.serials.set(c.ch, c.serial)
+      if (c.serial !== null && this.serials.get(c.ch) !== c.serial) this.serials.set(c.ch, c.serial)
       const inCall = c.state === 'ringing' || c.state === 'dialing' || c.state === 'talking'
-      const prev = this.ctx.table.lookup(this.id, c.ch)?.vendor
-      // the seed: timelen while ringing (state 2) is what the channel monitor shows as calltime; kept for the call
-      const calltime = !inCall ? null : c.rawState === 2 ? c.timelen : typeof prev?.calltime === 'number' ? prev.calltime : null
-      const paramvalue = inCall ? this.owner.memoFor(this.mac, c.ch, c.phone ?? '', null, false) : null
-      this.ctx.table.update(this.id, c.ch, {
-        state: c.state,
-        // an idle or unplugged line has no call: a number the box still shows is the last one's
-        phone: inCall ? c.phone : null,
-        direction: inCall ? c.direction : null,
-        // cdr: 'upload': the call's record (and its hang-up push) comes with the box's upload, under the box's callid
-        vendor: { state: c.rawState, peer: c.peer, timelen: c.timelen, serial: c.serial, calltime, paramvalue, cdr: 'upload' },
-      })
+      let calltime: number | null = null
+      let paramvalue: string | null = null
+      if (inCall) {
+        // the seed: timelen while ringing (state 2) is what the channel monitor shows as calltime; kept for the call
+        if (c.rawState === 2) calltime = c.timelen
+        else {
+          const prev = table.lookup(this.id, c.ch)?.vendor?.calltime
+          if (typeof prev === 'number') calltime = prev
+        }
+        paramvalue = this.owner.memoFor(this.mac, c.ch, c.phone ?? '', null, false)
+      }
+      table.update(
+        this.id,
+        c.ch,
+        {
+          state: c.state,
+          // an idle or unplugged line has no call: a number the box still shows is the last one's
+          phone: inCall ? c.phone : null,
+          direction: inCall ? c.direction : null,
+          // cdr: 'upload': the call's record (and its hang-up push) comes with the box's upload, under the box's callid
+          vendor: { state: c.rawState, peer: c.peer, timelen: c.timelen, serial: c.serial, calltime, paramvalue, cdr: 'upload' },
+        },
+        TICKING,
+      )
     }
   }
 
@@ -185,3 +198,10 @@ export class BoxSource extends BaseSource {
 }
 
 export const PHONE = /^[0-9*#+,]{1,40}$/
+
+/**
+ * The talk-time counters a box repeats on every heartbeat (`timelen`, and `calltime`, which is
+ * `timelen` while ringing): kept fresh on the channel, but a post changing only these publishes no
+ * `channel` event (an integrator counts talk time from `since`; docs/events.md).
+ */
+const TICKING = ['timelen', 'calltime'] as const

@@ -8,7 +8,7 @@ import { timedOut } from '../../daemon/core/http-limits.js'
 import type { BoxSource } from './box.js'
 import { commandWire, type PollWaiter } from './commands.js'
 import { VENDOR_PATHS } from './config.js'
-import { addFields, newFields, type Fields } from './fields.js'
+import { parseForm, requestFields, type Fields } from './fields.js'
 import type { BoxHub } from './hub.js'
 import { parseBoxStatus, StatusError } from './status.js'
 import { receiveRecordFile, receiveUpload, uploadWithoutFile } from './upload.js'
@@ -31,9 +31,7 @@ export function boxEndpoint(hub: BoxHub): RoutePlugin {
       if (!sub.hasRequestDecorator('parts')) await sub.register(multipart, { throwFileSizeLimit: true })
       if (!sub.hasContentTypeParser('application/x-www-form-urlencoded')) {
         sub.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_LIMIT }, (_req, body, done) => {
-          const out = newFields()
-          for (const [k, v] of new URLSearchParams(body as string)) out[k] = v
-          done(null, out)
+          done(null, parseForm(body as string))
         })
       }
       // a body fastify cannot parse (bad JSON, too large, unknown type) still gets the vendor's shape
@@ -143,11 +141,11 @@ async function handle(hub: BoxHub, uploading: Map<string, number>, req: FastifyR
       cmd = r.cmd
       answer = r.answer ?? (await dispatch(hub, r.fields, req, reply))
     } else {
-      const fields = newFields()
-      addFields(fields, query)
-      addFields(fields, req.body)
+      const fields = requestFields(query, req.body)
       cmd = fields.cmd ?? ''
-      answer = await dispatch(hub, fields, req, reply)
+      const a = dispatch(hub, fields, req, reply)
+      // a status post is answered without a promise in between
+      answer = a instanceof Promise ? await a : a
     }
   } catch (err) {
     if (err instanceof JsonTooDeep) {
@@ -170,14 +168,14 @@ function countedCmd(cmd: string): string {
 }
 
 /** One box request whose fields are all known (and, for uploads, whose file is already handled). */
-export async function dispatch(hub: BoxHub, fields: Fields, req: FastifyRequest, reply: FastifyReply): Promise<BoxAnswer> {
+export function dispatch(hub: BoxHub, fields: Fields, req: FastifyRequest, reply: FastifyReply): BoxAnswer | Promise<BoxAnswer> {
   const box = hub.identify(fields, req.socket.remoteAddress)
   if (!('mac' in box)) return box
   switch (fields.cmd) {
     case 'channelstatus':
       return channelStatus(hub, box, fields)
     case 'upload':
-      return await uploadWithoutFile(hub, box, fields)
+      return uploadWithoutFile(hub, box, fields)
     case 'getMessageList':
       return longPoll(hub, box, reply)
     default:

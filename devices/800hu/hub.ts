@@ -200,6 +200,8 @@ export class BoxHub implements BoxOwner {
    * consumes it (the box's upload: the call is over); otherwise it stays for the upload.
    */
   memoFor(box: string, port: string, phone: string, startMs: number | null, take: boolean): string | null {
+    // asked for every busy line of every status post: most of the time there is no memo at all
+    if (this.memos.size === 0) return null
     const key = `${box}:${port}`
     const m = this.memos.get(key)
     if (!m) return null

@@ -60,8 +60,9 @@ export function decodeStatus(raw: unknown): BoxStatus {
       throw new StatusError(`status is not valid JSON (${(err as Error).message})`)
     }
   }
-  // walked below (and shown in messages with JSON.stringify): refused before it can throw a RangeError
-  if (tooDeep(v)) throw new StatusError(`status nests deeper than ${MAX_JSON_DEPTH} levels`)
+  // walked below (and shown in messages with JSON.stringify): refused before it can throw a RangeError;
+  // a box's usual status (flat values, channels of flat objects) is seen to be shallow without the general walk
+  if (!usualShape(v) && tooDeep(v)) throw new StatusError(`status nests deeper than ${MAX_JSON_DEPTH} levels`)
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new StatusError('status must be a JSON object')
   const o = v as Record<string, unknown>
   const usage = text(o.diskUsagePercent, 'diskUsagePercent', 32)
@@ -86,34 +87,64 @@ export function decodeStatus(raw: unknown): BoxStatus {
   if (!Array.isArray(chans)) throw new StatusError('status.channels must be an array')
   if (chans.length > MAX_CHANNELS) throw new StatusError(`status.channels has ${chans.length} entries (at most ${MAX_CHANNELS})`)
   const seen = new Set<string>()
-  chans.forEach((c, i) => {
-    const at = `channels[${i}]`
-    if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new StatusError(`${at} must be an object`)
+  // field names for messages are built only for a message (`channels[i].…`): this loop runs for every line of every post
+  for (let i = 0; i < chans.length; i++) {
+    const c: unknown = chans[i]
+    if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new StatusError(`channels[${i}] must be an object`)
     const e = c as Record<string, unknown>
     // a placeholder names no port: skipped and counted, the rest of the post still applies
     if ((e.ch === undefined || e.ch === null || (typeof e.ch === 'string' && e.ch.trim() === '')) && (e.state === undefined || e.state === null || e.state === '')) {
       report.skipped = (report.skipped ?? 0) + 1
-      return
+      continue
     }
-    const ch = text(e.ch, `${at}.ch`, 8)
-    if (ch === null || !/^\d{1,4}$/.test(ch)) throw new StatusError(`${at}.ch must be a port number, got ${show(e.ch)}`)
-    const port = String(Number(ch)) // "01" and 1 are the same port
-    if (seen.has(port)) throw new StatusError(`${at}.ch ${port} appears twice`)
+    const ch = text(e.ch, 'ch', 8, i)
+    if (ch === null || !PORT.test(ch)) throw new StatusError(`channels[${i}].ch must be a port number, got ${show(e.ch)}`)
+    const port = ch.charCodeAt(0) === 48 ? String(Number(ch)) : ch // "01" and 1 are the same port
+    if (seen.has(port)) throw new StatusError(`channels[${i}].ch ${port} appears twice`)
     seen.add(port)
-    const state = int(e.state, `${at}.state`)
-    if (state === null) throw new StatusError(`${at}.state is missing`)
-    const phone = text(e.phone, `${at}.phone`, 64)
-    if (phone !== null && /[\u0000-\u001f\u007f]/.test(phone)) throw new StatusError(`${at}.phone holds control characters`)
-    const peer = text(e.peer, `${at}.peer`, 4)
-    const timelenText = text(e.timelen, `${at}.timelen`, 16)
+    const state = int(e.state, 'state', i)
+    if (state === null) throw new StatusError(`channels[${i}].state is missing`)
+    const phone = text(e.phone, 'phone', 64, i)
+    if (phone !== null && CONTROL.test(phone)) throw new StatusError(`channels[${i}].phone holds control characters`)
+    const peer = text(e.peer, 'peer', 4, i)
+    const timelenText = text(e.timelen, 'timelen', 16, i)
     let timelen: number | null = null
     if (timelenText !== null) {
       timelen = Number(timelenText)
-      if (!Number.isFinite(timelen) || timelen < 0) throw new StatusError(`${at}.timelen must be a number of seconds, got ${show(e.timelen)}`)
+      if (!Number.isFinite(timelen) || timelen < 0) throw new StatusError(`channels[${i}].timelen must be a number of seconds, got ${show(e.timelen)}`)
     }
-    report.channels.push({ ch: port, state, phone, peer, timelen, serial: text(e.serial, `${at}.serial`, 32) })
-  })
+    report.channels.push({ ch: port, state, phone, peer, timelen, serial: text(e.serial, 'serial', 32, i) })
+  }
   return report
+}
+
+const PORT = /^\d{1,4}$/
+const CONTROL = /[\u0000-\u001f\u007f]/
+const WHOLE = /^-?\d{1,9}$/
+
+/** No value nested: a string, number, boolean or null. */
+function flat(v: unknown): boolean {
+  return typeof v !== 'object' || v === null
+}
+
+/** A status as boxes send it: flat values, `channels` an array of flat values or flat objects (3 levels). No allocation. */
+function usualShape(v: unknown): boolean {
+  if (flat(v)) return true
+  if (Array.isArray(v)) return false // refused below, but a deep one as too deep, as before
+  const o = v as Record<string, unknown>
+  for (const k in o) {
+    const x = o[k]
+    if (flat(x)) continue
+    if (k !== 'channels' || !Array.isArray(x)) return false
+    for (let i = 0; i < x.length; i++) {
+      const c: unknown = x[i]
+      if (flat(c)) continue
+      if (Array.isArray(c)) return false
+      const e = c as Record<string, unknown>
+      for (const f in e) if (!flat(e[f])) return false
+    }
+  }
+  return true
 }
 
 /** What encodeStatus needs: a decoded status; `statusText` is derived and not sent. */
@@ -142,22 +173,29 @@ export function encodeStatus(s: StatusInput): string {
   return JSON.stringify(statusWire(s))
 }
 
-/** A string or number as a string; '' / null / absent → null; anything else (objects, arrays, booleans) is malformed. */
-function text(v: unknown, name: string, max: number): string | null {
+/**
+ * A string or number as a string; '' / null / absent → null; anything else (objects, arrays, booleans) is malformed.
+ * `at`: the channel's index, for a field of `channels[at]` (its name in messages).
+ */
+function text(v: unknown, field: string, max: number, at = -1): string | null {
   if (v === undefined || v === null) return null
   let s: string
   if (typeof v === 'string') s = v.trim()
   else if (typeof v === 'number' && Number.isFinite(v)) s = String(v)
-  else throw new StatusError(`${name} must be a string or a number, got ${show(v)}`)
-  if (s.length > max) throw new StatusError(`${name} is longer than ${max} characters`)
+  else throw new StatusError(`${fieldName(field, at)} must be a string or a number, got ${show(v)}`)
+  if (s.length > max) throw new StatusError(`${fieldName(field, at)} is longer than ${max} characters`)
   return s === '' ? null : s
 }
 
-function int(v: unknown, name: string): number | null {
-  const s = text(v, name, 12)
+function int(v: unknown, field: string, at = -1): number | null {
+  const s = text(v, field, 12, at)
   if (s === null) return null
-  if (!/^-?\d{1,9}$/.test(s)) throw new StatusError(`${name} must be a whole number, got ${show(v)}`)
+  if (!WHOLE.test(s)) throw new StatusError(`${fieldName(field, at)} must be a whole number, got ${show(v)}`)
   return Number(s)
+}
+
+function fieldName(field: string, at: number): string {
+  return at < 0 ? field : `channels[${at}].${field}`
 }
 
 function show(v: unknown): string {
