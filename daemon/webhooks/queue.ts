@@ -216,9 +216,10 @@ function checkEntry(v: unknown, seq: number): StoredEntry {
   if (o.format !== ENTRY_FORMAT) throw new Error(`format is not ${ENTRY_FORMAT}`)
   if (o.seq !== seq) throw new Error(`seq ${String(o.seq)} does not match the file name`)
   const n = o.notification as Partial<Notification> | undefined
-  if (!n || typeof n !== 'object' || typeof n.id !== 'string' || typeof n.event !== 'string' || !n.fields || typeof n.fields !== 'object') {
+  if (!n || typeof n !== 'object' || typeof n.id !== 'string' || typeof n.event !== 'string' || (!n.fields && !('data' in n)) || (n.fields && typeof n.fields !== 'object')) {
     throw new Error('notification missing or incomplete')
   }
-  for (const k of ['type', 'peer', 'phone', 'memo'] as const) if (typeof n.fields[k] !== 'string') throw new Error(`notification.fields.${k} is not a string`)
+  // 800hu format: the wire fields; telbridge format: the event's data, any JSON
+  if (n.fields) for (const k of ['type', 'peer', 'phone', 'memo'] as const) if (typeof n.fields[k] !== 'string') throw new Error(`notification.fields.${k} is not a string`)
   return o as StoredEntry
 }
