@@ -20,6 +20,7 @@ const BENCHES: { name: string; flags: string[] }[] = [
   { name: 'guoxin', flags: [] },
   { name: '800hu', flags: [] },
   { name: 'sse-clients', flags: [] },
+  { name: 'calls-ingest', flags: [] },
 ]
 
 const wanted = process.argv.slice(2)
