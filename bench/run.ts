@@ -21,6 +21,7 @@ const BENCHES: { name: string; flags: string[] }[] = [
   { name: '800hu', flags: [] },
   { name: 'sse-clients', flags: [] },
   { name: 'cdr', flags: [] },
+  { name: 'calls-ingest', flags: [] },
 ]
 
 const wanted = process.argv.slice(2)

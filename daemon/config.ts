@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import { ConfigError, validate, checkTimeZone, type Infer, type ObjectSchema, type Schema, type StringSchema } from './core/schema.js'
 import { callsSchema } from './core/calls/config.js'
 import { recordingsSchema } from './core/recordings/config.js'
-import { checkWebhooks, webhooksSchema } from './webhooks/config.js'
+import { checkWebhooks, webhooksSchema, withWebhookDefaults } from './webhooks/config.js'
 import { findJsonSyntaxError, type JsonSyntaxError } from './core/json-syntax.js'
 import { MODULES } from './registry.js'
 import { HTTP_LIMITS } from './core/http-limits.js'
@@ -179,7 +179,7 @@ export function isLoopback(host: string): boolean {
 
 /** Validate a parsed JSON value; checks that span keys (unique ids, token with a public host) too. */
 export function parseConfig(raw: unknown): Config {
-  const cfg = validate(configSchema, raw) as Config
+  const cfg = validate(configSchema, withWebhookDefaults(raw)) as Config
   const seen = new Set<string>()
   cfg.sources.forEach((s, i) => {
     if (seen.has(s.id)) throw new ConfigError(`sources[${i}].id`, 'an id not used by another source', s.id)

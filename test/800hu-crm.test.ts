@@ -143,7 +143,7 @@ t.test('a CRM written for 800hu works against telbridge unchanged', async (t) =>
     t.equal(c.pushes.length, 5, 'a duplicate upload is pushed once')
     const missed = c.pushes[4]!
     t.match(missed, { type: '3', peer: '2', phone: '02584561234' })
-    t.match(missed.memo, { cdrId: '7687658987667780098', cdrRecordFile: '', cdrPeer: 2, cdrExtension: `${SOURCE}:2`, cdrTalktime: 0 })
+    t.match(missed.memo, { cdrId: /^[0-9a-f-]{36}$/, callid: '7687658987667780098', cdrRecordFile: '', cdrPeer: 2, cdrExtension: `${SOURCE}:2`, cdrTalktime: 0 })
     t.equal(missed.memo.cdrStartTime, '2024-05-01 10:10:00', 'in timeZone (Asia/Shanghai)')
     // not a recording
     t.equal((await apiJson(`${rig.api}/v1/recordings?callid=7687658987667780098`)).body.total, 0)
@@ -152,18 +152,22 @@ t.test('a CRM written for 800hu works against telbridge unchanged', async (t) =>
   await t.test('the CRM joins the pushes by cdrId with paramvalue intact and fetches the audio through /voip/record/', async (t) => {
     const byId = new Map<string, Push[]>()
     for (const p of c.pushes) if (p.memo.cdrId) byId.set(p.memo.cdrId, [...(byId.get(p.memo.cdrId) ?? []), p])
-    const dialled = byId.get('7687658987667780097') ?? []
+    // cdrId is the call's id in the call log: every push of the call has it, the live ones too
+    const dialled = byId.get(c.pushes[0]!.memo.cdrId) ?? []
     t.same(
       dialled.map((p) => p.type),
-      ['3', '4'],
-      'hang-up then recording, one cdrId',
+      ['1', '2', '3', '4'],
+      'call, answer, hang-up, recording: one cdrId',
     )
     for (const p of dialled) {
       t.equal(p.memo.paramvalue, 'lead=42&x=1')
       t.equal(p.memo.cdrExtension, `${SOURCE}:1`)
-      t.equal(p.memo.cdrStartTime, nowText, 'in timeZone')
     }
-    const file = dialled[1]!.memo.cdrRecordFile as string
+    for (const p of dialled.slice(2)) {
+      t.equal(p.memo.callid, '7687658987667780097', "the box's callid (findDialrecord's cdrId)")
+      t.equal(p.memo.cdrStartTime, nowText, "the box's start, in timeZone")
+    }
+    const file = dialled[3]!.memo.cdrRecordFile as string
     t.match(file, /^\d{4}\/\d{2}\/\d{2}\/7687658987667780097\.wav$/)
     const creds = new URLSearchParams({ sa_user: '100008800', sa_password: MD5 })
     let r = await fetch(`${rig.api}/voip/record/${file}?${creds}`)
@@ -180,7 +184,7 @@ t.test('a CRM written for 800hu works against telbridge unchanged', async (t) =>
     t.equal((await fetch(`${rig.api}/voip/record/2024/05/01/nothing.wav?${creds}`)).status, 404)
   })
 
-  await t.test('findDialrecord: every call, cdrId and cdrExtension as pushed, cdrPeer 2 with missed calls, 3-5 empty, times in timeZone', async (t) => {
+  await t.test('findDialrecord: every call, cdrId as the pushed callid and cdrExtension as pushed, cdrPeer 2 with missed calls, 3-5 empty, times in timeZone', async (t) => {
     let r = await api({ method: 'findDialrecord' })
     t.equal(r.body.code, 0)
     t.equal(r.body.recordTotal, 2)

@@ -11,6 +11,8 @@ import { backoffMs } from '../daemon/webhooks/outbox.js'
 import { buildRequest } from '../daemon/webhooks/deliver.js'
 import { webhookId, sourceMatches } from '../daemon/webhooks/config.js'
 import { until } from './helpers/sse.js'
+import { uploadReport } from '../daemon/core/calls/inputs.js'
+import type { RecordingRecord } from '../daemon/core/recordings/record.js'
 
 const log = () => pino({ level: process.env.TB_TEST_LOG ?? 'silent' })
 
@@ -85,9 +87,11 @@ function call(d: Daemon, ch: string, phone: string, direction: 'inbound' | 'outb
   d.table.update(source, ch, { state: 'idle', phone: null, direction: null })
 }
 
+/** a stored box upload, as the recording store hands it on: the `recording` event, then the call tracker's report */
 function recording(d: Daemon, callid: string, extra: Record<string, unknown> = {}): void {
-  d.bus.publish('recording', {
+  const rec = {
     id: callid,
+    source: BOX,
     callid,
     box: '000000000001',
     channel: 2,
@@ -105,7 +109,9 @@ function recording(d: Daemon, callid: string, extra: Record<string, unknown> = {
     sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
     receivedAt: new Date().toISOString(),
     ...extra,
-  })
+  }
+  d.bus.publish('recording', { outcome: 'stored', ...rec })
+  void d.calls.report(uploadReport(rec as unknown as RecordingRecord)!)
 }
 
 t.test('config: defaults, checks, ids', async (t) => {
@@ -136,9 +142,9 @@ t.test('a hang-up and a recording reach the webhook in the vendor shape (GET, ty
   call(d, '3', '13812345678')
   call(d, '1', '13800000000', 'inbound', 'lq1') // not a box: filtered out by the default sources
   recording(d, '7687658987667780097')
-  await until(() => rx.delivered.length === 2, 5000, 'two notifications')
+  await until(() => rx.delivered.length === 3, 5000, 'three notifications')
   await d.webhooks.drained()
-  const [h, r] = rx.delivered
+  const [h, uh, r] = rx.delivered
   t.equal(h!.method, 'GET')
   t.match(h!.query, { token: 'abc', type: '3', peer: '2', phone: '13812345678', event: 'hangup', source: BOX, channel: '3' }, 'the URL query is kept; seed fields added')
   t.match(h!.query.id, /^[0-9a-f-]{36}$/)
@@ -146,9 +152,15 @@ t.test('a hang-up and a recording reach the webhook in the vendor shape (GET, ty
   t.match(memo, { cdrPhoneNum: '13812345678', cdrLastPhoneNum: '13812345678', cdrPeer: 2, cdrExtension: '3', cdrPhonePort: '3', cdrTalktime: 0 })
   t.match(memo.cdrStartTime, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/)
   t.match(memo.cdrHangupTime, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/)
+  t.match(memo.cdrId, /^[0-9a-f-]{36}$/, "cdrId: the call's id in the call log")
+  t.match(uh!.query, { type: '3', peer: '1', phone: '02584561234', event: 'hangup', channel: '2' }, "the upload's call hangs up with its record")
   t.match(r!.query, { type: '4', peer: '1', phone: '02584561234', event: 'recording', channel: '2' })
+  const um = JSON.parse(uh!.query.memo!)
+  t.equal(JSON.parse(r!.query.memo!).cdrId, um.cdrId, 'hang-up and recording of one call share its cdrId')
+  t.match(um, { callid: '7687658987667780097', cdrRecordFile: '2024/05/01/7687658987667780097.wav', cdrTalktime: 80 })
   t.match(JSON.parse(r!.query.memo!), {
-    cdrId: '7687658987667780097',
+    cdrId: /^[0-9a-f-]{36}$/,
+    callid: '7687658987667780097',
     cdrTalktime: 80,
     cdrPeer: 1,
     cdrLastPhoneNum: '2584561234',
@@ -157,8 +169,8 @@ t.test('a hang-up and a recording reach the webhook in the vendor shape (GET, ty
     md5: 'd41d8cd98f00b204e9800998ecf8427e',
   })
   const metrics = await (await fetch(`http://127.0.0.1:${(d.api.server.address() as any).port}/metrics`)).text()
-  t.match(metrics, /telbridge_webhook_queued_total\{webhook="url-[0-9a-f]{12}"\} 2/)
-  t.match(metrics, /telbridge_webhook_delivered_total\{webhook="url-[0-9a-f]{12}"\} 2/)
+  t.match(metrics, /telbridge_webhook_queued_total\{webhook="url-[0-9a-f]{12}"\} 3/)
+  t.match(metrics, /telbridge_webhook_delivered_total\{webhook="url-[0-9a-f]{12}"\} 3/)
   t.match(metrics, /telbridge_webhook_backlog\{webhook="url-[0-9a-f]{12}"\} 0/)
 })
 
@@ -169,6 +181,8 @@ t.test('call / answer events, all sources, POST JSON with an HMAC signature', as
   const d = await daemonWith(tmp(t), [{ url: rx.url, id: 'crm', method: 'POST', body: 'json', events: ['call', 'answer', 'hangup'], sources: ['*'], secret, ...FAST }])
   t.teardown(() => d.stop())
   call(d, '7', '13900001111', 'outbound', 'lq1')
+  // the pushes follow the call log: calls started in one tick are announced before any of them ends
+  await until(() => rx.delivered.length === 3, 5000, 'the first call')
   d.table.update('lq1', '8', { state: 'ringing', phone: '13900002222', direction: 'inbound' })
   d.table.update('lq1', '8', { state: 'idle', phone: null })
   await until(() => rx.delivered.length === 5, 5000, 'five notifications')
@@ -217,6 +231,7 @@ t.test('delivered in order, once each, retried until the receiver answers 2xx; a
     rx.hits.slice(0, 5).every((h) => h.query.phone === '13800000000'),
     'the head is retried; nothing overtakes it',
   )
+  await d.webhooks.drained() // the receiver counts a hit before telbridge has read its answer
   const st = d.webhooks.status()[0]!
   t.match(st, { id: 'crm', backlog: 0, failures: 0, lastError: null })
   const api = await fetch(`http://127.0.0.1:${(d.api.server.address() as any).port}/v1/webhooks`)
@@ -239,7 +254,7 @@ t.test('outbox survives a daemon restart while the receiver is down: everything 
     expected.push(`hangup:1390000${String(i).padStart(4, '0')}`)
     if (i % 4 === 0) {
       recording(d1, `9000${i}`, { phone: `1390000${String(i).padStart(4, '0')}` })
-      expected.push(`recording:1390000${String(i).padStart(4, '0')}`)
+      expected.push(`hangup:1390000${String(i).padStart(4, '0')}`, `recording:1390000${String(i).padStart(4, '0')}`)
     }
   }
   await until(() => d1.webhooks.status()[0]!.backlog === expected.length, 5000, 'all queued on disk')
@@ -414,39 +429,83 @@ t.test('an outbox that cannot be written drops the notification with an error lo
   t.match(lines.join(''), /accepting notifications again/)
 })
 
-t.test('call tracking: offline mid-call is no hang-up; a call seen first mid-call starts at its since; removal forgets', async (t) => {
-  const { CallTracker } = await import('../daemon/webhooks/notify.js')
-  const tr = new CallTracker()
-  const ev = (state: string, previousState: string | null, extra: Record<string, unknown> = {}) => ({
-    id: `${BOX}:1`,
+t.test('the 800hu push from call events: once per call, no hang-up without an end, a box line waits for its upload', async (t) => {
+  const { CallPushes } = await import('../daemon/webhooks/notify.js')
+  const p = new CallPushes('Asia/Shanghai')
+  const callEv = (extra: Record<string, unknown> = {}) => ({
+    id: 'c1',
     source: BOX,
     channel: '1',
-    state,
-    previousState,
-    phone: '13300000001',
+    channelId: `${BOX}:1`,
+    agent: null,
     direction: 'inbound',
-    callId: null,
-    since: '2024-05-01T00:00:00.000Z',
-    changed: previousState === null ? ['created'] : ['state'],
+    phone: '13300000001',
+    startedAt: '2024-05-01T00:00:00.000Z',
+    answeredAt: null,
+    endedAt: null,
+    ringSeconds: null,
+    talkSeconds: null,
+    disposition: 'unknown',
+    recordings: [],
+    vendorIds: {},
+    popData: null,
+    memo: null,
+    inputs: ['line'],
     ...extra,
   })
+  const started = p.onCall('call.started', callEv(), 1000)
   t.same(
-    tr.onChannel(ev('ringing', 'idle'), 1000).map((n) => n.event),
+    started.map((n) => n.event),
     ['call'],
   )
-  t.same(tr.onChannel(ev('offline', 'ringing'), 2000), [], 'box went silent: no hang-up invented')
-  t.equal(tr.active, 0)
-  const first = tr.onChannel(ev('talking', null), 5000)
+  t.match(JSON.parse(started[0]!.fields!.memo), { cdrId: 'c1', cdrExtension: `${BOX}:1`, cdrStartTime: '2024-05-01 08:00:00', cdrPeer: 2 })
+  t.same(p.onCall('call.ended', callEv({ disposition: 'unknown' }), 2000), [], 'line went offline mid-call: no hang-up invented')
+  const ended = p.onCall('call.updated', callEv({ endedAt: '2024-05-01T00:00:30.000Z', talkSeconds: 0, ringSeconds: 30, disposition: 'missed', inputs: ['line', 'log'] }), 3000)
   t.same(
-    first.map((n) => n.event),
-    ['call', 'answer'],
-    'first seen talking (after a restart)',
+    ended.map((n) => n.event),
+    ['hangup'],
+    'a vendor record gives the end: hung up then',
   )
-  t.equal(JSON.parse(first[0]!.fields.memo).cdrStartTime, (await import('../daemon/webhooks/notify.js')).vendorTime(Date.parse('2024-05-01T00:00:00.000Z')))
-  t.same(tr.onChannel(ev('held', 'talking'), 6000), [])
-  t.same(tr.onChannel(ev('talking', 'held'), 7000), [], 'answered once only')
-  t.same(tr.onChannel({ ...ev('talking', 'talking'), changed: ['removed'] }, 8000), [])
-  t.equal(tr.active, 0)
-  t.same(tr.onChannel(null, 0), [])
-  t.same(tr.onChannel({ nonsense: true }, 0), [])
+  t.match(JSON.parse(ended[0]!.fields!.memo), { cdrId: 'c1', cdrHangupTime: '2024-05-01 08:00:30', cdrTalktime: 0, cdrRingTime: 30, cdrHangupReasonText: 'missed' })
+  t.same(p.onCall('call.updated', callEv({ endedAt: '2024-05-01T00:00:30.000Z', inputs: ['line', 'log'] }), 4000), [], 'hung up once')
+  // a box line (vendor.cdr = upload): the line's end is not the hang-up, the upload is
+  p.onChannel({ id: `${BOX}:2`, changed: ['state'], vendor: { cdr: 'upload' } })
+  const box = (extra: Record<string, unknown> = {}) => callEv({ id: 'c2', channel: '2', channelId: `${BOX}:2`, endedAt: '2024-05-01T00:01:00.000Z', ...extra })
+  t.same(p.onCall('call.ended', box(), 5000), [], 'waits for the upload')
+  p.onStored({
+    id: 'u1',
+    callid: 'u1',
+    box: '000000000001',
+    source: BOX,
+    channel: 2,
+    phone: '13300000001',
+    direction: 'inbound',
+    startTime: '2024-05-01T00:00:05.000Z',
+    endTime: '2024-05-01T00:01:01.000Z',
+    durationSeconds: 40,
+    recorded: true,
+    file: '2024/05/01/u1.wav',
+    size: 10,
+    md5: 'm',
+    sha256: 's',
+    contentType: 'audio/wav',
+    receivedAt: '',
+  })
+  const up = p.onCall('call.updated', box({ inputs: ['line', 'upload'], vendorIds: { callid: 'u1' }, recordings: [{ kind: 'local', id: 'u1', contentType: 'audio/wav', size: 10 }] }), 6000)
+  t.same(
+    up.map((n) => n.event),
+    ['hangup', 'recording'],
+  )
+  for (const n of up) t.match(JSON.parse(n.fields!.memo), { cdrId: 'c2', callid: 'u1', cdrRecordFile: '2024/05/01/u1.wav', cdrStartTime: '2024-05-01 08:00:05', cdrTalktime: 40, recordingId: 'u1' })
+  t.same(p.onCall('call.updated', box({ inputs: ['line', 'upload'], vendorIds: { callid: 'u1' }, recordings: [{ kind: 'local', id: 'u1' }] }), 7000), [], 'each pushed once')
+  p.onChannel({ id: `${BOX}:2`, changed: ['removed'] })
+  t.same(
+    p.onCall('call.ended', box({ id: 'c3' }), 8000).map((n) => n.event),
+    ['hangup'],
+    'a removed line is no box line any more',
+  )
+  t.same(p.onCall('call.ended', null, 0), [])
+  t.same(p.onCall('call.ended', { nonsense: true }, 0), [])
+  p.onChannel(null)
+  p.onStored({ nonsense: true })
 })

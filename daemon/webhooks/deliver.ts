@@ -18,6 +18,7 @@ export interface BuiltRequest {
 
 /** Seed fields first, in the seed's order, then telbridge's. */
 export function wireFields(n: Notification): [string, string][] {
+  if (!n.fields) throw new Error(`notification ${n.id} is not an 800hu-format notification`)
   return [
     ['type', n.fields.type],
     ['peer', n.fields.peer],
@@ -31,12 +32,32 @@ export function wireFields(n: Notification): [string, string][] {
   ]
 }
 
+/** The telbridge-format body: the same bytes at every attempt (the signature's timestamp is what changes). */
+export function telbridgeBody(n: Notification): string {
+  return JSON.stringify({ id: n.id, type: n.event, time: n.time, data: n.data ?? null })
+}
+
+/** The signature header value: one scheme for both formats, `t` the attempt's time, so a retry is never an old request. */
+export function signature(secret: string, payload: string, nowMs: number): string {
+  const t = Math.floor(nowMs / 1000)
+  return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${payload}`).digest('hex')}`
+}
+
 export function buildRequest(hook: WebhookConfig, n: Notification, nowMs = Date.now()): BuiltRequest {
   const headers: Record<string, string> = { 'user-agent': 'telbridge-webhook', ...hook.headers }
-  const fields = wireFields(n)
   let url = hook.url
   let body: string | undefined
   let signed: string
+  // the entry's own shape decides, so a backlog queued before a format change is sent as it was queued
+  if (!n.fields) {
+    body = telbridgeBody(n)
+    headers['content-type'] = 'application/json; charset=utf-8'
+    headers['x-telbridge-event'] = n.event
+    headers['x-telbridge-id'] = n.id
+    if (hook.secret) headers['x-telbridge-signature'] = signature(hook.secret, body, nowMs)
+    return { url, method: 'POST', headers, body }
+  }
+  const fields = wireFields(n)
   if (hook.method === 'GET') {
     const u = new URL(hook.url)
     for (const [k, v] of fields) u.searchParams.set(k, v)
@@ -56,10 +77,7 @@ export function buildRequest(hook: WebhookConfig, n: Notification, nowMs = Date.
     headers['content-type'] = 'application/x-www-form-urlencoded; charset=utf-8'
     signed = body
   }
-  if (hook.secret) {
-    const t = Math.floor(nowMs / 1000)
-    headers['x-telbridge-signature'] = `t=${t},v1=${createHmac('sha256', hook.secret).update(`${t}.${signed}`).digest('hex')}`
-  }
+  if (hook.secret) headers['x-telbridge-signature'] = signature(hook.secret, signed, nowMs)
   return { url, method: hook.method, headers, body }
 }
 

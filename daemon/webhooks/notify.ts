@@ -3,21 +3,25 @@ import { EVENT_TYPE, type WebhookEvent } from './config.js'
 import { vendorTime as zoned } from '../../protocols/800hu/time.js'
 
 /**
- * What a webhook receives, built from bus events: the seed's push fields (003 §2.10.4: `type`,
- * `peer`, `phone`, `memo`, with `memo` the call record as JSON text using the vendor's `cdr…` keys)
- * plus telbridge's own `id` (unique: receivers dedupe with it, as delivery is at-least-once),
- * `event`, `source`, `channel` and `time`. Pure apart from the clock and random ids.
+ * What a webhook receives, built from bus events. 800hu format: the seed's push fields (003
+ * §2.10.4: `type`, `peer`, `phone`, `memo`, with `memo` the call record as JSON text using the
+ * vendor's `cdr…` keys) plus telbridge's own `id`, `event`, `source`, `channel` and `time`.
+ * telbridge format: the bus event's type and data as they are. Either way `id` is unique per
+ * notification (receivers dedupe with it: delivery is at-least-once). Pure apart from the clock and random ids.
  */
 
 export interface Notification {
   id: string
-  event: WebhookEvent
+  /** 800hu format: call, answer, hangup, recording; telbridge format: the bus event type */
+  event: string
   /** when it happened, ISO 8601 */
   time: string
   source: string
   channel: string | null
-  /** exactly what goes on the wire, as strings (memo: JSON text) */
-  fields: { type: string; peer: string; phone: string; memo: string }
+  /** 800hu format: exactly what goes on the wire, as strings (memo: JSON text) */
+  fields?: { type: string; peer: string; phone: string; memo: string }
+  /** telbridge format: the event's data, as on /v1/events */
+  data?: unknown
 }
 
 /** Vendor time text: `YYYY-MM-DD HH:MM:SS` in the daemon's `timeZone` (default: the host's), as the local 800hu API shows times. */
@@ -41,108 +45,175 @@ function make(event: WebhookEvent, timeMs: number, source: string, channel: stri
   }
 }
 
-/** The shape of a `channel` bus event (daemon.ts: entryJson + changed + previousState). */
-interface ChannelEventData {
+/** A telbridge-format notification: the bus event as it is, under a fresh id. */
+export function eventNotification(type: string, data: unknown, timeMs: number): Notification {
+  const d = (data ?? {}) as Record<string, unknown>
+  return { id: randomUUID(), event: type, time: new Date(timeMs).toISOString(), source: eventSource(type, d), channel: typeof d.channel === 'string' ? d.channel : null, data }
+}
+
+/** Which source an event is about (the `sources` filter): `data.source`, a `source` event's `id`, a box recording's box. */
+export function eventSource(type: string, d: Record<string, unknown>): string {
+  if (type === 'source') return typeof d.id === 'string' ? d.id : ''
+  if (typeof d.source === 'string') return d.source
+  if (type === 'recording' && typeof d.box === 'string') return `800hu-${d.box}`
+  return ''
+}
+
+/** callJson (core/calls/types.ts), the fields used here. */
+interface CallEventData {
   id: string
   source: string
-  channel: string
-  state: string
+  channel: string | null
+  channelId: string | null
+  direction: string | null
   phone: string | null
-  direction: string | null
-  callId: string | null
-  since: string
-  changed: string[]
-  previousState: string | null
-  vendor?: Record<string, unknown> | null
+  startedAt: string
+  answeredAt: string | null
+  endedAt: string | null
+  ringSeconds: number | null
+  talkSeconds: number | null
+  disposition: string
+  recordings: { kind: string; id: string; contentType?: string | null; size?: number | null }[]
+  vendorIds: Record<string, string>
+  memo: string | null
+  inputs: string[]
 }
 
-interface Call {
-  startMs: number
-  answeredMs: number | null
-  phone: string
-  direction: string | null
-  callId: string | null
-  /** the call's record comes from the device's upload (800hu box): the hang-up is pushed from there, under the box's callid */
-  byUpload: boolean
-  paramvalue: string | null
+function isCall(raw: unknown): raw is CallEventData {
+  const c = raw as CallEventData
+  return !!c && typeof c === 'object' && typeof c.id === 'string' && typeof c.source === 'string' && typeof c.startedAt === 'string' && Array.isArray(c.inputs) && Array.isArray(c.recordings)
 }
 
-const ACTIVE = new Set(['ringing', 'dialing', 'talking', 'held'])
+/** A set that forgets its oldest members past `max`: "pushed once" memory that cannot grow without bound. */
+class RecentSet {
+  private readonly items = new Set<string>()
+  constructor(private readonly max: number) {}
+  has(k: string): boolean {
+    return this.items.has(k)
+  }
+  add(k: string): void {
+    this.items.add(k)
+    if (this.items.size > this.max) this.items.delete(this.items.values().next().value!)
+  }
+}
+
+/** How many calls' "hung up / recording pushed" the push remembers, and how many box uploads it holds for their call's event. */
+const REMEMBER = 20_000
+const UPLOADS_KEPT = 5_000
 
 /**
- * Follows each channel through its calls: a call begins when the channel leaves idle/offline/unknown
- * for ringing/dialing/talking/held (`call`), is answered at its first `talking` (`answer`), and hangs
- * up when the channel returns to `idle` (`hangup`, with start, hang-up and talk time). A channel that
- * goes `offline` or `unknown` mid-call (box silent, source down) ends the tracking without a hang-up:
- * telbridge does not know the call ended. The number and direction are remembered during the call,
- * because a box reports an idle line with an empty phone.
+ * The 800hu-style push of the call record (seed 003 §2.10.4): type 1 from `call.started`, 2 from
+ * `call.answered`, 3 (hang-up) and 4 (recording) from `call.ended`/`call.updated`; `cdrId` is the
+ * call's id in the call log (`GET /v1/cdr/:id`), the same in every push of one call. A box line
+ * (channel `vendor.cdr` = `upload`) hangs up with the box's upload: its type 3 waits for the call
+ * record that has the upload, whose stored fields (file, times, callid) it carries, as type 4 does.
+ * Each call is hung up once and each recording pushed once, whatever number of updates follow.
+ * A call whose end is unknown (line offline mid-call) gets no hang-up until a record gives its end.
  */
-export class CallTracker {
-  private readonly calls = new Map<string, Call>()
+export class CallPushes {
+  /** channel ids whose calls the box uploads (vendor.cdr = upload) */
+  private readonly uploadLines = new Set<string>()
+  /** `<source>|<callid>` → the box's stored uploads, published just before the tracker merges them */
+  private readonly uploads = new Map<string, RecordingEventData[]>()
+  private readonly hungUp = new RecentSet(REMEMBER)
+  private readonly recorded = new RecentSet(REMEMBER)
 
   constructor(private readonly zone?: string) {}
 
-  get active(): number {
-    return this.calls.size
+  onChannel(raw: unknown): void {
+    const d = raw as ChannelEventData
+    if (!d || typeof d.id !== 'string') return
+    if (d.changed?.includes('removed')) this.uploadLines.delete(d.id)
+    else if (d.vendor?.cdr === 'upload') this.uploadLines.add(d.id)
   }
 
-  onChannel(raw: unknown, timeMs: number): Notification[] {
-    const d = raw as ChannelEventData
-    if (!d || typeof d.id !== 'string' || typeof d.source !== 'string') return []
-    if (d.changed?.includes('removed')) {
-      this.calls.delete(d.id)
-      return []
+  /** A stored box upload (`recording` or `cdr` event): kept until its call's event comes. */
+  onStored(raw: unknown): void {
+    if (!isStoredRecord(raw)) return
+    const r = raw as RecordingEventData
+    const key = `${r.source ?? `800hu-${r.box}`}|${r.callid}`
+    const list = this.uploads.get(key)
+    if (list) {
+      if (!list.some((x) => x.id === r.id)) list.push(r)
+      return
     }
+    this.uploads.set(key, [r])
+    if (this.uploads.size > UPLOADS_KEPT) this.uploads.delete(this.uploads.keys().next().value!)
+  }
+
+  onCall(type: string, raw: unknown, timeMs: number): Notification[] {
+    if (!isCall(raw)) return []
+    const c = raw
+    if (type === 'call.started') return [this.note('call', c, timeMs, null)]
+    if (type === 'call.answered') return [this.note('answer', c, timeMs, null)]
+    if ((type !== 'call.ended' && type !== 'call.updated') || c.endedAt === null) return []
+    const uploaded = c.inputs.includes('upload')
+    // a box line's call is hung up by its upload (the box's record of it), not by the line going idle
+    if (!uploaded && c.channelId !== null && this.uploadLines.has(c.channelId)) return []
+    const stored = uploaded && c.vendorIds.callid ? (this.uploads.get(`${c.source}|${c.vendorIds.callid}`) ?? []) : []
     const out: Notification[] = []
-    let call = this.calls.get(d.id)
-    if (ACTIVE.has(d.state)) {
-      if (!call) {
-        // a channel first seen mid-call (daemon restart) started when it entered its state
-        const since = Date.parse(d.since)
-        const startMs = d.previousState === null && Number.isFinite(since) ? since : timeMs
-        call = { startMs, answeredMs: null, phone: d.phone ?? '', direction: d.direction, callId: d.callId, byUpload: d.vendor?.cdr === 'upload', paramvalue: null }
-        this.calls.set(d.id, call)
-        if (typeof d.vendor?.paramvalue === 'string') call.paramvalue = d.vendor.paramvalue
-        out.push(this.note('call', call, d, timeMs))
-      }
-      if (d.phone) call.phone = d.phone
-      if (d.direction) call.direction = d.direction
-      if (d.callId) call.callId = d.callId
-      if (typeof d.vendor?.paramvalue === 'string') call.paramvalue = d.vendor.paramvalue
-      if (d.state === 'talking' && call.answeredMs === null) {
-        call.answeredMs = timeMs
-        out.push(this.note('answer', call, d, timeMs))
-      }
-    } else if (call) {
-      this.calls.delete(d.id)
-      // a box's hang-up is pushed when its upload brings the call record (recordingNotifications)
-      if (d.state === 'idle' && !call.byUpload) out.push(this.note('hangup', call, d, timeMs))
+    if (!this.hungUp.has(c.id)) {
+      this.hungUp.add(c.id)
+      out.push(this.note('hangup', c, timeMs, stored.find((r) => r.recorded !== false) ?? stored[0] ?? null))
+    }
+    for (const rec of c.recordings) {
+      if (rec.kind !== 'local' || this.recorded.has(rec.id)) continue
+      this.recorded.add(rec.id)
+      out.push(this.note('recording', c, timeMs, stored.find((r) => r.id === rec.id) ?? null, rec))
     }
     return out
   }
 
-  private note(event: 'call' | 'answer' | 'hangup', call: Call, d: ChannelEventData, timeMs: number): Notification {
-    const memo: Record<string, unknown> = {}
-    // a box numbers its call only in the upload that follows the hang-up: until then there is no cdrId to give
-    if (!call.byUpload) memo.cdrId = call.callId ?? `${d.id}@${call.startMs}`
-    Object.assign(memo, {
-      // one form everywhere (pushes, findDialrecord): the channel id `<source>:<channel>`
-      cdrExtension: d.id,
-      cdrPhonePort: d.channel,
-      cdrPhoneNum: call.phone,
-      cdrLastPhoneNum: call.phone.replace(/^0+/, ''),
-      cdrPeer: Number(peerOf(call.direction)) || null,
-      cdrStartTime: vendorTime(call.startMs, this.zone),
-    })
-    if (call.paramvalue !== null) memo.paramvalue = call.paramvalue
-    if (call.answeredMs !== null) memo.cdrAnswerTime = vendorTime(call.answeredMs, this.zone)
-    if (event === 'hangup') {
-      memo.cdrHangupTime = vendorTime(timeMs, this.zone)
-      memo.cdrTalktime = call.answeredMs === null ? 0 : Math.max(0, Math.round((timeMs - call.answeredMs) / 1000))
-      memo.cdrRingTime = Math.max(0, Math.round(((call.answeredMs ?? timeMs) - call.startMs) / 1000))
+  private note(event: WebhookEvent, c: CallEventData, timeMs: number, up: RecordingEventData | null, rec?: CallEventData['recordings'][number]): Notification {
+    const phone = c.phone ?? ''
+    const ms = (iso: string | null) => (iso && Number.isFinite(Date.parse(iso)) ? Date.parse(iso) : null)
+    const time = (iso: string | null) => {
+      const t = ms(iso)
+      return t === null ? null : vendorTime(t, this.zone)
     }
-    return make(event, timeMs, d.source, d.channel, call.phone, peerOf(call.direction), memo)
+    const memo: Record<string, unknown> = {
+      cdrId: c.id,
+      // one form everywhere (pushes, findDialrecord): the channel id `<source>:<channel>`
+      cdrExtension: c.channelId ?? c.source,
+      cdrPhonePort: c.channel,
+      cdrPhoneNum: phone,
+      cdrLastPhoneNum: phone.replace(/^0+/, ''),
+      cdrPeer: Number(peerOf(c.direction)) || null,
+      // a box's own record keeps the box's times, as findDialrecord shows them
+      cdrStartTime: up ? time(up.startTime) : time(c.startedAt),
+    }
+    if (c.memo !== null) memo.paramvalue = c.memo
+    if (c.answeredAt !== null && !up) memo.cdrAnswerTime = time(c.answeredAt)
+    if (event === 'hangup' || event === 'recording') {
+      memo.cdrHangupTime = up ? time(up.endTime) : time(c.endedAt)
+      memo.cdrTalktime = up ? (up.durationSeconds ?? 0) : (c.talkSeconds ?? 0)
+      if (!up && event === 'hangup') memo.cdrRingTime = c.ringSeconds ?? 0
+      if (c.disposition !== 'answered' && !up) memo.cdrHangupReasonText = c.disposition
+    }
+    if (up) {
+      const audio = !(up.recorded === false && up.size === 0)
+      const pv = up.fields?.[PARAMVALUE_FIELD]
+      Object.assign(memo, {
+        cdrRecordFile: audio ? up.file : '',
+        cdrHangupReasonText: up.direction === 'missed' ? 'missed' : '',
+        ...(typeof pv === 'string' && memo.paramvalue === undefined ? { paramvalue: pv } : {}),
+        // telbridge's own: the box's callid (findDialrecord's cdrId), the recording's id on the local API (/v1/recordings/:id/audio) and its checks
+        callid: up.callid,
+        recorded: audio,
+        missed: up.direction === 'missed',
+        box: up.box,
+        ...(audio ? { recordingId: up.id, contentType: up.contentType, size: up.size, md5: up.md5, sha256: up.sha256 } : {}),
+      })
+    } else if (rec) Object.assign(memo, { recordingId: rec.id, contentType: rec.contentType ?? null, size: rec.size ?? null })
+    return make(event, timeMs, c.source, c.channel, phone, peerOf(c.direction), memo)
   }
+}
+
+/** The shape of a `channel` bus event (daemon.ts: entryJson + changed + previousState), the fields used here. */
+interface ChannelEventData {
+  id: string
+  changed?: string[]
+  vendor?: Record<string, unknown> | null
 }
 
 /** The shape of a `recording` (or, kept without audio, `cdr`) bus event from the recording store (core/recordings/record.ts RecordingRecord), the fields used here. */
@@ -174,42 +245,4 @@ const PARAMVALUE_FIELD = 'telbridge.paramvalue'
 export function isStoredRecord(raw: unknown): boolean {
   const r = raw as RecordingEventData
   return !!r && typeof r === 'object' && typeof r.callid === 'string' && typeof r.id === 'string' && typeof r.box === 'string' && typeof r.sha256 === 'string'
-}
-
-/**
- * A box's call record, stored (its upload): the hang-up (type 3, from the `cdr` event every stored
- * call has) and the recording (type 4, from the `recording` event, audio only). Both carry the same
- * memo: `cdrId` is the box's callid, as in findDialrecord, `cdrRecordFile` the path under
- * `/voip/record/`, `paramvalue` the memo of the command that started the call.
- */
-export function recordingNotifications(raw: unknown, timeMs: number, event: 'hangup' | 'recording', zone?: string): Notification[] {
-  if (!isStoredRecord(raw)) return []
-  const r = raw as RecordingEventData
-  const phone = typeof r.phone === 'string' ? r.phone : ''
-  const time = (iso: string | null) => (iso && Number.isFinite(Date.parse(iso)) ? vendorTime(Date.parse(iso), zone) : null)
-  const channel = r.channel === null || r.channel === undefined ? null : String(r.channel)
-  const source = typeof r.source === 'string' ? r.source : `800hu-${r.box}`
-  const audio = !(r.recorded === false && r.size === 0)
-  const pv = r.fields?.[PARAMVALUE_FIELD]
-  const memo: Record<string, unknown> = {
-    cdrId: r.callid,
-    cdrExtension: channel === null ? source : `${source}:${channel}`,
-    cdrPhonePort: channel,
-    cdrPhoneNum: phone,
-    cdrLastPhoneNum: phone.replace(/^0+/, ''),
-    cdrPeer: Number(peerOf(r.direction)) || null,
-    cdrStartTime: time(r.startTime),
-    cdrHangupTime: time(r.endTime),
-    cdrTalktime: r.durationSeconds ?? 0,
-    cdrRecordFile: audio ? r.file : '',
-    cdrHangupReasonText: r.direction === 'missed' ? 'missed' : '',
-    ...(typeof pv === 'string' ? { paramvalue: pv } : {}),
-    // telbridge's own: the recording's id on the local API (/v1/recordings/:id/audio) and its checks
-    recorded: audio,
-    missed: r.direction === 'missed',
-    box: r.box,
-    ...(audio ? { recordingId: r.id, contentType: r.contentType, size: r.size, md5: r.md5, sha256: r.sha256 } : {}),
-  }
-  if (event === 'recording' && !audio) return []
-  return [make(event, timeMs, source, channel, phone, peerOf(r.direction), memo)]
 }

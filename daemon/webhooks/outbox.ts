@@ -7,7 +7,7 @@ import type { Logger } from '../core/log.js'
 import type { Counter, Metrics } from '../core/metrics.js'
 import { checkWebhooks, sourceMatches, webhookId, type WebhookConfig } from './config.js'
 import { deliver, type Outcome } from './deliver.js'
-import { CallTracker, isStoredRecord, recordingNotifications, type Notification } from './notify.js'
+import { CallPushes, eventNotification, type Notification } from './notify.js'
 import { CorruptEntry, DiskQueue } from './queue.js'
 
 /**
@@ -41,14 +41,16 @@ export interface WebhookStatus {
 
 export class WebhookOutbox {
   private readonly runners: HookRunner[]
-  private readonly tracker: CallTracker
-  private readonly wantsCalls: boolean
+  private readonly pushes: CallPushes
+  /** event types some webhook takes: everything else is passed over with one lookup */
+  private readonly wanted: ReadonlySet<string>
+  private readonly has800hu: boolean
   private unsubscribe: (() => void) | null = null
   private readonly dir: string
 
   constructor(readonly deps: { dataDir: string; hooks: readonly WebhookConfig[]; log: Logger; bus: EventBus; metrics: Metrics; timeZone?: string }) {
     checkWebhooks(deps.hooks)
-    this.tracker = new CallTracker(deps.timeZone)
+    this.pushes = new CallPushes(deps.timeZone)
     this.dir = resolve(deps.dataDir, 'outbox')
     const m = deps.metrics
     const metrics: OutboxMetrics = {
@@ -60,7 +62,8 @@ export class WebhookOutbox {
       corrupt: m.counter('telbridge_webhook_corrupt_total', 'Outbox files skipped as corrupt (moved to corrupt/)', ['webhook']),
     }
     this.runners = deps.hooks.map((h) => new HookRunner(h, join(this.dir, webhookId(h)), deps.log.child({ webhook: webhookId(h) }), metrics))
-    this.wantsCalls = deps.hooks.some((h) => h.events.some((e) => e !== 'recording'))
+    this.wanted = wantedEvents(deps.hooks)
+    this.has800hu = deps.hooks.some((h) => h.format === '800hu')
     m.gauge('telbridge_webhook_backlog', 'Notifications waiting in a webhook outbox', () => this.runners.map((r) => [{ webhook: r.id }, r.queue.length]), ['webhook'])
     m.gauge('telbridge_webhook_backlog_bytes', 'Bytes of notifications waiting in a webhook outbox', () => this.runners.map((r) => [{ webhook: r.id }, r.queue.bytes]), ['webhook'])
     m.gauge(
@@ -110,15 +113,22 @@ export class WebhookOutbox {
   }
 
   private onEvent(e: BusEvent): void {
-    let notes: Notification[]
-    if (e.type === 'channel') {
-      if (!this.wantsCalls) return
-      notes = this.tracker.onChannel(e.data, e.time)
-    } else if (e.type === 'recording' || (e.type === 'cdr' && isStoredRecord(e.data))) {
-      notes = recordingNotifications(e.data, e.time, e.type === 'cdr' ? 'hangup' : 'recording', this.deps.timeZone)
-    } else return
+    if (!this.wanted.has(e.type)) return
+    // telbridge format: the event as it is, one notification shared by every hook that takes it
+    let shared: Notification | null = null
+    for (const r of this.runners) {
+      if (r.hook.format !== 'telbridge' || !r.hook.events.includes(e.type)) continue
+      shared ??= eventNotification(e.type, e.data, e.time)
+      if (sourceMatches(r.hook.sources, shared.source)) r.enqueue(shared)
+    }
+    if (!this.has800hu) return
+    // 800hu format: the push built from the call record (CallPushes)
+
+    if (e.type === 'channel') return this.pushes.onChannel(e.data)
+    if (e.type === 'recording' || e.type === 'cdr') return this.pushes.onStored(e.data)
+    const notes = this.pushes.onCall(e.type, e.data, e.time)
     for (const n of notes) {
-      for (const r of this.runners) if (r.hook.events.includes(n.event) && sourceMatches(r.hook.sources, n.source)) r.enqueue(n)
+      for (const r of this.runners) if (r.hook.format === '800hu' && r.hook.events.includes(n.event) && sourceMatches(r.hook.sources, n.source)) r.enqueue(n)
     }
   }
 
@@ -293,6 +303,21 @@ class HookRunner {
       lastDeliveredAt: this.lastDeliveredAt === null ? null : new Date(this.lastDeliveredAt).toISOString(),
     }
   }
+}
+
+/** The bus events the outbox listens to: what telbridge-format hooks take, and what the 800hu push is built from. */
+function wantedEvents(hooks: readonly WebhookConfig[]): Set<string> {
+  const out = new Set<string>()
+  for (const h of hooks) {
+    if (h.format === 'telbridge') for (const e of h.events) out.add(e)
+    else {
+      // box lines (channel) and stored uploads (recording, cdr) feed the hang-up and recording pushes
+      for (const e of ['channel', 'recording', 'cdr', 'call.ended', 'call.updated']) out.add(e)
+      if (h.events.includes('call')) out.add('call.started')
+      if (h.events.includes('answer')) out.add('call.answered')
+    }
+  }
+  return out
 }
 
 /** base · 2^(n-1), capped, with "equal jitter" (half fixed, half random) so many daemons do not retry in step. */

@@ -15,6 +15,8 @@ import type { Notification } from './notify.js'
 
 export const ENTRY_FORMAT = 'telbridge.webhook/1'
 const NAME = /^(\d{17})\.json$/
+/** files written at once by one append (libuv's default thread pool has 4 threads) */
+const WRITERS = 4
 // writeAtomic's temp (`.<file>.<rand>.tmp`), and the older `.<file>.tmp`
 const TEMP = /^\.\d{17}\.json(?:\.[0-9a-f]{8})?\.tmp$/
 
@@ -112,31 +114,42 @@ export class DiskQueue {
   }
 
   /**
-   * Write entries in order; each is queued only once it is on disk. Entries past a bound are not
-   * written (`full`); a write error stops the batch (`failed`: that entry and the rest).
+   * Write entries; each is queued only once it is on disk, all in sequence order. Entries past a
+   * bound are not written (`full`); an entry whose write fails is not queued (`failed`, the first
+   * error kept). Up to WRITERS files are written at once: one fsync at a time caps a disk at a few
+   * hundred notifications a second, several in flight share the journal commits.
    */
   async append(notifications: readonly Notification[]): Promise<AppendResult> {
     const res: AppendResult = { accepted: 0, full: 0, failed: 0 }
-    const written: EntryMeta[] = []
-    for (let i = 0; i < notifications.length; i++) {
-      const n = notifications[i]!
+    const plan: { meta: EntryMeta; text: Buffer }[] = []
+    let planned = 0
+    for (const n of notifications) {
       const seq = (this.lastSeq = Math.max(this.lastSeq + 1, Date.now() * 1000))
       const entry: StoredEntry = { format: ENTRY_FORMAT, seq, queuedAt: new Date().toISOString(), notification: n }
       const text = Buffer.from(JSON.stringify(entry) + '\n', 'utf8')
-      if (this.length + written.length >= this.bounds.maxEntries || this.totalBytes + sum(written) + text.length > this.bounds.maxBytes) {
+      if (this.length + plan.length >= this.bounds.maxEntries || this.totalBytes + planned + text.length > this.bounds.maxBytes) {
         res.full++
         continue
       }
-      const file = `${String(seq).padStart(17, '0')}.json`
-      try {
-        await writeAtomic(join(this.dir, file), text, { syncDir: false })
-        written.push({ seq, file, bytes: text.length })
-      } catch (err) {
-        res.failed = notifications.length - i
-        res.error = err as NodeJS.ErrnoException
-        break
+      plan.push({ meta: { seq, file: `${String(seq).padStart(17, '0')}.json`, bytes: text.length }, text })
+      planned += text.length
+    }
+    const ok = new Array<boolean>(plan.length).fill(false)
+    let next = 0
+    const writer = async () => {
+      while (next < plan.length) {
+        const k = next++
+        try {
+          await writeAtomic(join(this.dir, plan[k]!.meta.file), plan[k]!.text, { syncDir: false })
+          ok[k] = true
+        } catch (err) {
+          res.error ??= err as NodeJS.ErrnoException
+        }
       }
     }
+    await Promise.all(Array.from({ length: Math.min(WRITERS, plan.length) }, writer))
+    const written = plan.filter((_, k) => ok[k]).map((p) => p.meta)
+    res.failed = plan.length - written.length
     if (written.length) {
       // the renames are durable only once the directory is: one fsync for the whole batch
       try {
@@ -204,21 +217,16 @@ export class DiskQueue {
   }
 }
 
-function sum(xs: readonly EntryMeta[]): number {
-  let n = 0
-  for (const x of xs) n += x.bytes
-  return n
-}
-
 function checkEntry(v: unknown, seq: number): StoredEntry {
   const o = v as Partial<StoredEntry> | null
   if (!o || typeof o !== 'object' || Array.isArray(o)) throw new Error('not a JSON object')
   if (o.format !== ENTRY_FORMAT) throw new Error(`format is not ${ENTRY_FORMAT}`)
   if (o.seq !== seq) throw new Error(`seq ${String(o.seq)} does not match the file name`)
   const n = o.notification as Partial<Notification> | undefined
-  if (!n || typeof n !== 'object' || typeof n.id !== 'string' || typeof n.event !== 'string' || !n.fields || typeof n.fields !== 'object') {
+  if (!n || typeof n !== 'object' || typeof n.id !== 'string' || typeof n.event !== 'string' || (!n.fields && !('data' in n)) || (n.fields && typeof n.fields !== 'object')) {
     throw new Error('notification missing or incomplete')
   }
-  for (const k of ['type', 'peer', 'phone', 'memo'] as const) if (typeof n.fields[k] !== 'string') throw new Error(`notification.fields.${k} is not a string`)
+  // 800hu format: the wire fields; telbridge format: the event's data, any JSON
+  if (n.fields) for (const k of ['type', 'peer', 'phone', 'memo'] as const) if (typeof n.fields[k] !== 'string') throw new Error(`notification.fields.${k} is not a string`)
   return o as StoredEntry
 }
