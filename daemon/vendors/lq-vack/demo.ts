@@ -15,10 +15,14 @@ export function lqVackDemoDay(sim: LqVackSimulator, opts: { count?: number; cycl
     const talks = c.outcome === 'answered' || c.outcome === 'transferred'
     const endMs = c.startMs + (c.ringSeconds + c.talkSeconds) * 1000
     const t = wallClock(c.startMs)
-    sim.log.push({
-      sn: ++sn, // below the simulator's own (1001, …): earlier calls
-      ch: lines[sn % lines.length] ?? 0,
+    const ch = lines[++sn % lines.length] ?? 0
+    // id (来电时间 ms + channel) and vt (6 talked, 0 nobody did) as LCall 5.0.4.5+ rows carry them; a simulator without them ignores them
+    const row = {
+      id: `${c.startMs}${ch}`,
+      sn, // below the simulator's own (1001, …): earlier calls
+      ch,
       dir: c.direction === 'inbound' ? 1 : 2,
+      vt: talks ? 6 : 0,
       phone: c.phone,
       // LQ's record has no disposition: a call no agent took has no oper
       oper: talks || c.direction === 'outbound' ? c.agent : null,
@@ -26,7 +30,8 @@ export function lqVackDemoDay(sim: LqVackSimulator, opts: { count?: number; cycl
       tms: t.slice(11),
       tme: wallClock(endMs).slice(11),
       memo: c.outcome === 'transferred' && c.transferTo ? `转接 ${c.transferTo}` : c.outcome === 'busy' ? '占线' : null,
-    })
+    }
+    sim.log.push(row)
   }
 
   const free = opers.filter((o) => !sim.opts.reserved?.includes(o))
