@@ -24,6 +24,16 @@ t.test('the demo day: a seeded mix of outcomes, the same each run', async (t) =>
     a.every((c) => c.startMs <= now - 120_000 && c.startMs >= now - 120_000 - 8 * 3600_000),
     'within 8 hours, none in the last 2 minutes',
   )
+  const afternoon = new Date(2026, 11, 2, 15, 0).getTime() // local time
+  t.ok(
+    demoDay({ agents: ['801'], count: 200, seed: 1, now: afternoon }).every((c) => c.startMs >= new Date(2026, 11, 2, 7, 0).getTime() - 120_000),
+    'at 15:00 the day starts 8 hours back',
+  )
+  const early = new Date(2026, 11, 2, 3, 0).getTime()
+  t.ok(
+    demoDay({ agents: ['801'], count: 200, seed: 1, now: early }).every((c) => c.startMs >= new Date(2026, 11, 2).getTime()),
+    'at 03:00 every call is after midnight: the page shows today',
+  )
   t.ok(
     a.filter((c) => c.outcome === 'transferred').every((c) => c.transferTo && c.transferTo !== c.agent && c.talkSeconds > 0),
     'a transfer goes to another agent and talks',

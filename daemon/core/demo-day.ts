@@ -36,19 +36,23 @@ export function demoRandom(seed: number): () => number {
 }
 
 /**
- * `count` calls spread over the `hours` before `now` (oldest first, none in the last 2 minutes so
- * they never overlap the live calls): about 70 % answered, 15 % missed, 8 % busy, 7 % transferred;
+ * `count` calls spread over the `hours` before `now` but not before local midnight (oldest first,
+ * none in the last 2 minutes so they never overlap the live calls): about 70 % answered, 15 % missed, 8 % busy, 7 % transferred;
  * two inbound calls in three; a few repeat callers so a phone search finds more than one call.
  */
 export function demoDay(opts: { agents: readonly string[]; count: number; seed: number; now?: number; hours?: number }): DemoCall[] {
   const rnd = demoRandom(opts.seed)
   const now = opts.now ?? Date.now()
-  const span = (opts.hours ?? 8) * 3600_000
+  const end = now - 120_000
+  // today only (this machine's day: where the demo runs, its page is usually opened), unless today is under an hour old
+  const midnight = new Date(now).setHours(0, 0, 0, 0)
+  const hours = (opts.hours ?? 8) * 3600_000
+  const span = end - midnight >= 3600_000 ? Math.min(hours, end - midnight) : hours
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
   const regulars = Array.from({ length: 6 }, () => phone(rnd))
   const calls: DemoCall[] = []
   for (let i = 0; i < opts.count; i++) {
-    const startMs = Math.round(now - 120_000 - rnd() * span)
+    const startMs = Math.round(end - rnd() * span)
     const r = rnd()
     const outcome: DemoOutcome = r < 0.7 ? 'answered' : r < 0.85 ? 'missed' : r < 0.93 ? 'busy' : 'transferred'
     const direction = outcome === 'transferred' || rnd() < 0.67 ? 'inbound' : 'outbound'
