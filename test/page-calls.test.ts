@@ -58,7 +58,7 @@ function call(o: Partial<Json> & { id: string; startedMs: number }): Json {
     recordings: rest.recordings ?? [],
     vendorIds: {},
     popData: null,
-    memo: null,
+    memo: rest.memo ?? null,
     inputs: ['log'],
     updatedAt: iso(startedMs + 60_000),
   }
@@ -171,7 +171,7 @@ function day(now = Date.now()) {
     call({ id: 'c2', startedMs: at(2), phone: '02586307627', agent: '8002', channel: '2', disposition: 'missed', ringSeconds: 18 }),
     call({ id: 'c3', startedMs: at(3), phone: '13900001111', agent: '8001', channel: '1', direction: 'outbound', disposition: 'busy', ringSeconds: 3 }),
     call({ id: 'c4', startedMs: at(4), phone: '13812340000', agent: '8002', channel: '2', direction: 'outbound', disposition: 'failed', ringSeconds: 30 }),
-    call({ id: 'c5', startedMs: at(5), phone: '13700002222', agent: '8001', channel: '1', disposition: 'answered', ringSeconds: 2, talkSeconds: 60 }),
+    call({ id: 'c5', startedMs: at(5), phone: '13700002222', agent: '8001', channel: '1', disposition: 'answered', ringSeconds: 2, talkSeconds: 60, memo: '转接 8002' }),
     // yesterday: not in today's list, but a phone search finds it
     call({ id: 'c0', startedMs: m - 3600_000, phone: '13812345678', agent: '8001', disposition: 'answered', talkSeconds: 10 }),
   ]
@@ -232,6 +232,7 @@ t.test("today's calls, agents, live events, agent filter, phone search and playb
   const local = new Intl.DateTimeFormat('en-GB', { timeZone: ZONE, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(new Date(d.calls[0]!.startedAt))
   t.same(row1.slice(0, 7), [local, 'inbound', '13812345678', '8001 · yt:1', 'answered', '0:04', '2:05'], 'row: local time, direction, phone, agent · channel, disposition, ring, talk')
   t.equal(await page.locator('#calls button.play').count(), 1, 'one play button: only c1 has a recording')
+  t.equal(await page.locator('#calls tr[data-id="c5"] small.memo').textContent(), ' 转接 8002', "the vendor's remark beside the result")
 
   // agents: presence, logged in, today's calls and talk time
   const a1 = page.locator('#agents tr[data-id="yt:8001"]')
