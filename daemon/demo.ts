@@ -57,8 +57,6 @@ export async function runDemo(opts: { apiPort: number; lqPort: number; logLevel:
 telbridge demo is running: every simulator feeds the daemon.
 
   Live page:      ${url}/   (中文: ${url}/?lang=zh)
-  Call log:       curl -s '${url}/v1/cdr?limit=5'
-  Agents:         curl -s ${url}/v1/agents
   Channels:       curl -s ${url}/v1/channels
   Recent pops:    curl -s '${url}/v1/pops?limit=5'
   Event stream:   curl -N ${url}/v1/events
