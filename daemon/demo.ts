@@ -14,7 +14,10 @@ export { DEMO_BOXES } from '../devices/800hu/index.js'
  * simulators (an LQ-Connect server and two agents' socket links; an LQ vack server, a Guoxin and a
  * Yantong call center placing random calls; two 800hu recording boxes posting line states, uploading
  * WAV recordings and long-polling for commands) and gives the config entries that point at them.
- * Recordings go to a temporary data directory deleted when the demo stops.
+ * The parts play a day (core/demo-day.ts): the call logs start with the day so far, and scripted
+ * missed and busy calls and agents' breaks join the simulators' random calls, so the call log, the
+ * agents and the page are full within a minute. Recordings and the database go to a temporary data
+ * directory deleted when the demo stops.
  */
 export async function runDemo(opts: { apiPort: number; lqPort: number; logLevel: string }): Promise<() => Promise<void>> {
   const log = createLogger(opts.logLevel)
@@ -53,7 +56,7 @@ export async function runDemo(opts: { apiPort: number; lqPort: number; logLevel:
     process.stdout.write(`
 telbridge demo is running: every simulator feeds the daemon.
 
-  Live page:      ${url}/
+  Live page:      ${url}/   (中文: ${url}/?lang=zh)
   Channels:       curl -s ${url}/v1/channels
   Recent pops:    curl -s '${url}/v1/pops?limit=5'
   Event stream:   curl -N ${url}/v1/events

@@ -50,6 +50,8 @@ async function rig(api: Record<string, unknown> = {}): Promise<Rig> {
   try {
     const { apiUrl } = await daemon.start()
     await until(() => [...sim.clients].some((c) => c.agent === '801'), 5000, 'the daemon to register with the simulator as agent 801')
+    const auth: Record<string, string> = typeof api.token === 'string' ? { authorization: `Bearer ${api.token}` } : {}
+    CALL_API_PENDING = (await fetch(`${apiUrl}/v1/cdr`, { headers: auth })).status === 404
     return { sim, daemon, url: apiUrl, stop }
   } catch (err) {
     await stop()
@@ -63,9 +65,9 @@ async function start(t: Teardown, api: Record<string, unknown> = {}): Promise<Ri
   return r
 }
 
-/** A fresh browser context + page that records requests and page errors. */
-async function open(t: Teardown, browser: Browser): Promise<{ page: Page; requests: Request[]; errors: string[] }> {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale: 'zh-CN', timezoneId: ZONE })
+/** A fresh browser context + page that records requests and page errors (an English browser: the page follows navigator.language). */
+async function open(t: Teardown, browser: Browser, locale = 'en-US'): Promise<{ page: Page; requests: Request[]; errors: string[] }> {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale, timezoneId: ZONE })
   t.teardown(() => ctx.close())
   const page = await ctx.newPage()
   page.setDefaultTimeout(WAIT)
@@ -74,7 +76,9 @@ async function open(t: Teardown, browser: Browser): Promise<{ page: Page; reques
   page.on('request', (r) => requests.push(r))
   page.on('pageerror', (e) => errors.push(`page error: ${String(e)}`))
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console: ${m.text()} (${m.location().url})`)
+    const where = m.location().url
+    // GET /v1/cdr and /v1/agents come with the call-log API (issue 13, another branch): until it is merged they are 404 and the page says so in its panels
+    if (m.type() === 'error' && !(CALL_API_PENDING && /status of 404/.test(m.text()) && /\/v1\/(cdr|agents)\b/.test(where))) errors.push(`console: ${m.text()} (${where})`)
   })
   return { page, requests, errors }
 }
@@ -97,6 +101,9 @@ async function visibleText(loc: Locator): Promise<string> {
   await loc.first().waitFor({ state: 'visible' })
   return (await loc.first().textContent()) ?? ''
 }
+
+/** the daemon does not serve GET /v1/cdr yet (checked once at load; see open()) */
+let CALL_API_PENDING = true
 
 const noBrowser = chromiumMissing()
 const browser = noBrowser ? (null as unknown as Browser) : await launchBrowser()
@@ -255,4 +262,67 @@ t.test('the page recovers when the daemon goes away, answers 503 for a while, an
     [],
     'no other errors in the page',
   )
+})
+
+// The calls and agents panels against the daemon itself: the tracker's call.* events and the agent
+// registry's agent events. test/page-calls.test.ts checks the panels in detail against a stand-in API;
+// the reload half here needs GET /v1/cdr and /v1/agents (the call-log API branch) and skips without them.
+t.test('the calls and agents panels follow the daemon’s call log and agent registry', { skip: noBrowser }, async (t) => {
+  const { daemon, url } = await start(t)
+  const { page, errors } = await open(t, browser)
+  await page.goto(`${url}/?lang=en`)
+  await textOf(page.locator('#conn'), 'live')
+
+  daemon.agents.report({ source: 'lq1', agent: '806', name: '王五', presence: 'idle', loggedIn: true })
+  const agentRow = page.locator('#agents tr[data-id="lq1:806"]')
+  t.equal(await textOf(agentRow.locator('.state'), 'idle'), 'idle', 'an agent event adds the agent with its presence')
+  daemon.agents.report({ source: 'lq1', agent: '806', presence: 'busy' })
+  t.equal(await textOf(agentRow.locator('.state'), 'busy'), 'busy', 'and updates it')
+
+  const now = Date.now()
+  const answered = await daemon.calls.report({
+    source: 'lq1',
+    input: 'log',
+    agent: '806',
+    channel: '9',
+    direction: 'inbound',
+    phone: '13811112222',
+    startedAt: now - 60_000,
+    answeredAt: now - 55_000,
+    endedAt: now - 10_000,
+    disposition: 'answered',
+    vendorIds: { callid: 'pg-1' },
+  })
+  const missed = await daemon.calls.report({
+    source: 'lq1',
+    input: 'log',
+    agent: '806',
+    channel: '9',
+    direction: 'inbound',
+    phone: '13933334444',
+    startedAt: now - 5_000,
+    endedAt: now - 1_000,
+    disposition: 'missed',
+    vendorIds: { callid: 'pg-2' },
+  })
+  t.ok(answered && missed, 'both calls are in the log')
+  const r1 = page.locator(`#calls tr[data-id="${answered!.id}"]`)
+  t.equal(await textOf(r1.locator('.disp'), 'answered'), 'answered', 'call.ended: the answered call in the panel')
+  t.equal(await textOf(page.locator(`#calls tr[data-id="${missed!.id}"] .disp`), 'missed'), 'missed', 'and the missed one')
+  t.same(await page.locator('#calls td.phone').allTextContents(), ['13933334444', '13811112222'], 'newest first')
+  t.equal(await r1.locator('td.talk').textContent(), '0:45', 'talk time 45 s')
+  t.equal(await textOf(agentRow.locator('td.n'), '2'), '2', "the agent's calls today")
+
+  if (CALL_API_PENDING) {
+    t.comment('GET /v1/cdr is not served yet (call-log API branch): reload half skipped')
+  } else {
+    await page.reload()
+    t.equal(await textOf(page.locator(`#calls tr[data-id="${missed!.id}"] .disp`), 'missed'), 'missed', 'after a reload the calls come from GET /v1/cdr')
+    t.equal(await textOf(page.locator('#agents tr[data-id="lq1:806"] td.n'), '2'), '2', 'and the agent from GET /v1/agents')
+    await page.locator('#search').fill('1381111')
+    await page.locator('#calls td.phone', { hasText: /^13811112222$/ }).waitFor()
+    await until(async () => (await page.locator('#calls td.phone').count()) === 1, 8000, 'the search to leave one row')
+    t.pass('the phone search filters through /v1/cdr?phone=')
+  }
+  t.same(errors, [], 'no other errors in the page')
 })

@@ -74,7 +74,7 @@ export const box800huModule: VendorModule = {
         boxes = DEMO_BOXES.map(
           (mac, i) =>
             new BoxSimulator(
-              { target: urls.ingestUrl, mac, channels: 4, intervalSeconds: 5, callRate: 3, ringSeconds: [2, 6], talkSeconds: [5, 25], ip: `192.168.1.${21 + i}` },
+              { target: urls.ingestUrl, mac, channels: 4, intervalSeconds: 5, callRate: 4, answerRatio: 0.7, ringSeconds: [2, 8], talkSeconds: [5, 40], ip: `192.168.1.${21 + i}` },
               ctx.log.child({ component: '800hu-simulator', mac }),
             ),
         )

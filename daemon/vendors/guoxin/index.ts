@@ -3,6 +3,7 @@ import { createLogger } from '../../core/log.js'
 import type { VendorModule } from '../../core/module.js'
 import { guoxinApiRoutes } from './api.js'
 import { guoxinSchema, type GuoxinConfig } from './config.js'
+import { guoxinDemoDay } from './demo.js'
 import { GuoxinSimulator, parseGuoxinSimOptions } from './simulator.js'
 import { GuoxinSource } from './source.js'
 
@@ -59,6 +60,7 @@ force-hang-up (default: the last extension). --calls-per-minute starts random ca
       ctx.log.child({ component: 'guoxin-simulator' }),
     )
     await sim.start()
+    const stopDay = guoxinDemoDay(sim)
     return {
       sources: [{ id: 'gx', type: 'guoxin', url: sim.url, pollMs: 1000 }],
       started(urls) {
@@ -68,7 +70,10 @@ force-hang-up (default: the last extension). --calls-per-minute starts random ca
         `Dial (Guoxin):  curl -s -XPOST ${urls.apiUrl}/v1/calls -H 'content-type: application/json' -d '{"source":"gx","agent":"8004","phone":"13800000000"}'`,
         `Hang up:        curl -s -XPOST ${urls.apiUrl}/v1/calls/hangup -H 'content-type: application/json' -d '{"source":"gx","agent":"8004"}'`,
       ],
-      stop: () => sim.stop(),
+      stop: async () => {
+        stopDay()
+        await sim.stop()
+      },
     }
   },
 }

@@ -2,6 +2,7 @@ import { untilSignal } from '../../core/cmd.js'
 import { createLogger } from '../../core/log.js'
 import type { VendorModule } from '../../core/module.js'
 import { lqVackSchema, type LqVackConfig } from './config.js'
+import { lqVackDemoDay } from './demo.js'
 import { LqVackSimulator, parseVackSimOptions } from './simulator.js'
 import { LqVackSource } from './source.js'
 
@@ -54,8 +55,9 @@ action). --channels external lines (外线) then one agent channel (内线) per 
   },
   async demo(ctx) {
     // 803 takes no random calls: the printed dial goes through it and is not refused as busy
-    const sim = new LqVackSimulator({ port: 0, agents: ['801', '802', '803'], reserved: ['803'], rate: 1 / 20, answerMs: 3000, talkMs: 12000 }, ctx.log.child({ component: 'lq-vack-simulator' }))
+    const sim = new LqVackSimulator({ port: 0, agents: ['801', '802', '803'], reserved: ['803'], rate: 1 / 10, answerMs: 3000, talkMs: 12000 }, ctx.log.child({ component: 'lq-vack-simulator' }))
     await sim.start()
+    const stopDay = lqVackDemoDay(sim)
     return {
       sources: [{ id: 'lqv', type: 'lq-vack', url: sim.url, secret: sim.opts.secret, pollMs: 1000 }],
       started(urls) {
@@ -66,7 +68,10 @@ action). --channels external lines (外线) then one agent channel (内线) per 
         `Dial (LQ vack): curl -s -XPOST ${urls.apiUrl}/v1/calls -H 'content-type: application/json' -d '{"source":"lqv","agent":"803","phone":"02586307627"}'`,
         `Hang up:        curl -s -XPOST ${urls.apiUrl}/v1/calls/hangup -H 'content-type: application/json' -d '{"source":"lqv","agent":"803"}'`,
       ],
-      stop: () => sim.stop(),
+      stop: async () => {
+        stopDay()
+        await sim.stop()
+      },
     }
   },
 }

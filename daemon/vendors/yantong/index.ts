@@ -2,6 +2,7 @@ import { untilSignal } from '../../core/cmd.js'
 import { createLogger } from '../../core/log.js'
 import type { VendorModule } from '../../core/module.js'
 import { yantongSchema, type YantongConfig } from './config.js'
+import { yantongDemoDay } from './demo.js'
 import { YantongSimulator, parseYantongSimOptions } from './simulator.js'
 import { YantongSource } from './source.js'
 
@@ -46,13 +47,17 @@ up until HangUp.`,
     // 8003 takes no random calls: the printed dial goes through it and is not refused as busy
     const sim = new YantongSimulator({ port: 0, staff: ['8001', '8002', '8003'], reserved: ['8003'], rate: 3, ringMs: 4000, talkMs: 15000 }, ctx.log.child({ component: 'yantong-simulator' }))
     await sim.start()
+    const stopDay = yantongDemoDay(sim, sim.opts.staff)
     return {
       sources: [{ id: 'yt', type: 'yantong', url: sim.url, companyid: sim.opts.companyid, auth: sim.opts.auth, staff: sim.opts.staff, pollMs: 1000, cdrPollMs: 2000, cdrStart: 'all' }],
       lines: (urls) => [
         `Dial (Yantong): curl -s -XPOST ${urls.apiUrl}/v1/calls -H 'content-type: application/json' -d '{"source":"yt","agent":"8003","phone":"13900000000"}'`,
         `Hang up:        curl -s -XPOST ${urls.apiUrl}/v1/calls/hangup -H 'content-type: application/json' -d '{"source":"yt","agent":"8003"}'`,
       ],
-      stop: () => sim.stop(),
+      stop: async () => {
+        stopDay()
+        await sim.stop()
+      },
     }
   },
 }
