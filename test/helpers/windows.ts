@@ -219,6 +219,17 @@ export interface WinRun {
   stderr: string
 }
 
+/**
+ * The loader to start node.exe with: `wine` runs a 64-bit exe through start.exe in another process,
+ * which a signal to our child would never reach, so x64 runs under wine64 itself (Debian keeps it in
+ * /usr/lib/wine).
+ */
+function wineLoader(arch: WinArch): string {
+  if (arch === 'ia32') return 'wine'
+  if (existsSync('/usr/lib/wine/wine64')) return '/usr/lib/wine/wine64'
+  return have('wine64') ? 'wine64' : 'wine'
+}
+
 let outN = 0
 function outFiles(): { out: string; err: string } {
   const dir = join(CACHE, 'out')
@@ -255,7 +266,11 @@ export function startWin(env: Pick<WinEnv, 'arch' | 'prefix' | 'node'>, args: st
   const err = openSync(files.err, 'w')
   // through env(1): a test runner that hooks spawn (tap's processinfo) puts its loader back into
   // NODE_OPTIONS, a Linux path that Windows Node cannot load; env execs wine, so the pid is wine's
-  const child = spawn('env', ['-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE', 'wine', env.node, ...args], { cwd: opts.cwd ?? CACHE, env: wineEnv(env, opts.env), stdio: ['ignore', out, err] })
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE', wineLoader(env.arch), env.node, ...args], {
+    cwd: opts.cwd ?? CACHE,
+    env: wineEnv(env, opts.env),
+    stdio: ['ignore', out, err],
+  })
   closeSync(out)
   closeSync(err)
   const exited = new Promise<number | null>((resolve) => {
