@@ -79,7 +79,7 @@ export function windowsUnavailable(): string | null {
 }
 
 /** Run `fn` holding a lock directory in the cache: test files run in parallel and share the cache. */
-async function locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+export async function locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
   mkdirSync(CACHE, { recursive: true })
   const lock = join(CACHE, `.lock-${name}`)
   const deadline = Date.now() + 10 * 60_000
