@@ -13,6 +13,8 @@ import { cDrive, cPath, startDaemon, windowsEnv, windowsUnavailable } from '../h
  */
 
 const why = windowsUnavailable()
+// a cold cache (npm downloads, new Wine prefixes) on a loaded machine takes longer than tap's 120 s
+t.setTimeout(300_000)
 
 t.test('Windows x64 (Node 20 x64 under Wine): a 32-bit DLL is refused, a 64-bit DLL works', { skip: why ? `Windows group skipped: ${why}` : false, timeout: 240_000 }, async (t) => {
   const env = await windowsEnv('x64')

@@ -50,6 +50,8 @@ const calls = async (file: string) =>
     .map((l) => l.replace(/^pid=\d+ tid=\d+ /, ''))
 
 const why = windowsUnavailable()
+// a cold cache (npm downloads, new Wine prefixes) on a loaded machine takes longer than tap's 120 s
+t.setTimeout(300_000)
 
 t.test('Windows x86 (Node 22 ia32 under Wine): the lq-dll source with a 32-bit stdcall DLL', { skip: why ? `Windows group skipped: ${why}` : false, timeout: 240_000 }, async (t) => {
   const env = await windowsEnv('ia32')

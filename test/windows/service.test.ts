@@ -18,6 +18,8 @@ import { cDrive, cPath, locked, runWin, startWin, waitStarted, windowsEnv, windo
 
 const run = promisify(execFile)
 const why = windowsUnavailable()
+// a cold cache (npm downloads, new Wine prefixes) on a loaded machine takes longer than tap's 120 s
+t.setTimeout(300_000)
 
 /** CommandLineToArgvW's split of a command line (quotes, and backslashes before a quote) */
 function splitWindowsArgs(line: string): string[] {
