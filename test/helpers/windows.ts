@@ -204,6 +204,10 @@ export async function windowsEnv(arch: WinArch): Promise<WinEnv> {
       }
     }
 
+    // output files of runs that ended without cleaning up (a killed test)
+    const outDir = join(CACHE, 'out')
+    if (existsSync(outDir)) for (const f of readdirSync(outDir)) if (Date.now() - statSync(join(outDir, f)).mtimeMs > 86_400_000) rmSync(join(outDir, f), { force: true })
+
     const env = { arch, node, prefix, tree, version: '' }
     const probe = await runWin(env, ['-p', 'process.arch + " " + process.version'], { timeoutMs: 120_000 })
     const [gotArch, version] = probe.stdout.trim().split(' ')
