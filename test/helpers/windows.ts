@@ -134,8 +134,8 @@ export function wineEnv(env: Pick<WinEnv, 'arch' | 'prefix'>, extra: Record<stri
     WINEPREFIX: env.prefix,
     WINEARCH: env.arch === 'ia32' ? 'win32' : 'win64',
     WINEDEBUG: '-all',
-    // no Gecko/Mono install prompts in a fresh prefix
-    WINEDLLOVERRIDES: 'mscoree,mshtml=',
+    // no Gecko/Mono install prompts in a fresh prefix, no menu entries written into $HOME
+    WINEDLLOVERRIDES: 'mscoree,mshtml=;winemenubuilder.exe=d',
     // Windows Node refuses to start under Wine otherwise
     NODE_SKIP_PLATFORM_CHECK: '1',
     ...extra,
