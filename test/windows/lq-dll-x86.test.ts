@@ -12,9 +12,9 @@ import { cDrive, cPath, startDaemon, windowsEnv, windowsUnavailable, type WinDae
 /**
  * Issue 14, item 3: the daemon under 32-bit Windows Node 22 (node-win-x86) in Wine, with the
  * LClient test double built by mingw as a 32-bit `__stdcall` DLL from the same source as the Linux
- * one. One daemon, started from a config with Windows paths, runs four lq-dll sources: pops (compared
+ * one. One daemon, started from a config with Windows paths, runs five lq-dll sources: pops (compared
  * event by event with a Linux daemon running the same script), -201 mid-stream, a 500 ms
- * LClientRcv, and demo mode; then Ctrl+C stops it with LClientStop called in every host.
+ * LClientRcv, demo mode, and a DLL that crashes, hangs and overruns its buffer; then Ctrl+C stops it with LClientStop called in every host.
  */
 
 const POPS = [
@@ -76,13 +76,15 @@ t.test('Windows x86 (Node 22 ia32 under Wine): the lq-dll source with a 32-bit s
   const flaky = await script('flaky', FLAKY, { state: true })
   const slow = await script('slow', ['sleep 500', 'pop H=t1v2,ch=1,ph=1,id=1,tm=081123101500,dm=0;'])
   const demo = await script('demo', ['pop 2,02586307627,1000,1208674344953,NA'], { gate: false })
+  const p = (ch: number) => `pop H=t1v2,ch=${ch},ph=${ch},id=${ch},tm=081123101500,dm=0;`
+  const crash = await script('crash', [p(1), 'exit 9', p(2), 'sleep 60000', p(3), 'fill 4200 65', p(4), 'fill 4096 66', p(5)], { state: true })
 
   const lib = win('LClient.dll')
   const src = (id: string, host: string, extra: Record<string, unknown> = {}) => ({ id, type: 'lq-dll', library: lib, host, oper: '801', pollMs: 10, reconnectSeconds: 0.05, ...extra })
   const config = {
     api: { host: '127.0.0.1', port: 0 },
     dataDir: win('data'),
-    sources: [src('dll', pops.host), src('flaky', flaky.host), src('slow', slow.host), src('demo', demo.host, { demo: true })],
+    sources: [src('dll', pops.host), src('flaky', flaky.host), src('slow', slow.host), src('demo', demo.host, { demo: true }), src('crash', crash.host, { callTimeoutSeconds: 1 })],
   }
   writeFileSync(join(dir, 'telbridge.json'), JSON.stringify(config, null, 2))
   t.match(JSON.stringify(config), /"library":"C:\\\\tbwin\\\\x86-\d+\\\\LClient\.dll"/, 'the config names the DLL with a drive letter and backslashes')
@@ -92,7 +94,7 @@ t.test('Windows x86 (Node 22 ia32 under Wine): the lq-dll source with a 32-bit s
   const sse = await SseReader.open(`${d.url}/v1/events?since=0`)
   t.teardown(() => sse.close())
   const source = async (id: string) => (await getJson(`${d!.url}/v1/sources`)).body.sources.find((s: any) => s.id === id)
-  await until(async () => (await getJson(`${d!.url}/v1/sources`)).body.sources.every((s: any) => s.status === 'connected'), 60_000, 'all four sources connected')
+  await until(async () => (await getJson(`${d!.url}/v1/sources`)).body.sources.every((s: any) => s.status === 'connected'), 60_000, 'all five sources connected')
 
   await t.test('pops on /v1/events are the same as a Linux daemon running the same script', async (t) => {
     // the Linux run: the same steps, through the .so built from the same source
@@ -171,6 +173,38 @@ t.test('Windows x86 (Node 22 ia32 under Wine): the lq-dll source with a 32-bit s
     )
   })
 
+  await t.test('a crash of the DLL, a hung call and a buffer overrun restart the host; no pop is lost', async (t) => {
+    await crash.go()
+    const got = await until(
+      () => {
+        const x = sse.events.filter((e) => e.event === 'pop' && (e.data as any).source === 'crash')
+        return x.length >= 5 && x
+      },
+      60_000,
+      'five pops from the crashing source',
+    )
+    t.same(
+      got.map((e) => (e.data as any).pop.channel),
+      [1, 2, 3, 4, 5],
+    )
+    const errors = sse.events.filter((e) => e.event === 'source' && (e.data as any).id === 'crash' && (e.data as any).status === 'reconnecting').map((e) => (e.data as any).lastError)
+    t.match(errors, [
+      /LClient host process ended \(exit code 9\)/,
+      /LClientRcv did not return within 1000 ms; the LClient host was killed/,
+      /wrote past the 4096-byte receive buffer; the DLL's host process was restarted/,
+    ])
+    const inv = sse.events.find((e) => e.event === 'pop.invalid' && (e.data as any).source === 'crash')
+    t.match(inv?.data, { raw: 'B'.repeat(4096) }, 'a pop without NUL is cut at the buffer and goes to the parser')
+    const pids = new Set(
+      (await readFile(crash.log, 'latin1'))
+        .split(/\r?\n/)
+        .filter(Boolean)
+        .map((l) => l.split(' ')[0]),
+    )
+    t.equal(pids.size, 4, 'four host processes')
+    await until(async () => (await source('crash')).status === 'connected', 10_000, 'connected again')
+  })
+
   await t.test("Ctrl+C (WinSW's stop) ends the daemon within 5 s, LClientStop called in every host", async (t) => {
     const running = d!
     d = null
@@ -183,7 +217,7 @@ t.test('Windows x86 (Node 22 ia32 under Wine): the lq-dll source with a 32-bit s
       log.some((l) => l.msg === 'telbridge stopped'),
       'the log ends with telbridge stopped',
     )
-    for (const s of [pops, flaky, slow, demo]) t.equal((await calls(s.log)).at(-1), 'stop', `${s.host}: LClientStop was the last call`)
+    for (const s of [pops, flaky, slow, demo, crash]) t.equal((await calls(s.log)).at(-1), 'stop', `${s.host}: LClientStop was the last call`)
     running.proc.cleanup()
   })
 })
