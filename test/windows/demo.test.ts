@@ -11,7 +11,7 @@ import { startWin, windowsEnv, windowsUnavailable, winPath } from '../helpers/wi
  * are only reported here, not required.
  */
 
-const why = windowsUnavailable()
+const why = windowsUnavailable('ia32')
 // a cold cache (npm downloads, new Wine prefixes) on a loaded machine takes longer than tap's 120 s
 t.setTimeout(300_000)
 

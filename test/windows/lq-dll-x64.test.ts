@@ -12,7 +12,7 @@ import { cDrive, cPath, startDaemon, windowsEnv, windowsUnavailable } from '../h
  * message (which Node to install), while the same test double built as a 64-bit DLL works.
  */
 
-const why = windowsUnavailable()
+const why = windowsUnavailable('x64')
 // a cold cache (npm downloads, new Wine prefixes) on a loaded machine takes longer than tap's 120 s
 t.setTimeout(300_000)
 

@@ -49,7 +49,7 @@ const calls = async (file: string) =>
     .filter(Boolean)
     .map((l) => l.replace(/^pid=\d+ tid=\d+ /, ''))
 
-const why = windowsUnavailable()
+const why = windowsUnavailable('ia32')
 // a cold cache (npm downloads, new Wine prefixes) on a loaded machine takes longer than tap's 120 s
 t.setTimeout(300_000)
 

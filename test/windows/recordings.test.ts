@@ -19,7 +19,7 @@ import { cDrive, cPath, runWin, startDaemon, windowsEnv, windowsUnavailable, win
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 const DAY = 86400_000
-const why = windowsUnavailable()
+const why = windowsUnavailable('ia32')
 // a cold cache (npm downloads, new Wine prefixes) on a loaded machine takes longer than tap's 120 s
 t.setTimeout(300_000)
 

@@ -17,7 +17,7 @@ import { cDrive, cPath, locked, runWin, startWin, waitStarted, windowsEnv, windo
  */
 
 const run = promisify(execFile)
-const why = windowsUnavailable()
+const why = windowsUnavailable('ia32')
 // a cold cache (npm downloads, new Wine prefixes) on a loaded machine takes longer than tap's 120 s
 t.setTimeout(300_000)
 
