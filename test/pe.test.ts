@@ -48,7 +48,7 @@ t.test('a 32-bit DLL under 64-bit Node on Windows: the documented message', asyn
   t.equal(
     e.message,
     `${p} is a 32-bit (x86) DLL, but this Node is 64-bit (x64): a 64-bit (x64) process cannot load a 32-bit (x86) DLL. ` +
-      `A 32-bit (x86) DLL needs 32-bit (x86) Node; install the x86 Node build (nodejs.org, Windows x86 installer) and run npm ci with it so koffi's win32-ia32 package is installed. ` +
+      `A 32-bit (x86) DLL needs 32-bit (x86) Node; install the x86 Node build (Node 22 LTS, the last line with 32-bit Windows builds: nodejs.org, Windows x86 installer) and run npm ci with it so koffi's win32-ia32 package is installed. ` +
       'The lq-socket source works without the DLL (it speaks the LQ-Connect protocol to the LQ server directly on port 7628).',
   )
   const info = await inspectLibrary(p)

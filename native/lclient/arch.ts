@@ -30,6 +30,8 @@ const ARCH_TEXT: Record<string, string> = { ia32: '32-bit (x86)', x64: '64-bit (
 const archText = (a: string) => ARCH_TEXT[a] ?? a
 /** the name of Node's Windows download for an arch (nodejs.org: node-vXX-x86.msi, -x64.msi, -arm64.msi) */
 const NODE_BUILD: Record<string, string> = { ia32: 'x86', x64: 'x64', arm64: 'ARM64' }
+/** which Node line to take: 32-bit Windows builds end with Node 22 (23 and later have none) */
+const NODE_LINE: Record<string, string> = { ia32: 'Node 22 LTS, the last line with 32-bit Windows builds: ' }
 
 const SOCKET_HINT = 'The lq-socket source works without the DLL (it speaks the LQ-Connect protocol to the LQ server directly on port 7628).'
 
@@ -138,7 +140,7 @@ function mismatch(file: string, what: string, lib: string, node: string, platfor
   const build = NODE_BUILD[lib]
   const install =
     platform === 'win32' && build
-      ? `install the ${build} Node build (nodejs.org, Windows ${build} installer) and run npm ci with it so koffi's win32-${lib} package is installed`
+      ? `install the ${build} Node build (${NODE_LINE[lib] ?? ''}nodejs.org, Windows ${build} installer) and run npm ci with it so koffi's win32-${lib} package is installed`
       : `run telbridge with a Node built for ${lib} (and npm ci with it so koffi's ${platform}-${lib} package is installed)`
   return (
     `${file} is a ${archText(lib)} ${what}, but this Node is ${archText(node)}: a ${archText(node)} process cannot load a ${archText(lib)} ${what}. ` +

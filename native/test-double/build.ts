@@ -13,26 +13,40 @@ const HERE = dirname(fileURLToPath(import.meta.url))
 /** The C source beside this file, whether it runs from source or compiled (dist/native/test-double). */
 export const DOUBLE_SOURCE = [join(HERE, 'lclient_double.c'), join(HERE, '..', '..', '..', 'native', 'test-double', 'lclient_double.c')].find((p) => existsSync(p)) ?? join(HERE, 'lclient_double.c')
 
-/**
- * Compile the LClient test double into `dir` with the system C compiler ($CC, else cc) and return
- * the library's path. A missing compiler is an error that says what to install.
- */
 /** No C compiler or no C library headers here: tests that need the double skip (test/prepare.sh installs gcc, libc6-dev). */
 export class NoToolchain extends Error {
   override name = 'NoToolchain'
 }
 
-export async function buildDouble(dir: string, opts: { name?: string; defines?: string[] } = {}): Promise<string> {
-  const out = join(dir, opts.name ?? 'liblclient_double.so')
-  const cc = process.env.CC || 'cc'
+/** What the double is built for: this system (cc, a `.so`), or Windows with mingw (a `.dll`, `__stdcall` exports with undecorated names). */
+export type DoubleTarget = 'native' | 'win-ia32' | 'win-x64'
+
+const MINGW: Record<Exclude<DoubleTarget, 'native'>, { cc: string; pkg: string; name: string }> = {
+  'win-ia32': { cc: 'i686-w64-mingw32-gcc', pkg: 'gcc-mingw-w64-i686', name: 'lclient_double_ia32.dll' },
+  'win-x64': { cc: 'x86_64-w64-mingw32-gcc', pkg: 'gcc-mingw-w64-x86-64', name: 'lclient_double_x64.dll' },
+}
+
+/**
+ * Compile the LClient test double into `dir` and return the library's path: with the system C
+ * compiler ($CC, else cc) for this system, or with mingw for a Windows target (the same source;
+ * libgcc linked in so the DLL needs nothing but Windows' own DLLs). A missing compiler is a
+ * NoToolchain error that says what to install.
+ */
+export async function buildDouble(dir: string, opts: { name?: string; defines?: string[]; target?: DoubleTarget } = {}): Promise<string> {
+  const target = opts.target ?? 'native'
+  const win = target === 'native' ? null : MINGW[target]
+  const out = join(dir, opts.name ?? win?.name ?? 'liblclient_double.so')
+  const cc = win ? win.cc : process.env.CC || 'cc'
+  const install = win ? `apt-get install ${win.pkg}` : 'apt-get install gcc libc6-dev'
+  const flags = win ? ['-shared', '-static-libgcc', '-Wl,--kill-at'] : ['-shared', '-fPIC']
   try {
-    await run(cc, ['-shared', '-fPIC', '-O2', '-Wall', ...(opts.defines ?? []).map((d) => `-D${d}`), '-o', out, DOUBLE_SOURCE])
+    await run(cc, [...flags, '-O2', '-Wall', ...(opts.defines ?? []).map((d) => `-D${d}`), '-o', out, DOUBLE_SOURCE])
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string }
     if (e.code === 'ENOENT') {
-      throw new NoToolchain(`no C compiler: "${cc}" was not found. The lq-dll tests compile a test double of LClient.dll; install one (Debian/Ubuntu: apt-get install gcc libc6-dev)`)
+      throw new NoToolchain(`no C compiler: "${cc}" was not found. The lq-dll tests compile a test double of LClient.dll; install one (Debian/Ubuntu: ${install})`)
     }
-    const hint = /No such file|stdio\.h|cannot find -lc/.test(e.stderr ?? '') ? ' (the C library headers are missing: Debian/Ubuntu apt-get install libc6-dev)' : ''
+    const hint = /No such file|stdio\.h|cannot find -lc/.test(e.stderr ?? '') ? ` (the C library headers are missing: Debian/Ubuntu ${install})` : ''
     if (hint) throw new NoToolchain(`compiling the LClient test double with ${cc} failed${hint}: ${e.stderr || e.message}`)
     throw new Error(`compiling the LClient test double with ${cc} failed${hint}: ${e.stderr || e.message}`)
   }

@@ -1,7 +1,8 @@
 /*
  * A stand-in for the vendor's LClient.dll (seed 002, chapter 5), for tests only.
  *
- * Same exports and signatures (cdecl). Behaviour comes from a script file whose path is the
+ * Same exports and signatures: cdecl on Linux; on Windows (mingw, test/windows) __stdcall exports
+ * with undecorated names (-Wl,--kill-at), as the vendor's 32-bit DLL has. Behaviour comes from a script file whose path is the
  * `host` argument of LClientStart/LClientStartDemo, read at the first start of the process; the
  * cursor survives LClientStop/LClientStart like the real DLL's global state would. Lines are raw
  * bytes (the test writes pop text in GBK); `#` starts a comment line.
@@ -25,9 +26,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 #include <sys/stat.h>
+#ifdef _WIN32
+#include <windows.h>
+#include <process.h>
+#define API __declspec(dllexport) __stdcall
+#define PID() ((long)GetCurrentProcessId())
+#define TID() ((long)GetCurrentThreadId())
+static void sleep_ms(long ms) { Sleep((DWORD)ms); }
+#else
+#include <unistd.h>
 #include <sys/syscall.h>
+#define API
+#define PID() ((long)getpid())
+#define TID() ((long)syscall(SYS_gettid))
+static void sleep_ms(long ms) {
+  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+  nanosleep(&ts, NULL);
+}
+#endif
 
 #define MAX_STEPS 65536
 #define MAX_LINE 8192
@@ -56,7 +73,7 @@ static void note(const char *fmt, const char *a, long n) {
   if (!logpath[0]) return;
   FILE *f = fopen(logpath, "ab");
   if (!f) return;
-  fprintf(f, "pid=%ld tid=%ld ", (long)getpid(), (long)syscall(SYS_gettid));
+  fprintf(f, "pid=%ld tid=%ld ", PID(), TID());
   fprintf(f, fmt, a ? a : "", n);
   fputc('\n', f);
   fclose(f);
@@ -159,8 +176,7 @@ static int receive(const char *what, char *data) {
       case SLEEP: {
         advance();
         note("%s sleep %ld", what, s->n);
-        struct timespec ts = { s->n / 1000, (s->n % 1000) * 1000000L };
-        nanosleep(&ts, NULL);
+        sleep_ms(s->n);
         return -100;
       }
       case GATE: {
@@ -182,25 +198,25 @@ static int receive(const char *what, char *data) {
   }
 }
 
-int LClientStart(char *host, char *port, char *oper, char *ch, int flag) { return start("start", host, port, oper, ch, flag); }
-int LClientRcv(char *data) { return receive("rcv", data); }
+int API LClientStart(char *host, char *port, char *oper, char *ch, int flag) { return start("start", host, port, oper, ch, flag); }
+int API LClientRcv(char *data) { return receive("rcv", data); }
 #ifndef NO_DEMO
-int LClientStartDemo(char *host, char *port, char *oper, char *ch, int flag) { return start("startdemo", host, port, oper, ch, flag); }
-int LClientRcvDemo(char *data) { return receive("rcvdemo", data); }
+int API LClientStartDemo(char *host, char *port, char *oper, char *ch, int flag) { return start("startdemo", host, port, oper, ch, flag); }
+int API LClientRcvDemo(char *data) { return receive("rcvdemo", data); }
 #endif
 
-char *LClientRcvStr(void) {
+char *API LClientRcvStr(void) {
   int rc = receive("rcvstr", NULL);
   if (rc < 0) snprintf(strbuf, sizeof strbuf, "%d", rc);
   return strbuf;
 }
 
-int LClientStop(void) {
+int API LClientStop(void) {
   note("stop%s", "", 0);
   return 0;
 }
 
-int LClientGetError(void) {
+int API LClientGetError(void) {
   note("geterror %s%ld", "", lasterror);
   return lasterror;
 }
