@@ -295,6 +295,10 @@ t.test("today's calls, agents, live events, agent filter, phone search and playb
   t.equal(await page.evaluate(() => Math.round((document.getElementById('player') as HTMLAudioElement).duration)), 2, 'Chromium decoded the 2 s WAV')
   await page.screenshot({ path: SCREENSHOT, fullPage: true })
   t.comment(`screenshot: ${SCREENSHOT}`)
+  // a phone: the calls and agents tables scroll in their cards, the page does not scroll sideways
+  await page.setViewportSize({ width: 390, height: 844 })
+  t.ok(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), 'no sideways page scroll at 390 px')
+  await page.screenshot({ path: '/tmp/telbridge-page-calls-narrow.png', fullPage: true })
   t.same(errors, [], 'no errors in the page')
 })
 
