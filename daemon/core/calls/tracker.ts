@@ -370,6 +370,8 @@ export class CallTracker implements CallSink {
       else if (call.endedMs !== null) call.talkSeconds = Math.max(0, Math.round((call.endedMs - call.answeredMs) / 1000))
     }
     if (call.disposition === 'unknown') call.disposition = inferDisposition(call)
+    // "not answered" from a vendor that does not say which way (800hu `unkown`): an outbound call that never connected failed
+    else if (call.disposition === 'missed' && call.direction === 'outbound') call.disposition = 'failed'
   }
 
   private finish(call: Call): Promise<Call | null> {
