@@ -185,3 +185,29 @@ t.test('lq-vack: a call made while telbridge was down comes from getCustCall onc
   await until(async () => (await getJson(`${r2.api}/v1/sources/lqv`)).body.detail.callLog.reads >= 2, 5000, 'read after restart')
   t.equal(rows(r2, 'lqv').length, 1, 'still one record')
 })
+
+t.test('lq-vack with popSource: a line the pop source has popped is recorded once, under the pop source, with the vack line state and log row', async (t) => {
+  const lq = await startLqVack({ channels: 1, agents: ['801'], answerMs: 300, talkMs: 400 }, t)
+  const ls = await startLqSocket({}, t)
+  const r = await daemonRig(
+    {
+      timeZone: 'Asia/Shanghai',
+      sources: [
+        { id: 'lqs', type: 'lq-socket', host: '127.0.0.1', port: ls.port, oper: '801', reconnectSeconds: 0.2, popStateSeconds: 0 },
+        { id: 'lqv', type: 'lq-vack', url: lq.sim.url, secret: 'lcall', pollMs: 100, queuePollMs: 0, callLogPollMs: 300, popSource: 'lqs' },
+      ],
+    },
+    { t },
+  )
+  await until(() => [...ls.sim.clients].some((c) => c.registration !== null), 5000, 'registered')
+  // a pop on line 0 (the vack poll then says the line is idle: that pop's call ends)
+  ls.sim.sendPop('H=t1v3,ch=0,ph=13500000000,id=10000000000000,tm=081123101700,op=801,sn=1,dm=0;')
+  await until(() => rows(r, 'lqs').length === 1, 5000, 'the pop-only call ended by the poll')
+  lq.sim.inbound('13800138000')
+  await until(() => lq.sim.log.length === 1, 5000, 'the call logged')
+  const rec = await until(() => rows(r, 'lqs').find((x) => x.phone === '13800138000' && x.inputs.includes('log')), 5000, 'the log row merged')
+  t.match(rec, { channel: '0', disposition: 'answered', agent: '801' })
+  t.same(JSON.parse(rec.recordings!), [{ kind: 'vendor', id: lq.sim.log[0]!.id, source: 'lqv' }], 'the recording is played through the vack source')
+  t.equal(rows(r, 'lqv').length, 0, 'the vack source records no second copy of a popped line')
+  t.equal(rows(r, 'lqs').length, 2)
+})

@@ -62,9 +62,10 @@ export function custCallTime(date: string | null, time: string | null, zone: str
  * One getCustCall row → the vendor's record of a finished call. Its `id` (来电时间+通道号, the id
  * the pop carried) and `sn` (呼叫流水号) go into vendorIds as `callId` and `sn`, the names the pop's
  * own ids have, so a pop and its log row find each other; the id (else `sn:<sn>`) is also the
- * recording ref `openRecording` takes. Null when the row has neither id nor sn, or no start time.
+ * recording ref `openRecording` takes (on `recordingSource`, the lq-vack source, also when the call is
+ * another source's). Null when the row has neither id nor sn, or no start time.
  */
-export function custCallReport(source: string, c: CustCall, zone: string): CallReport | null {
+export function custCallReport(source: string, c: CustCall, zone: string, recordingSource = source): CallReport | null {
   if (c.id === null && c.sn === null) return null
   const started = custCallTime(c.date, c.startTime, zone)
   if (started === null) return null
@@ -92,7 +93,7 @@ export function custCallReport(source: string, c: CustCall, zone: string): CallR
     talkSeconds: talked === true ? talk : talked === false ? 0 : null,
     disposition,
     vendorIds: { ...(c.id !== null ? { callId: c.id } : {}), ...(c.sn !== null ? { sn: c.sn } : {}) },
-    recordings: custCallRecorded(c) ? [{ kind: 'vendor', id: ref, source }] : [],
+    recordings: custCallRecorded(c) ? [{ kind: 'vendor', id: ref, source: recordingSource }] : [],
     memo: c.memo,
     final: true,
   }

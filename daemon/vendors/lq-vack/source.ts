@@ -291,7 +291,9 @@ export class LqVackSource extends PolledSource {
     // and the cursor waits below it (the rows above are read again, and merge) until it is filled or old
     let gap = false
     for (const r of ordered) {
-      const rep = custCallReport(this.id, r, this.timeZone)
+      // a line the popSource has popped is recorded there (with its pops): its log row goes there too
+      const popped = this.cfg.popSource !== undefined && r.ch !== null && this.ctx.table.lookup(this.cfg.popSource, String(r.ch)) !== undefined
+      const rep = custCallReport(popped ? this.cfg.popSource : this.id, r, this.timeZone, this.id)
       if (rep === null || (this.callLogSn === null && rep.startedAt! < since - 60_000)) {
         if (rep === null) this.callLog.skipped++
       } else {
@@ -355,6 +357,8 @@ export class LqVackSource extends PolledSource {
     const dir = lineDirection(c.inUse)
     const ended = state === 'idle' || state === 'offline'
     const busy = state === 'ringing' || state === 'dialing' || state === 'talking' || state === 'held'
+    // the popSource has this line: its calls are recorded there (with the pops), this entry only moves it
+    const popped = this.cfg.popSource !== undefined && this.ctx.table.lookup(this.cfg.popSource, ch) !== undefined
     const peerKind = c.peerCh === null || c.peerCh < 0 ? undefined : (kinds?.get(c.peerCh) ?? (this.ctx.table.lookup(this.id, String(c.peerCh))?.vendor?.['kind'] as string | undefined) ?? undefined)
     const patch: ChannelPatch = {
       state,
@@ -381,7 +385,7 @@ export class LqVackSource extends PolledSource {
         loginTime: c.loginTime,
         idleTime: c.idleTime,
         // an agent channel on a call another channel records (the outside line): one call, one record
-        ...(c.kind === 'agent' ? { callLeg: agentLeg(c.ch, c.peerCh, peerKind ?? undefined, busy) } : {}),
+        ...(c.kind === 'agent' ? { callLeg: agentLeg(c.ch, c.peerCh, peerKind ?? undefined, busy) } : popped ? { callLeg: true } : {}),
       },
     }
     if (ended) patch.callId = null
