@@ -1,6 +1,7 @@
 import t from 'tap'
 import { BoxSimulator, type SimUpload } from '../devices/800hu/simulator.js'
 import { daemonRig, postJson, type DaemonRig } from './helpers/rig.js'
+import { boxPost } from './helpers/boxes.js'
 import { until } from './helpers/sse.js'
 
 /** 八百呼 boxes in the call log: the live status and the box's upload of the same call are one record, over real HTTP with the box simulator. */
@@ -59,4 +60,27 @@ t.test('each box call (answered, missed, outbound not answered, commanded with a
   const memo = await until(() => rows(r).find((x) => x.phone === '13700001111' && x.inputs.includes('upload')), 10_000, 'the commanded call recorded')
   t.match(memo, { memo: 'order-42', direction: 'outbound', disposition: 'answered' })
   t.equal(rows(r).length, 4, 'still one record per call')
+
+  // a call the box uploads that telbridge never saw live (it was down): a record of its own; the same upload again adds nothing
+  const start = Math.floor(Date.now() / 1000) - 3600
+  const old = {
+    cmd: 'upload',
+    satellite: MAC,
+    channel: '2',
+    start_time_secs: String(start),
+    start_time_hangup: String(start + 20),
+    direction: 'unkown',
+    callid_dialed: '02588889999',
+    duration_secs: '0',
+    id: '900',
+    recorded: '0',
+    callid: '1700000000000000901',
+  }
+  t.equal((await boxPost(`${r.ingest}/upload_record`, old)).body.status, 0)
+  const only = await until(() => rows(r).find((x) => x.phone === '02588889999'), 5000, 'the upload-only call')
+  t.match(only, { inputs: 'upload', disposition: 'missed', channel: '2', talk_s: 0 })
+  t.equal(JSON.parse(only.vendor_ids!).callid, '1700000000000000901')
+  t.equal((await boxPost(`${r.ingest}/upload_record`, old)).body.status, 0, 'acknowledged again')
+  await new Promise((res) => setTimeout(res, 300))
+  t.equal(rows(r).length, 5, 'the repeated upload added no record')
 })
