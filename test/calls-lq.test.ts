@@ -146,7 +146,7 @@ t.test('lq-vack: ring → answer → hang-up is one answered record, merged with
   const ended = r.sse!.events.filter((e) => e.event === 'call.ended')
   t.equal(ended.length, 1)
   t.equal((ended[0]!.data as any).disposition, 'answered')
-  await r.sse!.next((e) => e.event === 'call.updated' && (e.data as any).recordings.length === 1, 3000)
+  await until(() => r.sse!.events.some((e) => e.event === 'call.updated' && (e.data as any).recordings.length === 1), 3000, 'call.updated with the recording')
 
   // a missed call: the caller hangs up while the line rings
   lq.sim.agents.get('801')!.busy = true
@@ -210,4 +210,13 @@ t.test('lq-vack with popSource: a line the pop source has popped is recorded onc
   t.same(JSON.parse(rec.recordings!), [{ kind: 'vendor', id: lq.sim.log[0]!.id, source: 'lqv' }], 'the recording is played through the vack source')
   t.equal(rows(r, 'lqv').length, 0, 'the vack source records no second copy of a popped line')
   t.equal(rows(r, 'lqs').length, 2)
+})
+
+t.test('the vack simulator: missRatio makes random inbound calls that nobody answers (logged vt 0, no recording)', async (t) => {
+  const lq = await startLqVack({ channels: 2, agents: ['801'], rate: 20, missRatio: 1, answerMs: 50, talkMs: 50 }, t)
+  await until(() => lq.sim.log.length >= 2, 5000, 'two calls logged')
+  t.ok(
+    lq.sim.log.every((x) => x.vt === 0 && x.dir === 1),
+    'every one missed',
+  )
 })

@@ -43,6 +43,8 @@ export interface LqVackSimOptions {
   secret: string
   /** random inbound calls per second (0 = only what a test starts) */
   rate: number
+  /** share (0–1) of the random inbound calls whose caller hangs up before an agent answers: missed calls, logged vt 0 */
+  missRatio?: number
   /** agents inbound calls are never routed to (the demo dials through them, so they stay free) */
   reserved?: string[]
   /** ms a dialled number takes to answer, an inbound call to reach an agent, an agent to pick up */
@@ -99,6 +101,7 @@ export function parseVackSimOptions(v: CliValues): LqVackSimOptions {
     agents,
     secret: String(v.secret ?? ''),
     rate: num('rate', 0, 1000, false),
+    missRatio: v['miss-ratio'] === undefined ? 0 : num('miss-ratio', 0, 1, false),
     answerMs: num('answer-ms', 0, 600_000),
     talkMs: num('talk-ms', 0, 3_600_000),
     timeZone: tz,
@@ -246,7 +249,7 @@ export class LqVackSimulator {
     if (this.opts.rate > 0) {
       const tickMs = Math.max(50, 1000 / this.opts.rate)
       this.rateTimer = setInterval(() => {
-        if (!this.silent && this.rnd() < (this.opts.rate * tickMs) / 1000) this.inbound()
+        if (!this.silent && this.rnd() < (this.opts.rate * tickMs) / 1000) this.inbound(undefined, this.rnd() < (this.opts.missRatio ?? 0) ? { giveUpMs: this.opts.answerMs } : {})
       }, tickMs)
     }
     return this.port
