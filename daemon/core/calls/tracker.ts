@@ -129,8 +129,9 @@ export class CallTracker implements CallSink {
     }
     const t = this.now()
     if (ACTIVE.has(e.state)) {
-      // a new vendor call id on a line that is still busy (a pop-only source never sees the hang-up): the last call ended, this is another
-      if (call && e.callId && call.vendorIds.callId !== undefined && call.vendorIds.callId !== e.callId && change.changed.includes('callId')) {
+      // a line that rings (or dials) again under a new vendor call id before it was seen idle (a pop-only source never sees the
+      // hang-up): the last call ended, this is another. A new id mid-talk (a transfer) stays the same call.
+      if (call && e.callId && (e.state === 'ringing' || e.state === 'dialing') && call.vendorIds.callId !== undefined && call.vendorIds.callId !== e.callId && change.changed.includes('callId')) {
         this.endLine(id, call, null)
         call = undefined
       }
