@@ -22,7 +22,8 @@ export function uploadReport(r: RecordingRecord): CallReport | null {
     input: 'upload',
     channel: r.channel === null ? null : String(r.channel),
     phone: r.phone || null,
-    direction: missed || r.direction === 'inbound' ? 'inbound' : r.direction === 'outbound' ? 'outbound' : null,
+    // the box's `unkown` (未接) is "not answered" and says no direction: the live call's (status peer) stays
+    direction: r.direction === 'inbound' ? 'inbound' : r.direction === 'outbound' ? 'outbound' : null,
     startedAt: started,
     endedAt: ended,
     answeredAt: !missed && ended !== null && talk !== null && talk > 0 ? ended - talk * 1000 : null,

@@ -40,6 +40,8 @@ export interface CallTrackerDeps {
 }
 
 const ACTIVE: ReadonlySet<ChannelState> = new Set(['ringing', 'dialing', 'talking', 'held'])
+/** pop kinds sent only in a call already answered (transfers, three-way) */
+const ANSWERED_KINDS: ReadonlySet<string> = new Set(['inbound-three-way', 'inbound-transfer', 'outbound-transfer', 'outbound-three-way'])
 const VENDOR_INPUTS: ReadonlySet<CallInput> = new Set(['push', 'log', 'upload'])
 /** finished calls waiting for a commit beyond this are refused (logged, counted): memory stays bounded while the disk fails */
 const MAX_PENDING = 100_000
@@ -152,13 +154,21 @@ export class CallTracker implements CallSink {
     }
     const t = this.now()
     if (ACTIVE.has(e.state)) {
-      if (call && e.callId && call.vendorIds.callId !== undefined && call.vendorIds.callId !== e.callId) {
-        // a new call id on a busy line (a pop-only source never sees the hang-up between two pops): a new call
+      // a line that rings (or dials) again under a new vendor call id before it was seen idle (a pop-only source never sees the
+      // hang-up): the last call ended, this is another. A new id mid-talk (a transfer) stays the same call.
+      if (call && e.callId && (e.state === 'ringing' || e.state === 'dialing') && call.vendorIds.callId !== undefined && call.vendorIds.callId !== e.callId && change.changed.includes('callId')) {
         this.endLine(id, call, null)
         call = undefined
       }
       if (!call) {
         if (this.detached.has(id)) return
+        const leg = e.vendor?.callLeg
+        if (leg !== undefined && leg !== null && leg !== false) {
+          // a leg of a call another channel records (LQ: an agent's extension on an outside line): it names the agent, it is no call of its own
+          const main = typeof leg === 'string' ? this.byChannel.get(`${e.source}:${leg}`) : undefined
+          if (main && e.agent && main.agent === null) main.agent = e.agent
+          return
+        }
         call = this.newCall(e.source, 'line', t)
         call.channel = e.channel
         this.byChannel.set(id, call)
@@ -208,6 +218,7 @@ export class CallTracker implements CallSink {
     if (p.data && Object.keys(p.data).length) Object.assign(data, p.data)
     if (p.member) data.member = p.member
     if (p.kind) data.kind = p.kind
+    if (p.originAgent) data.originAgent = p.originAgent
     const report: CallReport = {
       source: r.source,
       input: 'pop',
@@ -215,6 +226,8 @@ export class CallTracker implements CallSink {
       agent: p.agent,
       phone: p.phone,
       direction: p.direction,
+      // a transfer or three-way pop (LQ ty 3, 5, 6, 7) comes during a call someone already answered
+      disposition: p.kind !== null && ANSWERED_KINDS.has(p.kind) ? 'answered' : null,
       popData: Object.keys(data).length || (pairs && pairs.length) ? data : null,
       vendorIds: { ...(p.callId ? { callId: p.callId } : {}), ...(p.serial ? { sn: p.serial } : {}) },
       final: false,
@@ -383,6 +396,8 @@ export class CallTracker implements CallSink {
       else if (call.endedMs !== null) call.talkSeconds = Math.max(0, Math.round((call.endedMs - call.answeredMs) / 1000))
     }
     if (call.disposition === 'unknown') call.disposition = inferDisposition(call)
+    // "not answered" from a vendor that does not say which way (800hu `unkown`): an outbound call that never connected failed
+    else if (call.disposition === 'missed' && call.direction === 'outbound') call.disposition = 'failed'
   }
 
   private finish(call: Call): Promise<Call | null> {

@@ -29,6 +29,14 @@ export const lqVackSchema = {
     pollMs: { type: 'integer', default: 2000, min: 100, max: 3_600_000, doc: 'getChStatus every pollMs (from the end of one poll to the start of the next)' },
     operPollMs: { type: 'integer', default: 10_000, min: 0, max: 3_600_000, doc: 'getOperStatus at most this often (0 = never)' },
     queuePollMs: { type: 'integer', default: 2000, min: 0, max: 3_600_000, doc: 'getQueueStatus at most this often (0 = never; LOffice servers have no getQueueStatus)' },
+    callLogPollMs: {
+      type: 'integer',
+      default: 30_000,
+      min: 0,
+      max: 86_400_000,
+      doc: "getCustCall (LQ's call log) every callLogPollMs into the call log: the vendor's record of each call, and calls made while telbridge was down (0 = never)",
+    },
+    callLogLookbackHours: { type: 'integer', default: 24, min: 0, max: 2160, doc: 'how far back the first getCustCall after start reads (calls made while telbridge was down)' },
     opers: {
       type: 'array',
       default: [],

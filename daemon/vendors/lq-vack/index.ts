@@ -21,14 +21,15 @@ export const lqVackModule: VendorModule = {
   commands: {
     'simulate lq-vack': {
       usage: `Usage: telbridge simulate lq-vack [--host 127.0.0.1] [--port 7627] [--channels 8] [--agents 801,802]
-                                [--secret lcall] [--rate 0] [--answer-ms 2000] [--talk-ms 8000]
+                                [--secret lcall] [--rate 0] [--miss-ratio 0] [--answer-ms 2000] [--talk-ms 8000]
                                 [--cust-url URL] [--ivr-url URL] [--time-zone Asia/Shanghai]
 
 A 小灵呼 LQ-SDK server (seed 000): POST or GET /v/vack with vo_id, answered in gb2312 XML
 (_NA_ for empty values, the error attribute for a wrong _secs_, an unknown vo_id or a refused
 action). --channels external lines (外线) then one agent channel (内线) per agent. A dial goes
 拨号 → 通话 → 空闲 (--answer-ms to answer, --talk-ms to hang up by itself; 0: until hung up);
---rate starts random inbound calls per second. --cust-url / --ivr-url: the mode 1 callbacks
+--rate starts random inbound calls per second, --miss-ratio of them hung up by the caller before
+an agent answers (missed calls). --cust-url / --ivr-url: the mode 1 callbacks
 (custURL for each inbound call that reaches an agent, popCRURL after each push2flow), e.g.
 --cust-url 'http://127.0.0.1:7701/lq/lqv/cust?'.`,
       options: {
@@ -38,6 +39,7 @@ action). --channels external lines (外线) then one agent channel (内线) per 
         agents: { type: 'string', default: '801,802' },
         secret: { type: 'string', default: 'lcall' },
         rate: { type: 'string', default: '0' },
+        'miss-ratio': { type: 'string' },
         'answer-ms': { type: 'string', default: '2000' },
         'talk-ms': { type: 'string', default: '8000' },
         'cust-url': { type: 'string' },

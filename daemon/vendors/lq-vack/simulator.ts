@@ -43,6 +43,8 @@ export interface LqVackSimOptions {
   secret: string
   /** random inbound calls per second (0 = only what a test starts) */
   rate: number
+  /** share (0–1) of the random inbound calls whose caller hangs up before an agent answers: missed calls, logged vt 0 */
+  missRatio?: number
   /** agents inbound calls are never routed to (the demo dials through them, so they stay free) */
   reserved?: string[]
   /** ms a dialled number takes to answer, an inbound call to reach an agent, an agent to pick up */
@@ -99,6 +101,7 @@ export function parseVackSimOptions(v: CliValues): LqVackSimOptions {
     agents,
     secret: String(v.secret ?? ''),
     rate: num('rate', 0, 1000, false),
+    missRatio: v['miss-ratio'] === undefined ? 0 : num('miss-ratio', 0, 1, false),
     answerMs: num('answer-ms', 0, 600_000),
     talkMs: num('talk-ms', 0, 3_600_000),
     timeZone: tz,
@@ -143,6 +146,9 @@ interface SimCall {
   timers: NodeJS.Timeout[]
   startedAt: number
   sn: number
+  /** the call's LQ id: 来电时间 (ms) + the channel it came in on (the pop's and the call log's `id`) */
+  lqId: string
+  answered: boolean
 }
 
 export interface SimRequest {
@@ -182,7 +188,7 @@ export class LqVackSimulator {
   /** every request, in order (tests check the fields) */
   readonly requests: SimRequest[] = []
   /** finished calls, newest last (getCustCall) */
-  readonly log: { sn: number; ch: number; dir: number; phone: string; oper: string | null; date: string; tms: string; tme: string; memo: string | null }[] = []
+  readonly log: { id: string; sn: number; ch: number; dir: number; vt: number; phone: string; oper: string | null; date: string; tms: string; tme: string; memo: string | null }[] = []
   /** the requests a silent simulator left unanswered (tests count retries) */
   readonly unanswered: SimRequest[] = []
   /** hang every request without an answer (tests of a vendor that stopped answering) */
@@ -243,7 +249,7 @@ export class LqVackSimulator {
     if (this.opts.rate > 0) {
       const tickMs = Math.max(50, 1000 / this.opts.rate)
       this.rateTimer = setInterval(() => {
-        if (!this.silent && this.rnd() < (this.opts.rate * tickMs) / 1000) this.inbound()
+        if (!this.silent && this.rnd() < (this.opts.rate * tickMs) / 1000) this.inbound(undefined, this.rnd() < (this.opts.missRatio ?? 0) ? { giveUpMs: this.opts.answerMs } : {})
       }, tickMs)
     }
     return this.port
@@ -327,7 +333,7 @@ export class LqVackSimulator {
    */
   private audio(name: string, req: IncomingMessage, res: ServerResponse): void {
     const m = /^(\d{1,20})_(\d{1,6})\.(wav|asx)$/.exec(name)
-    if (!m || !this.log.some((r) => String(r.sn) === m[1] && String(r.ch) === m[2])) {
+    if (!m || !this.log.some((r) => String(r.sn) === m[1] && String(r.ch) === m[2] && r.vt !== 0)) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('no such recording\n')
       return
     }
@@ -393,21 +399,23 @@ export class LqVackSimulator {
       }
       case 'getCustCall': {
         const oper = f['code_operator']
-        const rows = this.log.filter((r) => !oper || oper === '%' || r.oper === oper)
+        const gt = f['ser_no_gt']
+        const from = f['call_date_start']
+        const rows = this.log.filter((r) => (!oper || oper === '%' || r.oper === oper) && (!gt || r.sn > Number(gt)) && (!from || r.date >= from))
         const pn = Math.max(1, Number(f['pn'] ?? '1') || 1)
         const page = rows.slice((pn - 1) * 10, pn * 10)
         const calls = page.map((r) => ({
-          id: `${r.sn}${r.ch}`,
+          id: r.id,
           sn: String(r.sn),
           ch: r.ch,
           direction: r.dir,
-          voiceType: 6,
+          voiceType: r.vt,
           phone: r.phone,
           date: r.date,
           oper: r.oper,
           startTime: r.tms,
           endTime: r.tme,
-          file: `${r.sn}_${r.ch}.wav`,
+          file: r.vt === 0 ? null : `${r.sn}_${r.ch}.wav`,
           reason: null,
           called: null,
           result: null,
@@ -418,7 +426,7 @@ export class LqVackSimulator {
       }
       case 'playSelected': {
         const key = f['sn'] ?? f['id'] ?? ''
-        const hit = this.log.find((r) => String(r.sn) === key || `${r.sn}${r.ch}` === key)
+        const hit = this.log.find((r) => (f['sn'] !== undefined ? String(r.sn) === key : r.id === key) && r.vt !== 0)
         if (!hit) return encodePlaySelected({ url: null, error: `呼叫流水id=${key}读取错!` }, generated)
         const file = `${hit.sn}_${hit.ch}.${f['type'] === '2' ? 'wav' : 'asx'}`
         return encodePlaySelected({ url: `http://${this.opts.host}:${this.port}/v/audio/${file}` }, generated)
@@ -493,13 +501,15 @@ export class LqVackSimulator {
   }
 
   private newCall(phone: string, direction: SimCall['direction'], line: SimChannel | null, agents: SimChannel[]): SimCall {
-    const call: SimCall = { id: ++this.seq, phone, direction, line, agents, timers: [], startedAt: Date.now(), sn: ++this.sn }
+    const startedAt = Date.now()
+    const call: SimCall = { id: ++this.seq, phone, direction, line, agents, timers: [], startedAt, sn: ++this.sn, lqId: `${startedAt}${(line ?? agents[0])?.ch ?? 0}`, answered: false }
     this.calls.add(call)
     return call
   }
 
   private talk(call: SimCall, inUse: number): void {
     const peer = call.line ?? call.agents[1] ?? null
+    call.answered = true
     if (call.line) this.setCh(call.line, 3, inUse, '通话中', call, call.agents[0] ?? null)
     for (const a of call.agents) this.setCh(a, 3, inUse, '通话中', call, a === peer ? (call.agents[0] ?? null) : peer)
     if (call.line) call.line.recording = true
@@ -530,9 +540,12 @@ export class LqVackSimulator {
       if (c === (call.line ?? call.agents[0])) {
         const d = formatLqTime(call.startedAt, this.opts.timeZone)
         this.log.push({
+          id: call.lqId,
           sn: call.sn,
           ch: c.ch,
           dir: call.direction === 'inbound' ? 1 : 2,
+          // LCall 5.0.4.5+: 6 通话 (recorded), 0 未通话
+          vt: call.answered ? 6 : 0,
           phone: call.phone,
           oper: call.agents[0]?.oper ?? null,
           date: `20${d.slice(0, 2)}-${d.slice(2, 4)}-${d.slice(4, 6)}`,
@@ -545,14 +558,18 @@ export class LqVackSimulator {
     }
   }
 
-  /** Start an inbound call on a free line: ringing → (queue) → an agent rings → talking → idle. */
-  inbound(phone?: string): SimChannel | null {
+  /**
+   * Start an inbound call on a free line: ringing → (queue) → an agent rings → talking → idle.
+   * `giveUpMs`: the caller hangs up after this long unless the call is talking by then (a missed call).
+   */
+  inbound(phone?: string, opts: { giveUpMs?: number } = {}): SimChannel | null {
     const line = this.channels.find((c) => c.kind === 'external' && c.status === 0 && !this.callOf(c))
     if (!line) return null
     const p = phone ?? `1${['38', '39', '58', '86'][Math.floor(this.rnd() * 4)]}${String(Math.floor(this.rnd() * 1e8)).padStart(8, '0')}`
     const call = this.newCall(p, 'inbound', line, [])
     this.setCh(line, 2, 1, '振铃', call, null)
     this.queue.push({ call, since: Date.now() })
+    if (opts.giveUpMs !== undefined) this.later(call, opts.giveUpMs, () => !call.answered && this.end(call))
     let tries = 0
     const route = () => {
       const a = [...this.agents.values()].find((x) => x.loggedIn && !x.busy && !this.opts.reserved?.includes(x.oper) && this.channels[x.ch]!.status === 0 && !this.callOf(this.channels[x.ch]!))
@@ -753,7 +770,7 @@ export class LqVackSimulator {
     if (!this.opts.custUrl) return
     const t = Date.now()
     const q = encodeCustCallback(
-      { phone: call.phone, oper: agent.oper ?? '', ch: agent.ch, outch: line.ch, startTime: t, datetime: formatLqTime(t, this.opts.timeZone), id: `${t}${agent.ch}`, dtmf: '' },
+      { phone: call.phone, oper: agent.oper ?? '', ch: agent.ch, outch: line.ch, startTime: t, datetime: formatLqTime(t, this.opts.timeZone), id: call.lqId, dtmf: '' },
       this.opts.callbackCharset,
     )
     this.send(this.opts.custUrl, q)

@@ -15,6 +15,7 @@ import {
   VackError,
   type ChStatus,
   type ChStatusAnswer,
+  type CustCall,
   type OperStatus,
   type QueueStatusAnswer,
   type VackDoc,
@@ -27,7 +28,13 @@ import { asVendorTimeout, PolledSource } from '../../core/polled.js'
 import type { VendorAction } from '../../core/actions.js'
 import type { SourceContext, VendorRecording } from '../../core/source.js'
 import { vackActions } from './actions.js'
+import { agentLeg, custCallReport, operAgent } from './calls.js'
 import type { LqVackConfig } from './config.js'
+
+/** pages of getCustCall one read takes at most (10 rows a page by default): the rest comes next time */
+const CALL_LOG_MAX_PAGES = 200
+/** a gap in the serials older than this is no call in progress: the cursor passes it */
+const CALL_LOG_SETTLE_MS = 4 * 3_600_000
 
 /** One queue of GET /v1/queues. */
 export interface LqVackQueue {
@@ -169,6 +176,7 @@ export class LqVackSource extends PolledSource {
       agentsAt: this.agentsAt && new Date(this.agentsAt).toISOString(),
       agents: [...this.agents.values()],
       ...this.stats,
+      callLog: { ...this.callLog, lastReadAt: this.callLog.lastReadAt && new Date(this.callLog.lastReadAt).toISOString(), serial: this.callLogSn === null ? null : String(this.callLogSn) },
       callback: this.cfg.callback.enabled ? { cust: `${this.callbackPath}/cust`, ivr: `${this.callbackPath}/ivr` } : null,
     }
   }
@@ -193,6 +201,7 @@ export class LqVackSource extends PolledSource {
         for (const o of opers) all.push(...(await this.query((s) => this.client.getOperStatus(o, { signal: s }), signal)))
         this.agents = new Map(all.map((a) => [a.oper, a]))
         this.agentsAt = Date.now()
+        this.reportAgents(all)
       })
     }
     if (this.cfg.queuePollMs > 0 && now - this.lastQueuePoll >= this.cfg.queuePollMs) {
@@ -203,6 +212,106 @@ export class LqVackSource extends PolledSource {
       })
     }
     this.applyAnswers(answers, answers.length === kinds.length)
+    if (this.cfg.callLogPollMs > 0 && this.ctx.calls && !this.callLogRun && now - this.lastCallLogPoll >= this.cfg.callLogPollMs) {
+      this.lastCallLogPoll = now
+      // its own task: the first read after start may be many pages, and line state must not wait for it
+      this.callLogRun = this.readCallLog(this.callLogAbort.signal)
+        .catch((err: unknown) => {
+          this.callLog.errors++
+          this.callLog.lastError = (err as Error).message
+          this.ctx.log.warn({ err: (err as Error).message }, 'getCustCall failed; the call log is read again next time from where it was')
+        })
+        .finally(() => (this.callLogRun = null))
+    }
+  }
+
+  /** The getOperStatus answer is every logged-in agent (oper=logon) or every agent asked for: the registry's full list for this source. */
+  private reportAgents(all: readonly OperStatus[]): void {
+    const calls = this.ctx.calls
+    if (!calls) return
+    const list = all.map((o) => operAgent(this.id, o))
+    if (calls.agents) calls.agents(this.id, list)
+    else for (const a of list) calls.agent(a)
+  }
+
+  // ---- the call log (getCustCall) -----------------------------------------------------------------------
+
+  private callLogRun: Promise<void> | null = null
+  private readonly callLogAbort = new AbortController()
+  /** without serials (servers before 5.0.4.5): where the next read starts, by date */
+  private callLogSince: number | null = null
+
+  override async stop(): Promise<void> {
+    this.callLogAbort.abort()
+    await super.stop()
+    await this.callLogRun
+  }
+  private lastCallLogPoll = -Infinity
+  /** the highest 呼叫流水号 whose record is committed to the call log: the next read asks for ser_no_gt this */
+  private callLogSn: bigint | null = null
+  private readonly callLog = { reads: 0, records: 0, skipped: 0, errors: 0, lastError: null as string | null, lastReadAt: null as number | null }
+
+  /**
+   * One read of LQ's call log into the call tracker. The first (after start) reads from
+   * callLogLookbackHours ago by date; later ones ask only for serials above the last one committed.
+   * The serial moves only after the tracker has committed a record (`report` resolved), in serial
+   * order, so a crash or a failed page never skips a record; a record read twice merges by its id.
+   */
+  private async readCallLog(signal: AbortSignal): Promise<void> {
+    const calls = this.ctx.calls
+    if (!calls) return
+    const readAt = Date.now()
+    const since = this.callLogSince ?? readAt - this.cfg.callLogLookbackHours * 3_600_000
+    const dateStart = isoInZone(since, this.timeZone, false).slice(0, 10)
+    const rows: CustCall[] = []
+    let total: number | null = null
+    let complete = false
+    for (let pn = 1; pn <= CALL_LOG_MAX_PAGES; pn++) {
+      const q = this.callLogSn !== null ? { serial: { gt: String(this.callLogSn) }, page: pn } : { dateStart, page: pn }
+      const a = await this.query((s) => this.client.getCustCall(q, { signal: s }), signal)
+      total ??= a.total
+      rows.push(...a.calls)
+      if (a.calls.length === 0 || (total !== null && rows.length >= total)) {
+        complete = true
+        break
+      }
+    }
+    this.callLog.reads++
+    this.callLog.lastReadAt = Date.now()
+    const sn = (r: CustCall): bigint | null => (r.sn !== null && /^\d{1,30}$/.test(r.sn) ? BigInt(r.sn) : null)
+    const ascending = rows.every((r, i) => i === 0 || (sn(r) ?? -1n) >= (sn(rows[i - 1]!) ?? -1n))
+    // in serial order, so the cursor only passes records that are in
+    const ordered = [...rows].sort((a, b) => {
+      const x = sn(a) ?? -1n
+      const y = sn(b) ?? -1n
+      return x < y ? -1 : x > y ? 1 : 0
+    })
+    let top = this.callLogSn
+    // serials are handed out when a call starts and logged when it ends: a gap is a call still going on,
+    // and the cursor waits below it (the rows above are read again, and merge) until it is filled or old
+    let gap = false
+    for (const r of ordered) {
+      // a line the popSource has popped is recorded there (with its pops): its log row goes there too
+      const popped = this.cfg.popSource !== undefined && r.ch !== null && this.ctx.table.lookup(this.cfg.popSource, String(r.ch)) !== undefined
+      const rep = custCallReport(popped ? this.cfg.popSource : this.id, r, this.timeZone, this.id)
+      if (rep === null || (this.callLogSn === null && rep.startedAt! < since - 60_000)) {
+        if (rep === null) this.callLog.skipped++
+      } else {
+        const done = await calls.report(rep)
+        // not kept (the call log cannot be written): stop here, the next read asks again from the last committed one
+        if (done === null) break
+        this.callLog.records++
+      }
+      const s = sn(r)
+      if (s === null || gap || !(complete || ascending)) continue
+      const start = rep?.startedAt ?? null
+      if (top === null || s === top + 1n || s <= top || start === null || start < readAt - CALL_LOG_SETTLE_MS) {
+        if (top === null || s > top) top = s
+      } else gap = true
+    }
+    this.callLogSn = top
+    // no serials to ask by: the next read starts an hour before this one (a record is logged when its call ends), by date
+    if (top === null && complete) this.callLogSince = readAt - 3_600_000
   }
 
   /**
@@ -213,12 +322,14 @@ export class LqVackSource extends PolledSource {
   applyAnswers(answers: readonly ChStatusAnswer[], complete = true): void {
     const seen = new Set<string>()
     let skipped = 0
+    const kinds = new Map<number, string | null>()
+    for (const a of answers) for (const c of a.channels) kinds.set(c.ch, c.kind)
     for (const a of answers) {
       skipped += a.skipped
       for (const c of a.channels) {
         const ch = String(c.ch)
         seen.add(ch)
-        this.applyChannel(ch, c)
+        this.applyChannel(ch, c, kinds)
       }
     }
     this.skipped = skipped
@@ -241,10 +352,14 @@ export class LqVackSource extends PolledSource {
   }
 
   /** One getChStatus record → the table (and the pop source's entry for the same channel). */
-  applyChannel(ch: string, c: ChStatus): void {
+  applyChannel(ch: string, c: ChStatus, kinds?: ReadonlyMap<number, string | null>): void {
     const state: ChannelState = lineState(c)
     const dir = lineDirection(c.inUse)
     const ended = state === 'idle' || state === 'offline'
+    const busy = state === 'ringing' || state === 'dialing' || state === 'talking' || state === 'held'
+    // the popSource has this line: its calls are recorded there (with the pops), this entry only moves it
+    const popped = this.cfg.popSource !== undefined && this.ctx.table.lookup(this.cfg.popSource, ch) !== undefined
+    const peerKind = c.peerCh === null || c.peerCh < 0 ? undefined : (kinds?.get(c.peerCh) ?? (this.ctx.table.lookup(this.id, String(c.peerCh))?.vendor?.['kind'] as string | undefined) ?? undefined)
     const patch: ChannelPatch = {
       state,
       phone: c.phone,
@@ -269,6 +384,8 @@ export class LqVackSource extends PolledSource {
         endTime: c.endTime,
         loginTime: c.loginTime,
         idleTime: c.idleTime,
+        // an agent channel on a call another channel records (the outside line): one call, one record
+        ...(c.kind === 'agent' ? { callLeg: agentLeg(c.ch, c.peerCh, peerKind ?? undefined, busy) } : popped ? { callLeg: true } : {}),
       },
     }
     if (ended) patch.callId = null
