@@ -19,7 +19,7 @@
  *    (the tracker commits once per tick: every call finished in that tick, one transaction)
  *  - outbox alone (DiskQueue.append, one file per notification, fsync'd, one directory fsync per
  *    batch): a callJson-sized telbridge notification at 2,000/s in batches of 20 (what writeLoop
- *    gets at that rate), and the most it takes unpaced: wall time and main-thread CPU per notification
+ *    gets at that rate), and the most it takes unpaced: wall time and process CPU (fs threads included) per notification
  *
  * Env: BENCH_INGEST_SECONDS (paced run length, default 5).
  */
@@ -372,7 +372,7 @@ async function outbox(dir: string): Promise<void> {
     aim: { op: '>=', value: 2000 },
     note: `${int(written)} of ${int(offered)} offered, done ${fixed(wall - 3, 2)} s after the last`,
   })
-  report({ bench: BENCH, metric: 'outbox at 2,000/s: main-thread CPU per notification', value: ((c.user + c.system) / 1000 / written) * 1000, unit: 'µs' })
+  report({ bench: BENCH, metric: 'outbox at 2,000/s: process CPU per notification', value: ((c.user + c.system) / 1000 / written) * 1000, unit: 'µs' })
   report({
     bench: BENCH,
     metric: 'outbox at 2,000/s: batch write p50',

@@ -100,5 +100,7 @@ t.test('the simulator against a real daemon: channels appear, a queued dial is o
     ],
     'hang-up, then the recording',
   )
-  t.equal(JSON.parse(hits[1]!.memo!).cdrId, up.callid)
+  // cdrId is the call's id in the call log (issue 13), the box's own number is callid
+  t.equal(JSON.parse(hits[1]!.memo!).callid, up.callid)
+  t.equal(JSON.parse(hits[1]!.memo!).cdrId, JSON.parse(hits[0]!.memo!).cdrId, 'hang-up and recording: one cdrId')
 })

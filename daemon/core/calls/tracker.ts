@@ -47,6 +47,7 @@ const VENDOR_INPUTS: ReadonlySet<CallInput> = new Set(['push', 'log', 'upload'])
 const MAX_PENDING = 100_000
 /** a call no line follows and no vendor report has touched for this long is written with its end unknown */
 const STALE_MS = 4 * 3600_000
+const NOT_AWAITED: Promise<Call | null> = Promise.resolve(null)
 
 interface Pending {
   call: Call
@@ -205,7 +206,7 @@ export class CallTracker implements CallSink {
   private endLine(channelId: string, call: Call, endedMs: number | null): void {
     this.byChannel.delete(channelId)
     if (call.endedMs === null) call.endedMs = endedMs
-    void this.finish(call)
+    void this.finish(call, false)
   }
 
   // ---- pops ----
@@ -400,17 +401,18 @@ export class CallTracker implements CallSink {
     else if (call.disposition === 'missed' && call.direction === 'outbound') call.disposition = 'failed'
   }
 
-  private finish(call: Call): Promise<Call | null> {
+  private finish(call: Call, wait = true): Promise<Call | null> {
     this.live.delete(call.id)
     for (const k of Object.keys(call.vendorIds)) this.liveKeys.delete(callKey(call.source, k, call.vendorIds[k]!))
     this.derive(call)
     call.updatedMs = this.now()
-    return this.enqueue(call, 'call.ended')
+    return this.enqueue(call, 'call.ended', wait)
   }
 
   // ---- writing ----
 
-  private enqueue(call: Call, event: 'call.ended' | 'call.updated'): Promise<Call | null> {
+  /** `wait` false: nobody awaits the commit (a line's end), so no promise is made per call. */
+  private enqueue(call: Call, event: 'call.ended' | 'call.updated', wait = true): Promise<Call | null> {
     let p = this.pending.get(call.id)
     if (!p) {
       if (this.pending.size >= MAX_PENDING) {
@@ -424,7 +426,7 @@ export class CallTracker implements CallSink {
     // a call that ends and is updated before its commit is announced once, as ended
     if (!p.events.includes('call.ended') && !p.events.includes(event)) p.events.push(event)
     this.scheduleFlush()
-    return new Promise((resolve) => p.waiters.push(resolve))
+    return wait ? new Promise((resolve) => p.waiters.push(resolve)) : NOT_AWAITED
   }
 
   private scheduleFlush(): void {
@@ -438,8 +440,10 @@ export class CallTracker implements CallSink {
     this.flushScheduled = false
     for (const c of this.starting) {
       if (!this.live.has(c.id) && !this.pending.has(c.id)) continue
-      this.deps.bus.publish('call.started', callJson(c))
-      if (c.answeredMs !== null) this.deps.bus.publish('call.answered', callJson(c))
+      // one JSON form for both events: the bus serialises it, nobody mutates it
+      const json = callJson(c)
+      this.deps.bus.publish('call.started', json)
+      if (c.answeredMs !== null) this.deps.bus.publish('call.answered', json)
     }
     this.starting.clear()
     if (!this.pending.size || !this.log || this.retryTimer) return
