@@ -102,7 +102,7 @@ export class CallTracker implements CallSink {
         // a line stuck busy for hours (a box gone silent keeps its last state): the line's next change ends it
         continue
       }
-      void this.finish(c)
+      void this.finish(c, false)
       n++
     }
     return n
