@@ -399,6 +399,8 @@ export class CallTracker implements CallSink {
     if (call.disposition === 'unknown') call.disposition = inferDisposition(call)
     // "not answered" from a vendor that does not say which way (800hu `unkown`): an outbound call that never connected failed
     else if (call.disposition === 'missed' && call.direction === 'outbound') call.disposition = 'failed'
+    // and a missed call nobody saw the direction of (a box's 未接 upload alone) rang in: missed is inbound by definition
+    else if (call.disposition === 'missed' && call.direction === null) call.direction = 'inbound'
   }
 
   private finish(call: Call, wait = true): Promise<Call | null> {
