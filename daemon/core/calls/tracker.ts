@@ -203,6 +203,8 @@ export class CallTracker implements CallSink {
     const found = this.find(r)
     let call: Call
     let isNew = false
+    // a finished record the report adds nothing to (a vendor log read again) is neither written nor announced
+    const before = found && !this.live.has(found.id) && !this.pending.has(found.id) ? sameness(found) : null
     if (found) {
       call = found
       this.merge(call, r)
@@ -238,6 +240,7 @@ export class CallTracker implements CallSink {
     }
     // a finished call: new (a vendor record of a call telbridge did not see) or one already in the log
     this.derive(call)
+    if (before !== null && sameness(call) === before) return Promise.resolve(call)
     return this.enqueue(call, isNew ? 'call.ended' : 'call.updated')
   }
 
@@ -426,6 +429,11 @@ export class CallTracker implements CallSink {
     this.retryTimer = null
     this.flush()
   }
+}
+
+/** A call's content without its update time: equal before and after a merge when the merge changed nothing. */
+function sameness(c: Call): string {
+  return JSON.stringify({ ...c, updatedMs: 0 })
 }
 
 function vendorSaid(c: Call): boolean {
