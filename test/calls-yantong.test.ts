@@ -79,7 +79,7 @@ t.test('ring → answer → hang-up, a missed call and a busy one: one record ea
   await until(() => (r.daemon.sources.get('yt') as any).cursor !== null, 3000, 'cursor set')
   sim.incoming('8001', '13800138000')
   sim.incoming('8002', '13900139000', 'no-answer')
-  await until(() => rows(r).length === 2 && rows(r).every((x) => x.inputs.includes('log')) && rows(r).length === 2, 6000, 'two calls with their records')
+  await until(() => rows(r).length === 2 && rows(r).every((x) => x.inputs.includes('log')) && rows(r).length === 2, 15_000, 'two calls with their records')
   sim.incoming('8002', '13700137000', 'busy')
   await until(() => rows(r).length === 3, 3000, 'the busy call')
   await new Promise((res) => setTimeout(res, 300)) // a few more polls: nothing new may appear

@@ -129,6 +129,11 @@ export class CallTracker implements CallSink {
     if (ACTIVE.has(e.state)) {
       if (!call) {
         if (this.detached.has(id)) return
+        // the vendor's record of this very call came first (its log beat the line's late pushes): the line adds nothing
+        if (e.callId && this.finishedUnseen(e.source, e.channel, e.callId)) {
+          this.detached.add(id)
+          return
+        }
         call = this.newCall(e.source, 'line', t)
         call.channel = e.channel
         this.byChannel.set(id, call)
@@ -276,6 +281,13 @@ export class CallTracker implements CallSink {
   /** The in-memory copy of a call when there is one (live or waiting for its commit). */
   private current(c: Call): Call {
     return this.live.get(c.id) ?? this.pending.get(c.id)?.call ?? c
+  }
+
+  /** A finished call with this callId that no line followed, on this channel (or none): what a late line start belongs to. */
+  private finishedUnseen(source: string, channel: string, callId: string): Call | undefined {
+    const k = callKey(source, 'callId', callId)
+    const c = this.pendingByKey(k) ?? this.log?.byKey(k)
+    return c && !c.inputs.includes('line') && (c.channel === null || c.channel === channel) ? c : undefined
   }
 
   private pendingByKey(key: string): Call | undefined {
