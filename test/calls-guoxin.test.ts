@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -254,4 +254,44 @@ t.test('calls while telbridge is down come in once from the cursor; a full re-re
   await new Promise((res) => setTimeout(res, 200))
   t.equal(rows(d).length, 3, 'no record twice')
   t.equal(d.sse!.events.filter((e) => e.event.startsWith('call.')).length, 0, 'nothing announced: nothing changed')
+})
+
+t.test('a call still talking in the log holds the cursor, not the entries after it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tb-gxr-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const cursor = join(dir, 'gx.cursor')
+  const { sim } = await startGuoxin({}, t)
+  const entry = (id: number, state: 'STATE_RECEIVING' | 'STATE_RECEIVED', caller: string) => ({
+    id,
+    caller,
+    callee: '801',
+    channel: '127.0.0.1',
+    beginTime: Date.now() - 60_000 + id,
+    duration: state === 'STATE_RECEIVED' ? 30 : 0,
+    state,
+    callType: 'LOCAL_CALL',
+    callid: `r${id}@h`,
+    clickcallid: '',
+    recordVoice: '',
+  })
+  sim.logs.push(entry(1, 'STATE_RECEIVED', '13100000001'), entry(2, 'STATE_RECEIVING', '13100000002'), entry(3, 'STATE_RECEIVED', '13100000003'))
+  const d = await daemonRig({ dataDir: dir, sources: [{ id: 'gx', type: 'guoxin', url: sim.url, pollMs: 100, timeoutMs: 500, callLogPollMs: 100, callLogCursorFile: cursor }] }, { t })
+  await until(() => rows(d).length === 2, 5000, 'the two finished calls')
+  t.same(
+    rows(d)
+      .map((x) => x.phone)
+      .sort(),
+    ['13100000001', '13100000003'],
+  )
+  await until(async () => (await readFile(cursor, 'utf8').catch(() => '')).startsWith('1 '), 3000, 'the cursor at entry 1')
+  await new Promise((res) => setTimeout(res, 300))
+  t.equal(rows(d).length, 2, 'entry 3 once, though it is read again each round')
+  sim.logs[1]!.state = 'STATE_RECEIVED'
+  sim.logs[1]!.duration = 45
+  await until(() => rows(d).length === 3, 5000, 'the call that was talking, once it ended')
+  await until(async () => (await readFile(cursor, 'utf8').catch(() => '')).startsWith('3 '), 3000, 'the cursor past all three')
+  t.match(
+    rows(d).find((x) => x.phone === '13100000002'),
+    { talk_s: 45, disposition: 'answered' },
+  )
 })

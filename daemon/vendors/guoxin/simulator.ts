@@ -167,7 +167,8 @@ interface SimLog {
   channel: string
   beginTime: number
   duration: number
-  state: 'STATE_FAILED' | 'STATE_RECEIVED'
+  /** STATE_RECEIVING: a test's entry of a call still talking (the simulator logs finished calls only) */
+  state: 'STATE_FAILED' | 'STATE_RECEIVED' | 'STATE_RECEIVING'
   callType: string
   callid: string
   recordVoice: string

@@ -90,7 +90,15 @@ export class GuoxinSource extends PolledSource {
   private lastSkippedLog = 0
   private logDueAt = 0
   /** the call-log cursor: the last entry id whose call is committed, and its beginTime */
-  private readonly logCursor = { loaded: false, id: null as number | null, at: null as number | null, saved: null as string | null, reported: 0, lastError: null as string | null }
+  private readonly logCursor = {
+    beyond: new Set<number>(),
+    loaded: false,
+    id: null as number | null,
+    at: null as number | null,
+    saved: null as string | null,
+    reported: 0,
+    lastError: null as string | null,
+  }
   /** EXTNUM_STATE extension → what the agent registry was last told */
   private readonly agentSig = new Map<string, string>()
   /** push id → the first extension it reached (oldest first, at most LEGS_KEEP) */
@@ -179,7 +187,7 @@ export class GuoxinSource extends PolledSource {
   /**
    * One round: the entries after the cursor, oldest first, reported; the cursor moves over those
    * whose call is committed, and stops at a call still talking (STATE_RECEIVING) so its final entry
-   * is read later. The query is by date: from the cursor entry's day (or the lookback) to tomorrow,
+   * is read later (the entries after it are reported meanwhile). The query is by date: from the cursor entry's day (or the lookback) to tomorrow,
    * paged with `first` as an offset; entries at or before the cursor are skipped.
    */
   private async pollCallLog(signal: AbortSignal): Promise<void> {
@@ -199,25 +207,40 @@ export class GuoxinSource extends PolledSource {
       .filter((l) => l.id > after && (this.logCursor.id !== null || (l.beginTime ?? now) >= fromMs))
       .sort((a, b) => a.id - b.id)
       .filter((l, i, all) => i === 0 || all[i - 1]!.id !== l.id)
+    const HOLD = 'hold'
     const batch: { l: CallLog; done: Promise<unknown> }[] = []
     for (const l of fresh) {
+      // reported in an earlier round while the cursor was held behind a call still talking
+      if (this.logCursor.beyond.has(l.id)) batch.push({ l, done: Promise.resolve(false) })
       // still talking: its final entry comes later (one that stays "talking" for hours is taken as it is)
-      if (l.state === 'receiving' && (l.beginTime ?? 0) > now - RECEIVING_HOLD_MS) break
-      const r = logReport(this.id, l, (n) => this.isExtension(n))
-      // a transfer's later leg has the first leg's call id: the entry names the extension it ended on
-      const first = l.callid ? this.legs.get(l.callid) : undefined
-      if (r && first !== undefined && r.channel !== first && r.vendorIds) r.vendorIds = Object.fromEntries(Object.entries(r.vendorIds).filter(([k]) => k !== 'callId'))
-      batch.push({ l, done: r ? this.ctx.calls!.report(r).catch(() => null) : Promise.resolve(true) })
+      else if (l.state === 'receiving' && (l.beginTime ?? 0) > now - RECEIVING_HOLD_MS) batch.push({ l, done: Promise.resolve(HOLD) })
+      else {
+        const r = logReport(this.id, l, (n) => this.isExtension(n))
+        // a transfer's later leg has the first leg's call id: the entry names the extension it ended on
+        const first = l.callid ? this.legs.get(l.callid) : undefined
+        if (r && first !== undefined && r.channel !== first && r.vendorIds) r.vendorIds = Object.fromEntries(Object.entries(r.vendorIds).filter(([k]) => k !== 'callId'))
+        batch.push({ l, done: r ? this.ctx.calls!.report(r).catch(() => null) : Promise.resolve(true) })
+      }
     }
     const results = await Promise.all(batch.map((b) => b.done))
+    // the cursor moves over the committed entries up to the first one still talking (or not taken);
+    // entries after that are reported all the same and remembered, so a long call delays no other
+    let held = false
     let moved = false
     for (let i = 0; i < batch.length; i++) {
-      if (results[i] === null) break
-      this.logCursor.id = batch[i]!.l.id
-      this.logCursor.at = batch[i]!.l.beginTime ?? this.logCursor.at
-      this.logCursor.reported++
-      moved = true
+      const res = results[i]
+      const l = batch[i]!.l
+      if (res === null || res === HOLD) held = true
+      else if (!held) {
+        this.logCursor.id = l.id
+        this.logCursor.at = l.beginTime ?? this.logCursor.at
+        moved = true
+      } else this.logCursor.beyond.add(l.id)
+      if (res !== null && res !== HOLD && res !== false) this.logCursor.reported++
     }
+    for (const id of this.logCursor.beyond) if (id <= (this.logCursor.id ?? -1)) this.logCursor.beyond.delete(id)
+    // a re-report is harmless (the entry's id finds its call): the memory stays bounded
+    if (this.logCursor.beyond.size > 50_000) this.logCursor.beyond.clear()
     this.logCursor.lastError = null
     if (moved) await this.saveLogCursor()
     if (results.includes(null)) throw new Error('the call log did not take every entry; the rest is read again next round')
