@@ -115,7 +115,7 @@ function pushCost(withCalls: boolean): void {
   const run = (qs: Record<string, string>[]) => {
     for (const q of qs) {
       const r = parsePush(q)
-      if (r.ok) src.applyPush(r.push)
+      if (r.ok) void src.applyPush(r.push)
     }
   }
   run(queries.slice(0, 999))

@@ -56,6 +56,8 @@ const LOG_PAGE = 1000
 const LOG_MAX_PAGES = 10
 /** a STATE_RECEIVING entry holds the call-log cursor this long at most */
 const RECEIVING_HOLD_MS = 6 * 3_600_000
+/** the longest a push answer waits for the commit of the call it ended */
+const PUSH_COMMIT_WAIT_MS = 2000
 /** Call ids whose first extension leg is remembered (a transfer's later legs are told apart by it). */
 const LEGS_KEEP = 2000
 
@@ -89,6 +91,8 @@ export class GuoxinSource extends PolledSource {
   private readonly conferences = new Map<string, string>()
   private lastSkippedLog = 0
   private logDueAt = 0
+  /** the reports of the push being applied (applyPush's answer waits for them) */
+  private committing: Promise<unknown>[] = []
   /** the call-log cursor: the last entry id whose call is committed, and its beginTime */
   private readonly logCursor = {
     beyond: new Set<number>(),
@@ -429,7 +433,8 @@ export class GuoxinSource extends PolledSource {
       }
       this.stats.pushes++
       this.stats.lastPushAt = Date.now()
-      this.applyPush(r.push)
+      // a call's end is answered once its record is committed (bounded: a failing disk does not hold the server's push)
+      await Promise.race([this.applyPush(r.push), new Promise((res) => setTimeout(res, PUSH_COMMIT_WAIT_MS).unref())])
       reply.type('text/plain; charset=utf-8')
       return 'ok'
     }
@@ -458,7 +463,7 @@ export class GuoxinSource extends PolledSource {
   }
 
   /** One push onto the table (and a pop from the callee leg). Exposed for tests and benches. */
-  applyPush(p: GuoxinPush): void {
+  applyPush(p: GuoxinPush): Promise<unknown> {
     const now = Date.now()
     // extensions are what EXTNUM_STATE lists (or `extensions`): a customer's number never becomes a channel
     const callee = this.isExtension(p.callee)
@@ -479,6 +484,9 @@ export class GuoxinSource extends PolledSource {
     }
     if (caller) this.applyLeg(p.caller!, p, 'outbound', p.callee, now, p.mainCall ? null : { ext: p.caller!, direction: callee ? 'internal' : 'outbound', phone: p.callee, withCallId: true })
     if (callee && !dial && !p.mainCall && (p.state === 'ringing' || p.state === 'talking')) this.pop(p)
+    const done = this.committing
+    this.committing = []
+    return done.length ? Promise.all(done) : Promise.resolve()
   }
 
   /** A push leg to the call log (before the table ends the line, after it starts it: the report then finds the line's live call). */
@@ -489,13 +497,13 @@ export class GuoxinSource extends PolledSource {
       this.legs.set(p.id, leg.ext)
       if (this.legs.size > LEGS_KEEP) this.legs.delete(this.legs.keys().next().value!)
     }
-    void sink.report(pushReport(this.id, p, leg, now))
+    this.committing.push(sink.report(pushReport(this.id, p, leg, now)))
   }
 
   /** The caller gave up before the extension rang (it was busy, or set busy): a call of its own. */
   private unrung(p: GuoxinPush, now: number): void {
     const cur = this.ctx.table.lookup(this.id, p.callee)
-    void this.ctx.calls?.report(unrungReport(this.id, p, cur !== undefined && IN_CALL.includes(cur.state), now))
+    if (this.ctx.calls) this.committing.push(this.ctx.calls.report(unrungReport(this.id, p, cur !== undefined && IN_CALL.includes(cur.state), now)))
   }
 
   /** The click-to-dial of `ext` a push with `ext` as callee belongs to: maincall legs, or legs from the dialed number. */
