@@ -223,7 +223,8 @@ export class GuoxinSource extends PolledSource {
         // a transfer's later leg has the first leg's call id: the entry names the extension it ended on
         const first = l.callid ? this.legs.get(l.callid) : undefined
         if (r && first !== undefined && r.channel !== first && r.vendorIds) r.vendorIds = Object.fromEntries(Object.entries(r.vendorIds).filter(([k]) => k !== 'callId'))
-        batch.push({ l, done: r ? this.ctx.calls!.report(r).catch(() => null) : Promise.resolve(true) })
+        // bounded: a call log that cannot commit (a failing disk) must not stop the EXTNUM_STATE polls; the cursor then stays
+        batch.push({ l, done: r ? withinMs(this.ctx.calls!.report(r), PUSH_COMMIT_WAIT_MS * 5) : Promise.resolve(true) })
       }
     }
     const results = await Promise.all(batch.map((b) => b.done))
@@ -434,7 +435,7 @@ export class GuoxinSource extends PolledSource {
       this.stats.pushes++
       this.stats.lastPushAt = Date.now()
       // a call's end is answered once its record is committed (bounded: a failing disk does not hold the server's push)
-      await Promise.race([this.applyPush(r.push), new Promise((res) => setTimeout(res, PUSH_COMMIT_WAIT_MS).unref())])
+      await withinMs(this.applyPush(r.push), PUSH_COMMIT_WAIT_MS)
       reply.type('text/plain; charset=utf-8')
       return 'ok'
     }
@@ -780,6 +781,13 @@ export class GuoxinSource extends PolledSource {
     if (err instanceof GuoxinRefused) return new VendorRefused(this.id, err.status, `${err.opt}: ${err.meaning.en}${err.meaning.zh ? ` (${err.meaning.zh})` : ''}`)
     return asVendorTimeout(this.id, this.cfg.timeoutMs, err)
   }
+}
+
+/** The promise's value, or null when it fails or takes longer than ms. */
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<null>((res) => (timer = setTimeout(() => res(null), ms)))
+  return Promise.race([p.catch(() => null), late]).finally(() => clearTimeout(timer))
 }
 
 /** Query and form fields of a push: a repeated name (in either, or both) becomes an array, which parsePush refuses. */

@@ -27,6 +27,8 @@ export { mapExtenStatus }
 
 /** A dial we placed marks the staff member's next call outbound for this long (ring + answer time). */
 const DIAL_MEMORY_MS = 120_000
+/** How long a CDR page waits for the call log's commit before the round gives up (the cursor stays). */
+const COMMIT_WAIT_MS = 10_000
 /** With no `staff` configured, the staff list comes from GetUserInfo, refreshed this often. */
 const STAFF_REFRESH_MS = 300_000
 
@@ -246,7 +248,8 @@ export class YantongSource extends PolledSource {
   private async reportCdrs(records: readonly CdrRecord[]): Promise<number> {
     const sink = this.ctx.calls
     if (!sink || !records.length) return records.length
-    const done = await Promise.all(records.map((r) => sink.report(cdrReport(this.id, r, this.msOf(r.calldate))).catch(() => null)))
+    // bounded: a call log that cannot commit (a failing disk) must not stop the line polling; the cursor then stays
+    const done = await Promise.all(records.map((r) => withinMs(sink.report(cdrReport(this.id, r, this.msOf(r.calldate))), COMMIT_WAIT_MS)))
     const bad = done.findIndex((c) => c === null)
     return bad < 0 ? records.length : bad
   }
@@ -615,6 +618,13 @@ export class YantongSource extends PolledSource {
     if (err instanceof HttpTimeoutError || err instanceof HttpUnreachableError) return asVendorTimeout(this.id, this.cfg.timeoutMs, err)
     return err
   }
+}
+
+/** The promise's value, or null when it fails or takes longer than ms. */
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<null>((res) => (timer = setTimeout(() => res(null), ms)))
+  return Promise.race([p.catch(() => null), late]).finally(() => clearTimeout(timer))
 }
 
 /** A checked action field as the client's string (numbers as their digits). */
