@@ -7,7 +7,8 @@
  *    channel event). Steady: 5 extensions change per round; worst: all 1,000 flip idle ↔ busy every
  *    round. 40 rounds after 10 warm-up rounds; answers are built before timing.
  *  - push cost: CPU µs per push callback checked (parsePush) and applied (state change, and a pop for
- *    callee-leg ringing), in-process, 10,000 pushes (ringing, talking, hungup for 3,333 calls).
+ *    callee-leg ringing), in-process, 10,000 pushes (ringing, talking, hungup for 3,333 calls); with
+ *    the call tracker (each leg also a push report, issue 13) between two runs without it.
  *  - control round trip, sequential, on 127.0.0.1 against the simulator: SET_EXT_PRESENCE_STATE
  *    (stateless: always 200) by a direct GuoxinClient call; `source.control({action:'presence'})`;
  *    and POST /v1/agents/:agent/presence on the daemon's API. Interleaved blocks; p50/p99.
@@ -92,9 +93,11 @@ function pollCost(): void {
   say(`  answer size: ${(bodies('steady')[0]!.length / 1000).toFixed(0)} kB UTF-8 JSON for ${N} extensions`)
 }
 
-function pushCost(): void {
+function pushCost(withCalls: boolean): void {
   const daemon = new Daemon(idleConfig, { log: pino({ level: 'silent' }) })
   const src = daemon.sources.get('gx') as GuoxinSource
+  // the baseline: the same pushes with no call log behind the source (as before issue 13)
+  if (!withCalls) (src as unknown as { ctx: { calls?: unknown } }).ctx.calls = undefined
   src.applyStates(parseExtStates(iconv.decode(answer(Array.from({ length: N }, (_, i) => ({ telNum: String(10000 + i), busy: false, remote: null }))), 'utf-8')).states, Date.now())
   const queries: Record<string, string>[] = []
   for (let i = 0; queries.length < 10_000; i++) {
@@ -112,13 +115,21 @@ function pushCost(): void {
   const run = (qs: Record<string, string>[]) => {
     for (const q of qs) {
       const r = parsePush(q)
-      if (r.ok) src.applyPush(r.push)
+      if (r.ok) void src.applyPush(r.push)
     }
   }
   run(queries.slice(0, 999))
   const ms = cpuMs(() => run(queries.slice(999)))
   const n = queries.length - 999
-  report({ bench: 'guoxin', metric: 'push checked + applied', value: (ms * 1000) / n, unit: 'µs', note: `CPU per push, ${n} pushes in-process (a third make a pop)` })
+  report({
+    bench: 'guoxin',
+    metric: withCalls ? 'push checked + applied + call tracker' : 'push checked + applied, no call tracker',
+    value: (ms * 1000) / n,
+    unit: 'µs',
+    note: withCalls
+      ? `CPU per push, ${n} pushes in-process (a third make a pop); each extension leg also a push report merged into its call (the per-tick SQLite commit is not in this figure)`
+      : 'baseline: the source without a call sink',
+  })
   daemon.pops.close()
 }
 
@@ -152,6 +163,8 @@ async function controlRoundTrip(): Promise<void> {
 
 say(`guoxin bench: ${load()} at the start`)
 pollCost()
-pushCost()
+pushCost(false)
+pushCost(true)
+pushCost(false)
 await controlRoundTrip()
 finish()

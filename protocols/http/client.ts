@@ -94,10 +94,11 @@ export function openRequest(url: string, o: OpenOptions): Promise<IncomingMessag
     }
     const onAbort = () => finish(abortError())
     const req = send(u, { method: o.method ?? (body === undefined ? 'GET' : 'POST'), headers }, (res) => finish(null, res))
+    // before anything can destroy it: a request destroyed with no error listener is an uncaught 'socket hang up'
+    req.on('error', (err: NodeJS.ErrnoException) => finish(new HttpUnreachableError(url, err.code ?? err.message)))
     const timer = setTimeout(() => finish(new HttpTimeoutError(url, o.timeoutMs)), o.timeoutMs)
     if (o.signal?.aborted) return finish(abortError())
     o.signal?.addEventListener('abort', onAbort, { once: true })
-    req.on('error', (err: NodeJS.ErrnoException) => finish(new HttpUnreachableError(url, err.code ?? err.message)))
     req.end(body)
   })
 }

@@ -163,6 +163,11 @@ export class CallTracker implements CallSink {
       }
       if (!call) {
         if (this.detached.has(id)) return
+        // the vendor's record of this very call came first (its log beat the line's late pushes): the line adds nothing
+        if (e.callId && this.finishedUnseen(e.source, e.channel, e.callId)) {
+          this.detached.add(id)
+          return
+        }
         const leg = e.vendor?.callLeg
         if (leg !== undefined && leg !== null && leg !== false) {
           // a leg of a call another channel records (LQ: an agent's extension on an outside line): it names the agent, it is no call of its own
@@ -247,6 +252,8 @@ export class CallTracker implements CallSink {
     const found = this.find(r)
     let call: Call
     let isNew = false
+    // a finished record the report adds nothing to (a vendor log read again) is neither written nor announced
+    const before = found && !this.live.has(found.id) && !this.pending.has(found.id) ? sameness(found) : null
     if (found) {
       call = found
       this.merge(call, r)
@@ -282,6 +289,7 @@ export class CallTracker implements CallSink {
     }
     // a finished call: new (a vendor record of a call telbridge did not see) or one already in the log
     this.derive(call)
+    if (before !== null && sameness(call) === before) return Promise.resolve(call)
     return this.enqueue(call, isNew ? 'call.ended' : 'call.updated')
   }
 
@@ -317,6 +325,13 @@ export class CallTracker implements CallSink {
   /** The in-memory copy of a call when there is one (live or waiting for its commit). */
   private current(c: Call): Call {
     return this.live.get(c.id) ?? this.pending.get(c.id)?.call ?? c
+  }
+
+  /** A finished call with this callId that no line followed, on this channel (or none): what a late line start belongs to. */
+  private finishedUnseen(source: string, channel: string, callId: string): Call | undefined {
+    const k = callKey(source, 'callId', callId)
+    const c = this.pendingByKey(k) ?? this.log?.byKey(k)
+    return c && !c.inputs.includes('line') && (c.channel === null || c.channel === channel) ? c : undefined
   }
 
   private pendingByKey(key: string): Call | undefined {
@@ -479,6 +494,11 @@ export class CallTracker implements CallSink {
     this.retryTimer = null
     this.flush()
   }
+}
+
+/** A call's content without its update time: equal before and after a merge when the merge changed nothing. */
+function sameness(c: Call): string {
+  return JSON.stringify({ ...c, updatedMs: 0 })
 }
 
 function vendorSaid(c: Call): boolean {

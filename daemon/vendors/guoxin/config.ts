@@ -71,7 +71,16 @@ export const guoxinSchema = {
       items: { type: 'string', check: checkAllow, doc: 'an IP, a CIDR, or "any"' },
       doc: 'addresses allowed to push: IPs, CIDRs, or "any" (default: the address of `url`)',
     },
-    timeZone: { type: 'string', optional: true, check: checkTimeZone, doc: 'IANA zone of the server (pop times); default the top-level timeZone' },
+    timeZone: { type: 'string', optional: true, check: checkTimeZone, doc: 'IANA zone of the server (pop times, call-log dates); default the top-level timeZone' },
+    callLogPollMs: { type: 'integer', default: 30_000, min: 0, max: 86_400_000, doc: 'CALL_LOG_QUERY interval: finished calls into the call log; 0 turns it off' },
+    callLogLookbackHours: {
+      type: 'number',
+      default: 24,
+      min: 0,
+      max: 8760,
+      doc: 'with no stored cursor: call-log entries of the last this many hours go into the call log at start (calls made while telbridge was down)',
+    },
+    callLogCursorFile: { type: 'string', optional: true, minLength: 1, maxLength: 4096, doc: 'file that keeps the call-log cursor (the last entry id committed) across restarts' },
   },
 } as const satisfies ObjectSchema
 

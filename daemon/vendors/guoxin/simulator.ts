@@ -167,7 +167,8 @@ interface SimLog {
   channel: string
   beginTime: number
   duration: number
-  state: 'STATE_FAILED' | 'STATE_RECEIVED'
+  /** STATE_RECEIVING: a test's entry of a call still talking (the simulator logs finished calls only) */
+  state: 'STATE_FAILED' | 'STATE_RECEIVED' | 'STATE_RECEIVING'
   callType: string
   callid: string
   recordVoice: string
@@ -672,8 +673,13 @@ export class GuoxinSimulator {
     return c
   }
 
-  /** A customer calls an extension: the maincall leg, then the extension's leg rings and is answered after ringMs. */
-  incoming(extNum: string, caller: string): SimCall | null {
+  /**
+   * A customer calls an extension: the maincall leg, then the extension's leg rings and is answered
+   * after ringMs. `answer: false`: nobody answers, the caller hangs up after ringMs (canceled, a
+   * STATE_FAILED log entry). An extension in a call, unregistered or set busy never rings: the
+   * maincall leg is canceled at once and the log has a STATE_FAILED entry.
+   */
+  incoming(extNum: string, caller: string, o: { answer?: boolean } = {}): SimCall | null {
     const e = this.exts.get(extNum)
     if (!e) throw new Error(`no extension ${extNum}`)
     if (e.call || !e.registered || e.presence === 'busy') {
@@ -681,13 +687,26 @@ export class GuoxinSimulator {
       const id = this.newId()
       this.sendPush({ id, caller, callee: extNum, state: 'calling', direction: 'incoming', businessId: 'maincall', group: e.group })
       this.sendPush({ id, caller, callee: extNum, state: 'canceled', direction: 'incoming', businessId: 'maincall', group: e.group })
+      this.logs.push({
+        id: ++this.logSeq,
+        caller,
+        callee: extNum,
+        channel: '127.0.0.1',
+        beginTime: Date.now(),
+        duration: 0,
+        state: 'STATE_FAILED',
+        callType: 'LOCAL_CALL',
+        callid: id,
+        clickcallid: '',
+        recordVoice: '',
+      })
       return null
     }
     const c = this.newCall(e, caller, 'in')
     this.pushLeg(c, 'calling', true)
     c.phase = 'ringing'
     this.pushLeg(c, 'ringing')
-    c.timers.push(setTimeout(() => this.answer(c), this.opts.ringMs))
+    c.timers.push(setTimeout(() => (o.answer === false ? this.endCall(c, 'canceled') : this.answer(c)), this.opts.ringMs))
     return c
   }
 
@@ -757,8 +776,12 @@ export class GuoxinSimulator {
     if (!free.length) return
     const e = free[Math.floor(this.rnd() * free.length)]!
     const phone = `1${['33', '35', '38', '39', '52', '58', '86', '89'][Math.floor(this.rnd() * 8)]}${String(Math.floor(this.rnd() * 1e8)).padStart(8, '0')}`
-    if (this.rnd() < 0.3) this.dial(e, phone)
-    else this.incoming(e.telNum, phone)
+    // a working day's mix: dials, answered calls, some missed, and now and then a caller who finds the line busy
+    const x = this.rnd()
+    const busy = [...this.exts.values()].filter((b) => b.call && !this.opts.reserved?.includes(b.telNum))
+    if (x < 0.3) this.dial(e, phone)
+    else if (x < 0.4 && busy.length) this.incoming(busy[Math.floor(this.rnd() * busy.length)]!.telNum, phone)
+    else this.incoming(e.telNum, phone, { answer: x >= 0.55 })
   }
 
   /** Send one push (in order: each waits for the previous one). */

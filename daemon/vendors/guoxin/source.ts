@@ -1,4 +1,5 @@
 import { lookup } from 'node:dns/promises'
+import { readFile } from 'node:fs/promises'
 import { BlockList, isIP } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
@@ -16,16 +17,18 @@ import {
   type GuoxinPush,
   type Skipped,
 } from '../../../protocols/guoxin/index.js'
-import { encodePop, formatPop, tryParsePop } from '../../../protocols/lq-pop/index.js'
+import { encodePop, formatPop, hostTimeZone, localOffset, tryParsePop } from '../../../protocols/lq-pop/index.js'
 import { badField, need, UnsupportedAction, VendorRefused, type ActionTable, type CallRequest, type CallResult } from '../../core/control.js'
 import { ApiError } from '../../core/errors.js'
 import { errorSchema } from '../../core/route-schema.js'
 import type { ChannelEntry, ChannelPatch, ChannelState } from '../../core/table.js'
+import { writeAtomic } from '../../core/fs.js'
 import type { GuoxinConfig } from './config.js'
 import { PolledSource, asVendorTimeout } from '../../core/polled.js'
 import type { SourceContext, VendorRecording } from '../../core/source.js'
 import type { VendorAction } from '../../core/actions.js'
 import { guoxinActions } from './actions.js'
+import { extAgent, logReport, pushReport, unrungReport, type PushLeg } from './calls.js'
 
 /** States a poll's coarse BUSY_* must not overwrite: pushes and control actions know better. */
 const IN_CALL: readonly ChannelState[] = ['ringing', 'dialing', 'talking', 'held']
@@ -48,6 +51,15 @@ const POPPED_KEEP = 2000
 const SKIPPED_LOG_EVERY_MS = 60_000
 /** A push is a handful of short fields: a form body beyond this is not one. */
 const PUSH_BODY_MAX = 8192
+/** CALL_LOG_QUERY page size (the seed's example asks 1000) and pages per round */
+const LOG_PAGE = 1000
+const LOG_MAX_PAGES = 10
+/** a STATE_RECEIVING entry holds the call-log cursor this long at most */
+const RECEIVING_HOLD_MS = 6 * 3_600_000
+/** the longest a push answer waits for the commit of the call it ended */
+const PUSH_COMMIT_WAIT_MS = 2000
+/** Call ids whose first extension leg is remembered (a transfer's later legs are told apart by it). */
+const LEGS_KEEP = 2000
 
 /**
  * Guoxin call center (seed 001): polls EXTNUM_STATE into the table (one channel per extension,
@@ -78,6 +90,23 @@ export class GuoxinSource extends PolledSource {
   /** extension → conference id of a conference it created */
   private readonly conferences = new Map<string, string>()
   private lastSkippedLog = 0
+  private logDueAt = 0
+  /** the reports of the push being applied (applyPush's answer waits for them) */
+  private committing: Promise<unknown>[] = []
+  /** the call-log cursor: the last entry id whose call is committed, and its beginTime */
+  private readonly logCursor = {
+    beyond: new Set<number>(),
+    loaded: false,
+    id: null as number | null,
+    at: null as number | null,
+    saved: null as string | null,
+    reported: 0,
+    lastError: null as string | null,
+  }
+  /** EXTNUM_STATE extension → what the agent registry was last told */
+  private readonly agentSig = new Map<string, string>()
+  /** push id → the first extension it reached (oldest first, at most LEGS_KEEP) */
+  private readonly legs = new Map<string, string>()
   private readonly popOpts: { timeZone?: string }
   private stats = { pushes: 0, pushesRejected: 0, pushesForbidden: 0, pops: 0, lastPushAt: null as number | null, controls: 0, refused: 0 }
 
@@ -116,6 +145,7 @@ export class GuoxinSource extends PolledSource {
       pushesForbidden: this.stats.pushesForbidden,
       lastPushAt: this.stats.lastPushAt && new Date(this.stats.lastPushAt).toISOString(),
       pops: this.stats.pops,
+      callLog: this.cfg.callLogPollMs > 0 ? { cursor: this.logCursor.id, reported: this.logCursor.reported, lastError: this.logCursor.lastError } : null,
       controls: this.stats.controls,
       refused: this.stats.refused,
     }
@@ -129,6 +159,129 @@ export class GuoxinSource extends PolledSource {
     const { states, skipped } = await this.client.extStates({ signal })
     if (skipped.length) this.noteSkipped(skipped)
     this.applyStates(states, startedAt)
+    this.reportAgents(states)
+    if (this.cfg.callLogPollMs > 0 && this.ctx.calls && Date.now() >= this.logDueAt) {
+      this.logDueAt = Date.now() + this.cfg.callLogPollMs
+      // a call-log failure is logged, not a reason to call the extensions unknown
+      await this.pollCallLog(signal).catch((err: unknown) => {
+        if (signal.aborted) return
+        const msg = (err as Error).message
+        if (msg !== this.logCursor.lastError) this.ctx.log.warn({ err: msg }, 'CALL_LOG_QUERY failed; the call log resumes on a later round')
+        this.logCursor.lastError = msg
+      })
+    }
+  }
+
+  /** Extensions to the agent registry, each when what EXTNUM_STATE says of it changed. */
+  private reportAgents(states: readonly ExtState[]): void {
+    const sink = this.ctx.calls
+    if (!sink) return
+    for (const s of states) {
+      if (this.watch && !this.watch.has(s.telNum)) continue
+      const a = extAgent(this.id, s)
+      const sig = `${a.name ?? ''}|${a.presence ?? ''}|${String(a.loggedIn)}`
+      if (this.agentSig.get(s.telNum) === sig) continue
+      this.agentSig.set(s.telNum, sig)
+      sink.agent(a)
+    }
+  }
+
+  // ---- call log (§21) into the call log ----
+
+  /**
+   * One round: the entries after the cursor, oldest first, reported; the cursor moves over those
+   * whose call is committed, and stops at a call still talking (STATE_RECEIVING) so its final entry
+   * is read later (the entries after it are reported meanwhile). The query is by date: from the cursor entry's day (or the lookback) to tomorrow,
+   * paged with `first` as an offset; entries at or before the cursor are skipped.
+   */
+  private async pollCallLog(signal: AbortSignal): Promise<void> {
+    if (!this.logCursor.loaded) await this.loadLogCursor()
+    const now = Date.now()
+    const fromMs = this.logCursor.at ?? now - this.cfg.callLogLookbackHours * 3_600_000
+    const q = { beginDate: this.serverDate(fromMs - 86_400_000), endDate: this.serverDate(now + 86_400_000) }
+    const entries: CallLog[] = []
+    for (let page = 0; page < LOG_MAX_PAGES && !signal.aborted; page++) {
+      const r = await this.client.callLogQuery({ ...q, first: page * LOG_PAGE, maxResults: LOG_PAGE }, { signal })
+      if (r.skipped.length) this.ctx.log.warn({ skipped: r.skipped.slice(0, 5), count: r.skipped.length }, 'CALL_LOG_QUERY entries skipped')
+      entries.push(...r.logs)
+      if (r.logs.length + r.skipped.length < LOG_PAGE) break
+    }
+    const after = this.logCursor.id ?? -1
+    const fresh = entries
+      .filter((l) => l.id > after && (this.logCursor.id !== null || (l.beginTime ?? now) >= fromMs))
+      .sort((a, b) => a.id - b.id)
+      .filter((l, i, all) => i === 0 || all[i - 1]!.id !== l.id)
+    const HOLD = 'hold'
+    const batch: { l: CallLog; done: Promise<unknown> }[] = []
+    for (const l of fresh) {
+      // reported in an earlier round while the cursor was held behind a call still talking
+      if (this.logCursor.beyond.has(l.id)) batch.push({ l, done: Promise.resolve(false) })
+      // still talking: its final entry comes later (one that stays "talking" for hours is taken as it is)
+      else if (l.state === 'receiving' && (l.beginTime ?? 0) > now - RECEIVING_HOLD_MS) batch.push({ l, done: Promise.resolve(HOLD) })
+      else {
+        const r = logReport(this.id, l, (n) => this.isExtension(n))
+        // a transfer's later leg has the first leg's call id: the entry names the extension it ended on
+        const first = l.callid ? this.legs.get(l.callid) : undefined
+        if (r && first !== undefined && r.channel !== first && r.vendorIds) r.vendorIds = Object.fromEntries(Object.entries(r.vendorIds).filter(([k]) => k !== 'callId'))
+        // bounded: a call log that cannot commit (a failing disk) must not stop the EXTNUM_STATE polls; the cursor then stays
+        batch.push({ l, done: r ? withinMs(this.ctx.calls!.report(r), PUSH_COMMIT_WAIT_MS * 5) : Promise.resolve(true) })
+      }
+    }
+    const results = await Promise.all(batch.map((b) => b.done))
+    // the cursor moves over the committed entries up to the first one still talking (or not taken);
+    // entries after that are reported all the same and remembered, so a long call delays no other
+    let held = false
+    let moved = false
+    for (let i = 0; i < batch.length; i++) {
+      const res = results[i]
+      const l = batch[i]!.l
+      if (res === null || res === HOLD) held = true
+      else if (!held) {
+        this.logCursor.id = l.id
+        this.logCursor.at = l.beginTime ?? this.logCursor.at
+        moved = true
+      } else this.logCursor.beyond.add(l.id)
+      if (res !== null && res !== HOLD && res !== false) this.logCursor.reported++
+    }
+    for (const id of this.logCursor.beyond) if (id <= (this.logCursor.id ?? -1)) this.logCursor.beyond.delete(id)
+    // a re-report is harmless (the entry's id finds its call): the memory stays bounded
+    if (this.logCursor.beyond.size > 50_000) this.logCursor.beyond.clear()
+    this.logCursor.lastError = null
+    if (moved) await this.saveLogCursor()
+    if (results.includes(null)) throw new Error('the call log did not take every entry; the rest is read again next round')
+  }
+
+  private async loadLogCursor(): Promise<void> {
+    const file = this.cfg.callLogCursorFile
+    this.logCursor.loaded = true
+    if (!file) return
+    try {
+      const text = (await readFile(file, 'utf8')).trim()
+      const m = /^(\d{1,15}) (\d{1,15})$/.exec(text)
+      if (m) {
+        this.logCursor.id = Number(m[1])
+        this.logCursor.at = Number(m[2])
+        this.logCursor.saved = text
+      } else this.ctx.log.warn({ file, content: text.slice(0, 40) }, 'call-log cursor file holds no cursor; starting from the lookback')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+  }
+
+  /** Written atomically: a crash leaves the old cursor or the new, never half. */
+  private async saveLogCursor(): Promise<void> {
+    const file = this.cfg.callLogCursorFile
+    if (!file || this.logCursor.id === null) return
+    const text = `${this.logCursor.id} ${this.logCursor.at ?? 0}`
+    if (text === this.logCursor.saved) return
+    await writeAtomic(file, `${text}\n`, { mode: 0o644 })
+    this.logCursor.saved = text
+  }
+
+  /** yyyy-MM-dd in the server's zone. */
+  private serverDate(ms: number): string {
+    const zone = this.cfg.timeZone ?? this.ctx.timeZone ?? hostTimeZone()
+    return new Date(ms + localOffset(ms, zone)).toISOString().slice(0, 10)
   }
 
   private noteSkipped(skipped: Skipped[]): void {
@@ -281,7 +434,8 @@ export class GuoxinSource extends PolledSource {
       }
       this.stats.pushes++
       this.stats.lastPushAt = Date.now()
-      this.applyPush(r.push)
+      // a call's end is answered once its record is committed (bounded: a failing disk does not hold the server's push)
+      await withinMs(this.applyPush(r.push), PUSH_COMMIT_WAIT_MS)
       reply.type('text/plain; charset=utf-8')
       return 'ok'
     }
@@ -310,7 +464,7 @@ export class GuoxinSource extends PolledSource {
   }
 
   /** One push onto the table (and a pop from the callee leg). Exposed for tests and benches. */
-  applyPush(p: GuoxinPush): void {
+  applyPush(p: GuoxinPush): Promise<unknown> {
     const now = Date.now()
     // extensions are what EXTNUM_STATE lists (or `extensions`): a customer's number never becomes a channel
     const callee = this.isExtension(p.callee)
@@ -321,13 +475,36 @@ export class GuoxinSource extends PolledSource {
     const dial = callee ? this.pendingDial(p.callee, p) : undefined
     if (dial) {
       dial.callId ??= p.id
-      this.applyLeg(p.callee, p, 'outbound', dial.callee, now)
+      this.applyLeg(p.callee, p, 'outbound', dial.callee, now, { ext: p.callee, direction: 'outbound', phone: dial.callee, withCallId: true, clickcallid: dial.clickcallid })
     } else if (callee && !(p.mainCall && p.state === 'calling')) {
       // a maincall `calling` only says the caller reached the server: the callee's own leg tells its ringing
-      this.applyLeg(p.callee, p, 'inbound', p.caller, now)
+      // (an extension-to-extension call: the caller's leg carries the call id, see calls.ts)
+      const leg: PushLeg | null = p.mainCall ? null : { ext: p.callee, direction: caller ? 'internal' : 'inbound', phone: p.caller, withCallId: !caller }
+      if (p.mainCall && p.state === 'canceled' && !this.legs.has(p.id)) this.unrung(p, now)
+      this.applyLeg(p.callee, p, 'inbound', p.caller, now, leg)
     }
-    if (caller) this.applyLeg(p.caller!, p, 'outbound', p.callee, now)
+    if (caller) this.applyLeg(p.caller!, p, 'outbound', p.callee, now, p.mainCall ? null : { ext: p.caller!, direction: callee ? 'internal' : 'outbound', phone: p.callee, withCallId: true })
     if (callee && !dial && !p.mainCall && (p.state === 'ringing' || p.state === 'talking')) this.pop(p)
+    const done = this.committing
+    this.committing = []
+    return done.length ? Promise.all(done) : Promise.resolve()
+  }
+
+  /** A push leg to the call log (before the table ends the line, after it starts it: the report then finds the line's live call). */
+  private reportLeg(p: GuoxinPush, leg: PushLeg, now: number): void {
+    const sink = this.ctx.calls
+    if (!sink) return
+    if (!this.legs.has(p.id)) {
+      this.legs.set(p.id, leg.ext)
+      if (this.legs.size > LEGS_KEEP) this.legs.delete(this.legs.keys().next().value!)
+    }
+    this.committing.push(sink.report(pushReport(this.id, p, leg, now)))
+  }
+
+  /** The caller gave up before the extension rang (it was busy, or set busy): a call of its own. */
+  private unrung(p: GuoxinPush, now: number): void {
+    const cur = this.ctx.table.lookup(this.id, p.callee)
+    if (this.ctx.calls) this.committing.push(this.ctx.calls.report(unrungReport(this.id, p, cur !== undefined && IN_CALL.includes(cur.state), now)))
   }
 
   /** The click-to-dial of `ext` a push with `ext` as callee belongs to: maincall legs, or legs from the dialed number. */
@@ -341,11 +518,12 @@ export class GuoxinSource extends PolledSource {
     return p.mainCall || p.caller === d.callee ? d : undefined
   }
 
-  private applyLeg(ext: string, p: GuoxinPush, direction: 'inbound' | 'outbound', other: string | null, now: number): void {
+  private applyLeg(ext: string, p: GuoxinPush, direction: 'inbound' | 'outbound', other: string | null, now: number, leg: PushLeg | null): void {
     const cur = this.ctx.table.lookup(this.id, ext)
     if (p.state === 'hungup' || p.state === 'canceled') {
       // the end of another call (e.g. the leg a transfer left) must not idle the extension's current one
       if (cur && cur.callId !== null && cur.callId !== p.id) return
+      if (leg) this.reportLeg(p, leg, now)
       this.touchedAt.set(ext, now)
       this.forgetCall(ext)
       this.dialOf.delete(ext)
@@ -358,6 +536,7 @@ export class GuoxinSource extends PolledSource {
     this.touchedAt.set(ext, now)
     this.pushHeld.set(ext, { callId: p.id, at: now })
     this.ctx.table.update(this.id, ext, { state, phone: other, direction, callId: p.id, agent: ext })
+    if (leg) this.reportLeg(p, leg, now)
   }
 
   private pop(p: GuoxinPush): void {
@@ -602,6 +781,13 @@ export class GuoxinSource extends PolledSource {
     if (err instanceof GuoxinRefused) return new VendorRefused(this.id, err.status, `${err.opt}: ${err.meaning.en}${err.meaning.zh ? ` (${err.meaning.zh})` : ''}`)
     return asVendorTimeout(this.id, this.cfg.timeoutMs, err)
   }
+}
+
+/** The promise's value, or null when it fails or takes longer than ms. */
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<null>((res) => (timer = setTimeout(() => res(null), ms)))
+  return Promise.race([p.catch(() => null), late]).finally(() => clearTimeout(timer))
 }
 
 /** Query and form fields of a push: a repeated name (in either, or both) becomes an array, which parsePush refuses. */

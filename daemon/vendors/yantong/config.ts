@@ -27,6 +27,13 @@ export const yantongSchema = {
     cdrLimit: { type: 'integer', default: 100, min: 1, max: 1000, doc: 'records per GetCDRList page' },
     cdrMaxPages: { type: 'integer', default: 10, min: 1, max: 1000, doc: 'pages per CDR round at most (a backlog is worked off over several rounds)' },
     cdrStart: { type: 'string', default: 'latest', enum: ['latest', 'all'], doc: 'where the cursor starts when none is stored: `latest` (no history) or `all`' },
+    cdrLookbackHours: {
+      type: 'number',
+      default: 24,
+      min: 0,
+      max: 8760,
+      doc: 'with no stored cursor and cdrStart `latest`: records of the last this many hours go into the call log (no `cdr` events); 0 = none',
+    },
     cdrCursorFile: { type: 'string', optional: true, minLength: 1, maxLength: 4096, doc: 'file that keeps the PId cursor across restarts' },
     recordingUrl: {
       type: 'string',

@@ -225,9 +225,22 @@ export class YantongSimulator {
     if (status === 0) l.call = null
   }
 
-  /** An inbound call to a staff member: ringing, then talking, then a record. */
-  incoming(staff: string, phone: string): void {
-    this.begin(this.line(staff), 'in', phone, '', '')
+  /**
+   * An inbound call to a staff member: ringing, then talking, then a record. `no-answer`: it rings
+   * ringMs and the caller gives up (NO ANSWER, no recording). `busy`: the line is in a call, so
+   * only a BUSY record is written, at once, and the line does not change.
+   */
+  incoming(staff: string, phone: string, outcome: 'answer' | 'no-answer' | 'busy' = 'answer'): void {
+    const l = this.line(staff)
+    if (outcome === 'busy') {
+      this.record(l, { direction: 'in', phone, startedAt: Date.now(), answeredAt: null, codeid1: '', codeid2: '' }, 'BUSY')
+      return
+    }
+    this.begin(l, 'in', phone, '', '')
+    if (outcome === 'no-answer') {
+      if (l.timer) clearTimeout(l.timer)
+      l.timer = setTimeout(() => this.end(l), this.opts.ringMs)
+    }
   }
 
   private line(staff: string): Line {
@@ -260,6 +273,10 @@ export class YantongSimulator {
     l.callerNum = null
     l.call = null
     if (!c) return
+    this.record(l, c, c.answeredAt !== null ? 'ANSWERED' : 'NO ANSWER')
+  }
+
+  private record(l: Line, c: NonNullable<Line['call']>, disposition: 'ANSWERED' | 'NO ANSWER' | 'BUSY'): void {
     const now = Date.now()
     const id = ++this.nextCdr
     const answered = c.answeredAt !== null
@@ -276,7 +293,7 @@ export class YantongSimulator {
       calldate: cstTime(c.startedAt),
       duration_int: String(Math.round((now - c.startedAt) / 1000)),
       billsec_int: String(answered ? Math.round((now - c.answeredAt!) / 1000) : 0),
-      disposition: answered ? 'ANSWERED' : 'NO ANSWER',
+      disposition,
       customerid: String(1318000 + (id % 1000)),
       companyid: String(this.opts.companyid),
       ClassifId: '3',
@@ -324,7 +341,10 @@ export class YantongSimulator {
         const l = idle[Math.floor(Math.random() * idle.length)]
         if (l) {
           const phone = '13' + String(Math.floor(Math.random() * 1e9)).padStart(9, '0')
-          this.begin(l, Math.random() < 0.5 ? 'in' : 'out', phone, '', '')
+          // a working day's mix: most calls talk, some inbound ones are missed, a few find a busy line
+          const x = Math.random()
+          if (x < 0.45) this.begin(l, 'out', phone, '', '')
+          else this.incoming(l.staff, phone, x < 0.8 ? 'answer' : x < 0.93 ? 'no-answer' : 'busy')
         }
         this.scheduleRandom()
       },

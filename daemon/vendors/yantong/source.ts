@@ -16,50 +16,21 @@ import {
 import type { ActionOutcome, ActionParam, VendorAction } from '../../core/actions.js'
 import { need as needField, VendorRefused, type ActionTable, type CallRequest, type CallResult } from '../../core/control.js'
 import { writeAtomic } from '../../core/fs.js'
-import type { ChannelPatch, ChannelState } from '../../core/table.js'
+import type { ChannelPatch } from '../../core/table.js'
 import { PolledSource, asVendorTimeout } from '../../core/polled.js'
 import { ApiError } from '../../core/errors.js'
 import type { SourceContext, VendorRecording } from '../../core/source.js'
 import type { YantongConfig } from './config.js'
+import { cdrReport, mapExtenStatus, staffAgent } from './calls.js'
+
+export { mapExtenStatus }
 
 /** A dial we placed marks the staff member's next call outbound for this long (ring + answer time). */
 const DIAL_MEMORY_MS = 120_000
+/** How long a CDR page waits for the call log's commit before the round gives up (the cursor stays). */
+const COMMIT_WAIT_MS = 10_000
 /** With no `staff` configured, the staff list comes from GetUserInfo, refreshed this often. */
 const STAFF_REFRESH_MS = 300_000
-
-/**
- * ExtenStatus code → table state. The seed's list is Asterisk's extension states (0 idle, 1 in use,
- * 2 busy, 4 unavailable, 8 ringing, 9 in use + ringing) plus the vendor's own 18 小休 (break) and
- * 19 正忙 (agent set busy), which describe the agent, not the line: the line is idle and the
- * presence is kept in `vendor.presence`. 9 is a second call ringing while one is up (call waiting):
- * the line stays `talking`, with `callWaiting`, so the call in progress is not hidden behind a ring.
- * 16 (Asterisk on hold) is not in the seed but is what the Asterisk underneath would send. Anything
- * else is `unknown`, never idle.
- */
-export function mapExtenStatus(code: number): { state: ChannelState; presence: 'break' | 'busy' | null; callWaiting?: true } {
-  switch (code) {
-    case 0:
-      return { state: 'idle', presence: null }
-    case 1:
-    case 2:
-      return { state: 'talking', presence: null }
-    case 8:
-      return { state: 'ringing', presence: null }
-    case 9:
-      return { state: 'talking', presence: null, callWaiting: true }
-    case 16:
-      return { state: 'held', presence: null }
-    case 18:
-      return { state: 'idle', presence: 'break' }
-    case 19:
-      return { state: 'idle', presence: 'busy' }
-    case -1:
-    case 4:
-      return { state: 'offline', presence: null }
-    default:
-      return { state: 'unknown', presence: null }
-  }
-}
 
 /** Field forms of seed 004, shared by the vendor actions (the seed gives types, not forms: these are ours). */
 const STAFF = { type: 'string', pattern: /^[0-9A-Za-z_.@-]{1,32}$/, patternText: 'a staff id (1–32 letters, digits, _ . @ -)' } as const
@@ -99,6 +70,11 @@ export class YantongSource extends PolledSource {
   private cdrPublished = 0
   private cdrInvalid = 0
   private cdrLastError: string | null = null
+  private cdrBackfilled = 0
+  /** staff id → name (GetUserInfo), for the agent registry */
+  private readonly names = new Map<string, string>()
+  /** staff id → what the registry was last told */
+  private readonly agentSig = new Map<string, string>()
   private cursorSaved: number | null = null
   /** staff → the number we asked it to dial, and when */
   private readonly dialed = new Map<string, { phone: string; at: number; seen: boolean }>()
@@ -132,7 +108,7 @@ export class YantongSource extends PolledSource {
       companyid: this.cfg.companyid,
       staff: this.staff.length,
       timeoutMs: this.cfg.timeoutMs,
-      cdr: this.cfg.cdrPollMs > 0 ? { cursor: this.cursor, published: this.cdrPublished, invalid: this.cdrInvalid, lastError: this.cdrLastError } : null,
+      cdr: this.cfg.cdrPollMs > 0 ? { cursor: this.cursor, published: this.cdrPublished, backfilled: this.cdrBackfilled, invalid: this.cdrInvalid, lastError: this.cdrLastError } : null,
       controls: this.controls,
     }
   }
@@ -164,6 +140,10 @@ export class YantongSource extends PolledSource {
     if (gone.length || ids.length !== this.staff.length) this.ctx.log.info({ staff: ids.length, removed: gone.length }, 'staff list from GetUserInfo')
     this.staff = ids
     this.staffRefreshedAt = Date.now()
+    for (const u of users) {
+      const id = u.staffId ?? u.userName
+      if (id && u.trueName) this.names.set(id, u.trueName)
+    }
   }
 
   private async pollStatus(signal: AbortSignal): Promise<void> {
@@ -179,6 +159,7 @@ export class YantongSource extends PolledSource {
         if (signal.aborted) throw err
         if (err instanceof YantongError && OFFLINE_ERRNO.has(err.errno)) {
           this.ctx.table.update(this.id, staffid, { state: 'offline', direction: null, phone: null, agent: staffid, vendor: { errno: err.errno, message: err.vendorMessage } })
+          this.agentSeen(staffid, { errno: err.errno })
           return
         }
         failed++
@@ -219,6 +200,17 @@ export class YantongSource extends PolledSource {
       patch.phone = null
     }
     this.ctx.table.update(this.id, staffid, patch)
+    this.agentSeen(staffid, st)
+  }
+
+  /** The staff member to the agent registry, when what it says of them changed. */
+  private agentSeen(staffid: string, st: ExtenStatus | { errno: number }): void {
+    if (!this.ctx.calls) return
+    const a = staffAgent(this.id, staffid, st, this.names.get(staffid) ?? null)
+    const sig = `${a.presence ?? ''}|${String(a.loggedIn)}|${a.name ?? ''}`
+    if (this.agentSig.get(staffid) === sig) return
+    this.agentSig.set(staffid, sig)
+    this.ctx.calls.agent(a)
   }
 
   // ---- call records -----------------------------------------------------------------------------
@@ -228,7 +220,7 @@ export class YantongSource extends PolledSource {
       this.cursor = await this.initialCursor(signal)
       await this.saveCursor()
     }
-    for (let page = 0; page < this.cfg.cdrMaxPages; page++) {
+    for (let page = 0; page < this.cfg.cdrMaxPages && !signal.aborted; page++) {
       const from: number = this.cursor
       const res = await this.query(() => this.client.getCdrList({ PId: from, Limit: this.cfg.cdrLimit, Sort: 'ASC' }, { signal }), signal)
       if (res.invalid.length) {
@@ -237,15 +229,50 @@ export class YantongSource extends PolledSource {
       }
       // a vendor that ignores Sort or PId still gives each record once, in order
       const fresh = res.records.filter((r) => r.id > from).sort((a, b) => a.id - b.id)
-      for (const r of fresh) {
+      // the call log first: the cursor passes a record only once its call is committed, so a crash
+      // re-reads it (the exact vendor id makes the second reading add nothing)
+      const kept = await this.reportCdrs(fresh)
+      for (const r of fresh.slice(0, kept)) {
         this.ctx.bus.publish('cdr', this.cdrEvent(r))
         this.cdrPublished++
         this.cursor = r.id
       }
       if (this.cursor !== from) await this.saveCursor()
+      if (kept < fresh.length) throw new Error('the call log did not take every record; the rest is read again next round')
       this.cdrLastError = null
       if (!fresh.length || res.records.length + res.invalid.length < this.cfg.cdrLimit) break
     }
+  }
+
+  /** Records into the call log; resolves with how many, from the first, are committed. */
+  private async reportCdrs(records: readonly CdrRecord[]): Promise<number> {
+    const sink = this.ctx.calls
+    if (!sink || !records.length) return records.length
+    // bounded: a call log that cannot commit (a failing disk) must not stop the line polling; the cursor then stays
+    const done = await Promise.all(records.map((r) => withinMs(sink.report(cdrReport(this.id, r, this.msOf(r.calldate))), COMMIT_WAIT_MS)))
+    const bad = done.findIndex((c) => c === null)
+    return bad < 0 ? records.length : bad
+  }
+
+  /**
+   * With no stored cursor, `latest` starts the `cdr` events after the newest record; the call log
+   * still gets the records of the last cdrLookbackHours (calls made while telbridge was not
+   * running), without events. Not kept: a crash here does it again, and the vendor id dedupes.
+   */
+  private async backfill(upTo: number, signal: AbortSignal): Promise<void> {
+    if (this.cfg.cdrLookbackHours <= 0 || !this.ctx.calls || upTo <= 0) return
+    const begintime = this.localTime(Date.now() - this.cfg.cdrLookbackHours * 3_600_000)
+    let from = 0
+    for (let page = 0; page < this.cfg.cdrMaxPages && !signal.aborted; page++) {
+      const res = await this.query(() => this.client.getCdrList({ PId: from, begintime, Limit: this.cfg.cdrLimit, Sort: 'ASC' }, { signal }), signal)
+      const fresh = res.records.filter((r) => r.id > from && r.id <= upTo).sort((a, b) => a.id - b.id)
+      const kept = await this.reportCdrs(fresh)
+      this.cdrBackfilled += kept
+      if (kept < fresh.length || !fresh.length || res.records.length + res.invalid.length < this.cfg.cdrLimit) break
+      from = fresh[fresh.length - 1]!.id
+      if (from >= upTo) break
+    }
+    if (this.cdrBackfilled) this.ctx.log.info({ records: this.cdrBackfilled, hours: this.cfg.cdrLookbackHours }, 'call log filled from GetCDRList history')
   }
 
   private async initialCursor(signal: AbortSignal): Promise<number> {
@@ -264,7 +291,9 @@ export class YantongSource extends PolledSource {
     if (this.cfg.cdrStart === 'all') return 0
     // `latest`: history before telbridge started is the vendor's business, not a flood of events
     const last = await this.query(() => this.client.getCdrList({ Limit: 1, Sort: 'DESC' }, { signal }), signal)
-    return last.records[0]?.id ?? 0
+    const latest = last.records[0]?.id ?? 0
+    await this.backfill(latest, signal)
+    return latest
   }
 
   /** Written atomically: a crash leaves the old cursor or the new, never half. */
@@ -301,6 +330,19 @@ export class YantongSource extends PolledSource {
       classifId: r.classifId,
       projectId: r.projectId,
     }
+  }
+
+  /** `2016-01-05 12:12:25` in the vendor's zone → epoch ms; null when not a date. */
+  private msOf(calldate: string): number | null {
+    const iso = this.isoOf(calldate)
+    return iso === null ? null : Date.parse(iso)
+  }
+
+  /** Epoch ms → `YYYY-MM-DD HH:MM:SS` in the vendor's zone (GetCDRList's begintime). */
+  private localTime(ms: number): string {
+    // the offset at the UTC instant read as local time is right except within an hour of a DST change
+    const local = ms + localOffset(ms, this.zone)
+    return new Date(local).toISOString().slice(0, 19).replace('T', ' ')
   }
 
   /** `2016-01-05 12:12:25` in the vendor's zone → ISO with offset; null when not a date. */
@@ -576,6 +618,13 @@ export class YantongSource extends PolledSource {
     if (err instanceof HttpTimeoutError || err instanceof HttpUnreachableError) return asVendorTimeout(this.id, this.cfg.timeoutMs, err)
     return err
   }
+}
+
+/** The promise's value, or null when it fails or takes longer than ms. */
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<null>((res) => (timer = setTimeout(() => res(null), ms)))
+  return Promise.race([p.catch(() => null), late]).finally(() => clearTimeout(timer))
 }
 
 /** A checked action field as the client's string (numbers as their digits). */
