@@ -194,7 +194,7 @@ export class Daemon {
     this.calls.open(this.db)
     this.agents.open(this.db)
     // recordings first: the index must be whole before a box or the API can see it
-    await this.recordings.open()
+    await this.recordings.open(this.db)
     await this.webhooks.start()
     await this.api.listen({ host: this.config.api.host, port: this.config.api.port })
     if (this.ingest && this.config.ingest) await this.ingest.listen({ host: this.config.ingest.host, port: this.config.ingest.port })
