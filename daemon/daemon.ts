@@ -1,5 +1,6 @@
+import { statSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
-import { buildApi } from './api.js'
+import { buildApi, type StorageReport } from './api.js'
 import { callRoutes } from './calls-api.js'
 import { sourcesRoutes } from './sources-api.js'
 import { ingestWarnings, type Config } from './config.js'
@@ -10,9 +11,10 @@ import { Metrics } from './core/metrics.js'
 import type { ModuleContext, ModuleService, SourceRegistry } from './core/module.js'
 import { AgentRegistry } from './core/calls/agents.js'
 import { uploadReport } from './core/calls/inputs.js'
+import { CallRetention } from './core/calls/retention.js'
 import { CallTracker } from './core/calls/tracker.js'
 import type { CallSink } from './core/calls/types.js'
-import { openDb, type Db } from './core/db.js'
+import { dbSize, openDb, totals, type Db } from './core/db.js'
 import { PopHub } from './core/pops.js'
 import { recordingRoutes } from './core/recordings/routes.js'
 import { RecordingStore } from './core/recordings/store.js'
@@ -58,6 +60,8 @@ export class Daemon {
   readonly agents: AgentRegistry
   /** `<dataDir>/telbridge.db`, open between start() and stop() */
   db: Db | null = null
+  /** calls.keepDays, running between start() and stop() */
+  callRetention: CallRetention | null = null
   /** the modules' services by module name (800hu: the box hub; lq-socket: the legacy LQ server) */
   readonly services = new Map<string, ModuleService>()
   private readonly startedAt = Date.now()
@@ -175,7 +179,16 @@ export class Daemon {
       startedAt: this.startedAt,
       routes: apiRoutes,
       ingestOpenApi: this.ingest ? () => this.ingest!.swagger() : undefined,
+      storage: () => this.storage(),
     })
+  }
+
+  /** /v1/health's size report: O(1) reads (totals kept by triggers, page counts, one stat) */
+  storage(): StorageReport | null {
+    if (!this.db) return null
+    const wal = statSync(`${this.db.name}-wal`, { throwIfNoEntry: false })
+    const rec = totals(this.db, 'recordings')
+    return { calls: { count: totals(this.db, 'calls').count }, recordings: { count: rec.count, bytes: rec.bytes }, database: { bytes: dbSize(this.db).bytes, walBytes: wal?.size ?? 0 } }
   }
 
   /** the 800hu box hub (tests and tools look at its queues) */
@@ -195,6 +208,8 @@ export class Daemon {
     this.agents.open(this.db)
     // recordings first: the index must be whole before a box or the API can see it
     await this.recordings.open(this.db)
+    this.callRetention = new CallRetention({ db: this.db, keepDays: this.config.calls.keepDays, log: this.log.child({ component: 'calls' }) })
+    this.callRetention.start()
     await this.webhooks.start()
     await this.api.listen({ host: this.config.api.host, port: this.config.api.port })
     if (this.ingest && this.config.ingest) await this.ingest.listen({ host: this.config.ingest.host, port: this.config.ingest.port })
@@ -216,6 +231,7 @@ export class Daemon {
       await this.api.close()
       await this.webhooks.stop()
       await this.recordings.close()
+      await this.callRetention?.stop()
       this.calls.close()
       this.agents.flush()
       this.db?.close()
