@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import { untilSignal, usageError, type Cmd } from './core/cmd.js'
+import { reindexCommands } from './commands/reindex.js'
 import { serviceCommands } from './commands/service.js'
 import { ConfigError } from './core/schema.js'
 import type { Daemon } from './daemon.js'
@@ -159,7 +160,7 @@ const WITHOUT_MODULES = new Set(['status', 'service'])
 /** Every command: the core ones, each module's `simulate` commands, then the service ones. */
 async function allCommands(): Promise<Record<string, Cmd>> {
   const { MODULES } = await import('./registry.js')
-  return Object.fromEntries([coreCommands, ...MODULES.map((m) => m.commands ?? {}), serviceCommands].flatMap((c) => Object.entries(c)))
+  return Object.fromEntries([coreCommands, ...MODULES.map((m) => m.commands ?? {}), reindexCommands, serviceCommands].flatMap((c) => Object.entries(c)))
 }
 
 function simulatorKinds(): string[] {

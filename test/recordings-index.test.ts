@@ -1,4 +1,5 @@
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { copyFile, mkdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -11,6 +12,8 @@ import { daemonRig } from './helpers/rig.js'
 import { getJson } from './helpers/sse.js'
 
 const DAY = 86400_000
+// the CLI as users run it: the compiled bin (npm test builds first)
+const CLI = join(import.meta.dirname, '..', 'dist', 'daemon', 'cli.js')
 const secs = (ms: number) => String(Math.floor(ms / 1000))
 /** Give a day directory the mtime of its own day, as a store running for years has. */
 const age = (dir: string, ms: number) => utimes(dir, new Date(ms), new Date(ms))
@@ -212,4 +215,28 @@ t.test('a day directory moved away takes its rows out of the index', async (t) =
   const r2 = await r.reopen()
   t.equal(r2.store.size, 0, 'nothing indexed that is not under a day directory')
   t.equal(r2.store.get('mv'), undefined)
+})
+
+t.test('telbridge reindex rebuilds the index and prints counts and time', async (t) => {
+  const r = await storeRig(t)
+  const when = Date.UTC(2024, 2, 3, 12)
+  await put(r.store, 'cli1', wav(100), { fields: { start_time_secs: secs(when) } })
+  await put(r.store, 'cli2', wav(200), { fields: { start_time_secs: secs(when) } })
+  const day = join(r.store.root, dayDir(when))
+  await writeFile(join(day, 'bad.wav'), wav(10))
+  await writeFile(join(day, 'bad.wav.json'), '{')
+  // the daemon (here: the store) keeps the database open meanwhile, as a running daemon would
+  const cfg = join(r.dataDir, 'c.json')
+  await writeFile(cfg, JSON.stringify({ api: { port: 0 }, dataDir: r.dataDir }))
+  const out = spawnSync(process.execPath, [CLI, 'reindex', '--config', cfg], { encoding: 'utf8', timeout: 30000 })
+  t.equal(out.status, 0, out.stderr)
+  t.match(
+    out.stdout,
+    /^recording index rebuilt in \d+\.\d s: 1 day directories, 2 sidecars indexed \(0 new, 0 rows removed\), 1 not indexed \(logged\), 0 audio files .*the index holds 2 recordings, 300 bytes\n$/,
+  )
+  t.match(out.stderr, /sidecar not indexed/)
+  t.equal(r.store.size, 2, 'the running store sees the same index')
+  const usage = spawnSync(process.execPath, [CLI, 'reindex'], { encoding: 'utf8', timeout: 30000 })
+  t.equal(usage.status, 2)
+  t.match(usage.stderr, /reindex needs --config FILE/)
 })
