@@ -20,6 +20,7 @@ const BENCHES: { name: string; flags: string[] }[] = [
   { name: 'guoxin', flags: [] },
   { name: '800hu', flags: [] },
   { name: 'sse-clients', flags: [] },
+  { name: 'startup', flags: [] },
 ]
 
 const wanted = process.argv.slice(2)
