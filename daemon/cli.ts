@@ -216,6 +216,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`telbridge: invalid configuration: ${err.message}\n`)
       return 2
     }
+    // telbridge.db newer than this version, or damaged: what to do, without a stack
+    if (err instanceof Error && (err.name === 'DbVersionError' || err.name === 'DbDamagedError')) {
+      process.stderr.write(`telbridge: ${err.message}\n`)
+      return 1
+    }
     const e = err as NodeJS.ErrnoException & { address?: string; port?: number }
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
       const why = { EADDRINUSE: 'address already in use', EACCES: 'permission denied', EADDRNOTAVAIL: 'no such local address' }[e.code]

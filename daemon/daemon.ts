@@ -126,7 +126,18 @@ export class Daemon {
       // an upload is the device's record of a finished call
       onStored: (rec) => {
         const r = uploadReport(rec)
-        if (r) void this.calls.report(r)
+        // the index row learns its call (recordings.call_id) once the call is committed
+        if (r)
+          void this.calls.report(r).then(
+            (call) => {
+              try {
+                if (call && this.db) this.recordings.setCallId(rec.id, call.id)
+              } catch (err) {
+                this.log.error({ err, id: rec.id }, 'linking a recording to its call failed')
+              }
+            },
+            (err: unknown) => this.log.error({ err, id: rec.id }, 'linking a recording to its call failed'),
+          )
       },
     })
     this.webhooks = new WebhookOutbox({

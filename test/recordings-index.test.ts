@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process'
 import { copyFile, mkdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { openDb, totals } from '../daemon/core/db.js'
+import { DbDamagedError, DbVersionError, openDb, totals } from '../daemon/core/db.js'
 import { CallLog } from '../daemon/core/calls/log.js'
 import { CallRetention } from '../daemon/core/calls/retention.js'
 import type { Call } from '../daemon/core/calls/types.js'
@@ -239,4 +239,25 @@ t.test('telbridge reindex rebuilds the index and prints counts and time', async 
   const usage = spawnSync(process.execPath, [CLI, 'reindex'], { encoding: 'utf8', timeout: 30000 })
   t.equal(usage.status, 2)
   t.match(usage.stderr, /reindex needs --config FILE/)
+})
+
+t.test('a damaged or newer telbridge.db is refused with what to do', async (t) => {
+  const r = await storeRig(t)
+  await r.store.close()
+  await writeFile(join(r.dataDir, 'telbridge.db'), Buffer.alloc(8192, 7))
+  for (const ext of ['-wal', '-shm']) await rm(join(r.dataDir, `telbridge.db${ext}`), { force: true })
+  const err = (() => {
+    try {
+      openDb(r.dataDir)
+    } catch (e) {
+      return e as Error
+    }
+  })()
+  t.type(err, DbDamagedError)
+  t.match(err?.message, /telbridge\.db cannot be used: file is not a database\. Stop telbridge and move it away/)
+  await rm(join(r.dataDir, 'telbridge.db'))
+  const db = openDb(r.dataDir)
+  db.pragma('user_version = 99')
+  db.close()
+  t.throws(() => openDb(r.dataDir), DbVersionError)
 })

@@ -32,6 +32,19 @@ export class DbVersionError extends Error {
   }
 }
 
+/** The file is not a database SQLite can use (damaged, or something else under that name). */
+export class DbDamagedError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(
+      `${file} cannot be used: ${reason}. Stop telbridge and move it away (with its -wal and -shm files): the next start makes a new one, rebuilds the recording index from the sidecars, and starts an empty call log (docs/troubleshooting.md)`,
+    )
+    this.name = 'DbDamagedError'
+  }
+}
+
 /**
  * The migrations, in order. Version 1 is the first released schema: from now on a change is a new
  * entry at the end, never an edit of one that shipped.
@@ -149,6 +162,8 @@ export function openDb(dataDir: string, opts: OpenDbOptions = {}): Db {
     migrate(db, file, opts.migrations ?? MIGRATIONS)
   } catch (err) {
     db.close()
+    const code = (err as { code?: string }).code
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') throw new DbDamagedError(file, (err as Error).message)
     throw err
   }
   return db
