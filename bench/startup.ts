@@ -219,6 +219,29 @@ const bport = await freePort()
 const bare = await untilHealthy(['-e', BARE, join(gen.dir, 'telbridge.db'), String(bport)], `http://127.0.0.1:${bport}/`)
 report({ bench: 'startup', metric: 'baseline: bare node + better-sqlite3 + http', value: bare.ms, unit: 'ms', note: `CPU ${bare.cpuMs} ms, RSS ${mb(bare.rss * 1e6).toFixed(1)} MB, same database` })
 
+// the index's queries at this size (the recordings API and the 800hu findDialrecord use them), median of 5
+{
+  const db = openDb(gen.dir)
+  const ix = new RecordingIndex(db, join(gen.dir, 'recordings'))
+  const now = Date.now()
+  const q = (metric: string, fn: () => unknown) => {
+    fn()
+    const xs: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now()
+      fn()
+      xs.push(performance.now() - t0)
+    }
+    report({ bench: 'startup', metric: `index at 1M: ${metric}`, value: xs.sort((a, b) => a - b)[2]!, unit: 'ms', note: 'count + first page of 50' })
+  }
+  q('no filter', () => ix.find({}))
+  q('one day (from/to)', () => ix.find({ from: now - 10 * DAY, to: now - 9 * DAY }))
+  q('phone part, 11 matches', () => ix.find({ phone: '0012345' }))
+  q('channel, no box (34,000)', () => ix.find({ channel: 7 }))
+  q('callid', () => ix.find({ callid: 'c500-7' }))
+  db.close()
+}
+
 // the one-time full build (a store from before the SQLite index, or the database moved away) at 100,000
 const small = dataset(100_000, 0)
 say(`  data set: ${small.dir}: ${small.genSeconds === null ? 'cached' : `generated in ${small.genSeconds.toFixed(0)} s`}`)
