@@ -177,6 +177,8 @@ t.test('calls.keepDays deletes old calls and their keys in small batches', async
   calls.push(call(102, now - DAY, now - DAY + 1000))
   log.write(calls)
   t.equal(totals(db, 'calls').count, 28)
+  log.write([{ ...calls[0]!, memo: 'updated' }])
+  t.equal(totals(db, 'calls').count, 28, 'an update (upsert) is not counted again')
   const ret = new CallRetention({ db, keepDays: 30, log: pino({ level: 'silent' }), now: () => now, batch: 4 })
   t.equal(await ret.sweep(), 26)
   t.same((db.prepare('SELECT id FROM calls ORDER BY id').pluck().all() as string[]).sort(), ['c100', 'c102'])
