@@ -22,6 +22,7 @@ const BENCHES: { name: string; flags: string[] }[] = [
   { name: 'sse-clients', flags: [] },
   { name: 'cdr', flags: [] },
   { name: 'calls-ingest', flags: [] },
+  { name: 'startup', flags: [] },
 ]
 
 const wanted = process.argv.slice(2)

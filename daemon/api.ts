@@ -37,6 +37,8 @@ export interface ApiDeps {
   startedAt: number
   /** the ingest listener's OpenAPI document, when there is one */
   ingestOpenApi?: () => unknown
+  /** the size report in /v1/health; absent or null: the key is left out (no database open) */
+  storage?: () => StorageReport | null
   /** more routes (devices, recordings, calls); a route with `config: { public: true }` skips the bearer check */
   routes?: readonly RoutePlugin[]
 }
@@ -72,8 +74,24 @@ const healthSchema = {
     uptimeSeconds: { type: 'integer' },
     sources: { type: 'object', properties: { total: { type: 'integer' }, connected: { type: 'integer' } } },
     channels: { type: 'integer' },
+    storage: {
+      type: 'object',
+      description: 'what telbridge.db holds: rows and bytes only (public)',
+      properties: {
+        calls: { type: 'object', properties: { count: { type: 'integer' } } },
+        recordings: { type: 'object', properties: { count: { type: 'integer' }, bytes: { type: 'integer' } } },
+        database: { type: 'object', properties: { bytes: { type: 'integer' }, walBytes: { type: 'integer' } } },
+      },
+    },
   },
 } as const
+
+/** The size report in /v1/health (daemon.ts builds it from telbridge.db). */
+export interface StorageReport {
+  calls: { count: number }
+  recordings: { count: number; bytes: number }
+  database: { bytes: number; walBytes: number }
+}
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { config, table, bus, pops, sources } = deps
@@ -141,16 +159,29 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   // the routes in a plugin, so the OpenAPI plugin (registered by createListener) sees each one
   app.register(async (app) => {
-    app.get('/v1/health', { schema: { summary: 'Liveness and a count of sources and channels (no token needed)', tags: ['status'], security: [], response: jsonResponse(healthSchema) } }, async () => {
-      const list = [...sources.values()]
-      return {
-        status: 'ok',
-        version: deps.version,
-        uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
-        sources: { total: list.length, connected: list.filter((s) => s.status === 'connected').length },
-        channels: table.size,
-      }
-    })
+    app.get(
+      '/v1/health',
+      {
+        schema: {
+          summary: 'Liveness, a count of sources and channels, and the size of the call log and recording index (no token needed)',
+          tags: ['status'],
+          security: [],
+          response: jsonResponse(healthSchema),
+        },
+      },
+      async () => {
+        const list = [...sources.values()]
+        const storage = deps.storage?.() ?? null
+        return {
+          status: 'ok',
+          version: deps.version,
+          uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+          sources: { total: list.length, connected: list.filter((s) => s.status === 'connected').length },
+          channels: table.size,
+          ...(storage ? { storage } : {}),
+        }
+      },
+    )
 
     // Public like /v1/health: it describes the software's routes and schemas, nothing configured
     // (no source ids, tokens or addresses), and a client reads it before it has a token.

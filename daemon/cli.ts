@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import { untilSignal, usageError, type Cmd } from './core/cmd.js'
+import { reindexCommands } from './commands/reindex.js'
 import { serviceCommands } from './commands/service.js'
 import { ConfigError } from './core/schema.js'
 import type { Daemon } from './daemon.js'
@@ -159,7 +160,7 @@ const WITHOUT_MODULES = new Set(['status', 'service'])
 /** Every command: the core ones, each module's `simulate` commands, then the service ones. */
 async function allCommands(): Promise<Record<string, Cmd>> {
   const { MODULES } = await import('./registry.js')
-  return Object.fromEntries([coreCommands, ...MODULES.map((m) => m.commands ?? {}), serviceCommands].flatMap((c) => Object.entries(c)))
+  return Object.fromEntries([coreCommands, ...MODULES.map((m) => m.commands ?? {}), reindexCommands, serviceCommands].flatMap((c) => Object.entries(c)))
 }
 
 function simulatorKinds(): string[] {
@@ -214,6 +215,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       process.stderr.write(`telbridge: invalid configuration: ${err.message}\n`)
       return 2
+    }
+    // telbridge.db newer than this version, or damaged: what to do, without a stack
+    if (err instanceof Error && (err.name === 'DbVersionError' || err.name === 'DbDamagedError')) {
+      process.stderr.write(`telbridge: ${err.message}\n`)
+      return 1
     }
     const e = err as NodeJS.ErrnoException & { address?: string; port?: number }
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {

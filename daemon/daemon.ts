@@ -1,5 +1,6 @@
+import { statSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
-import { buildApi } from './api.js'
+import { buildApi, type StorageReport } from './api.js'
 import { callRoutes } from './calls-api.js'
 import { sourcesRoutes } from './sources-api.js'
 import { ingestWarnings, type Config } from './config.js'
@@ -11,9 +12,10 @@ import type { ModuleContext, ModuleService, SourceRegistry } from './core/module
 import { AgentRegistry } from './core/calls/agents.js'
 import { uploadReport } from './core/calls/inputs.js'
 import { cdrRoutes } from './core/calls/routes.js'
+import { CallRetention } from './core/calls/retention.js'
 import { CallTracker } from './core/calls/tracker.js'
 import type { CallSink } from './core/calls/types.js'
-import { openDb, type Db } from './core/db.js'
+import { dbSize, openDb, totals, type Db } from './core/db.js'
 import { PopHub } from './core/pops.js'
 import { recordingRoutes } from './core/recordings/routes.js'
 import { RecordingStore } from './core/recordings/store.js'
@@ -59,6 +61,8 @@ export class Daemon {
   readonly agents: AgentRegistry
   /** `<dataDir>/telbridge.db`, open between start() and stop() */
   db: Db | null = null
+  /** calls.keepDays, running between start() and stop() */
+  callRetention: CallRetention | null = null
   /** the modules' services by module name (800hu: the box hub; lq-socket: the legacy LQ server) */
   readonly services = new Map<string, ModuleService>()
   private readonly startedAt = Date.now()
@@ -124,7 +128,18 @@ export class Daemon {
       // an upload is the device's record of a finished call
       onStored: (rec) => {
         const r = uploadReport(rec)
-        if (r) void this.calls.report(r)
+        // the index row learns its call (recordings.call_id) once the call is committed
+        if (r)
+          void this.calls.report(r).then(
+            (call) => {
+              try {
+                if (call && this.db) this.recordings.setCallId(rec.id, call.id)
+              } catch (err) {
+                this.log.error({ err, id: rec.id }, 'linking a recording to its call failed')
+              }
+            },
+            (err: unknown) => this.log.error({ err, id: rec.id }, 'linking a recording to its call failed'),
+          )
       },
     })
     this.webhooks = new WebhookOutbox({
@@ -177,7 +192,16 @@ export class Daemon {
       startedAt: this.startedAt,
       routes: apiRoutes,
       ingestOpenApi: this.ingest ? () => this.ingest!.swagger() : undefined,
+      storage: () => this.storage(),
     })
+  }
+
+  /** /v1/health's size report: O(1) reads (totals kept by triggers, page counts, one stat) */
+  storage(): StorageReport | null {
+    if (!this.db) return null
+    const wal = statSync(`${this.db.name}-wal`, { throwIfNoEntry: false })
+    const rec = totals(this.db, 'recordings')
+    return { calls: { count: totals(this.db, 'calls').count }, recordings: { count: rec.count, bytes: rec.bytes }, database: { bytes: dbSize(this.db).bytes, walBytes: wal?.size ?? 0 } }
   }
 
   /** the 800hu box hub (tests and tools look at its queues) */
@@ -196,7 +220,9 @@ export class Daemon {
     this.calls.open(this.db)
     this.agents.open(this.db)
     // recordings first: the index must be whole before a box or the API can see it
-    await this.recordings.open()
+    await this.recordings.open(this.db)
+    this.callRetention = new CallRetention({ db: this.db, keepDays: this.config.calls.keepDays, log: this.log.child({ component: 'calls' }) })
+    this.callRetention.start()
     await this.webhooks.start()
     await this.api.listen({ host: this.config.api.host, port: this.config.api.port })
     if (this.ingest && this.config.ingest) await this.ingest.listen({ host: this.config.ingest.host, port: this.config.ingest.port })
@@ -218,6 +244,7 @@ export class Daemon {
       await this.api.close()
       await this.webhooks.stop()
       await this.recordings.close()
+      await this.callRetention?.stop()
       this.calls.close()
       this.agents.close()
       this.db?.close()

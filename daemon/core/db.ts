@@ -32,6 +32,19 @@ export class DbVersionError extends Error {
   }
 }
 
+/** The file is not a database SQLite can use (damaged, or something else under that name). */
+export class DbDamagedError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(
+      `${file} cannot be used: ${reason}. Stop telbridge and move it away (with its -wal and -shm files): the next start makes a new one, rebuilds the recording index from the sidecars, and starts an empty call log (docs/troubleshooting.md)`,
+    )
+    this.name = 'DbDamagedError'
+  }
+}
+
 /**
  * The migrations, in order. Version 1 is the first released schema: from now on a change is a new
  * entry at the end, never an edit of one that shipped.
@@ -104,6 +117,44 @@ export const MIGRATIONS: readonly Migration[] = [
           key TEXT PRIMARY KEY,
           value TEXT
         ) WITHOUT ROWID;
+        -- the recording index: one row per indexed sidecar (the sidecars stay the truth; see docs/recordings.md)
+        CREATE TABLE recordings (
+          seq INTEGER PRIMARY KEY,
+          id TEXT NOT NULL UNIQUE,
+          callid TEXT NOT NULL,
+          version INTEGER NOT NULL,
+          dir TEXT NOT NULL,
+          file TEXT NOT NULL,
+          time_ms INTEGER NOT NULL,
+          received_ms INTEGER NOT NULL,
+          box TEXT NOT NULL,
+          channel INTEGER,
+          phone TEXT NOT NULL,
+          direction TEXT,
+          audio INTEGER NOT NULL,
+          size INTEGER NOT NULL,
+          sha256 TEXT NOT NULL,
+          call_id TEXT,
+          record TEXT NOT NULL
+        );
+        CREATE INDEX recordings_time ON recordings (time_ms, id);
+        CREATE INDEX recordings_callid ON recordings (callid, version);
+        CREATE INDEX recordings_dir ON recordings (dir);
+        CREATE INDEX recordings_box ON recordings (box, channel, time_ms);
+        CREATE INDEX recordings_phone ON recordings (phone, time_ms);
+        CREATE INDEX recordings_call ON recordings (call_id) WHERE call_id IS NOT NULL;
+        -- row counts and bytes kept by triggers, so /v1/health never counts a million rows
+        CREATE TABLE totals (
+          name TEXT PRIMARY KEY,
+          count INTEGER NOT NULL,
+          bytes INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO totals VALUES ('calls', 0, 0), ('recordings', 0, 0);
+        CREATE TRIGGER calls_count_ins AFTER INSERT ON calls BEGIN UPDATE totals SET count = count + 1 WHERE name = 'calls'; END;
+        CREATE TRIGGER calls_count_del AFTER DELETE ON calls BEGIN UPDATE totals SET count = count - 1 WHERE name = 'calls'; END;
+        CREATE TRIGGER recordings_count_ins AFTER INSERT ON recordings BEGIN UPDATE totals SET count = count + 1, bytes = bytes + new.size WHERE name = 'recordings'; END;
+        CREATE TRIGGER recordings_count_del AFTER DELETE ON recordings BEGIN UPDATE totals SET count = count - 1, bytes = bytes - old.size WHERE name = 'recordings'; END;
+        CREATE TRIGGER recordings_count_upd AFTER UPDATE OF size ON recordings BEGIN UPDATE totals SET bytes = bytes - old.size + new.size WHERE name = 'recordings'; END;
       `)
     },
   },
@@ -129,6 +180,8 @@ export function openDb(dataDir: string, opts: OpenDbOptions = {}): Db {
     migrate(db, file, opts.migrations ?? MIGRATIONS)
   } catch (err) {
     db.close()
+    const code = (err as { code?: string }).code
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') throw new DbDamagedError(file, (err as Error).message)
     throw err
   }
   return db
@@ -149,6 +202,12 @@ function migrate(db: Db, file: string, migrations: readonly Migration[]): void {
       db.pragma(`user_version = ${m.version}`)
     })()
   }
+}
+
+/** Rows and bytes a table's triggers keep in `totals` (calls, recordings): O(1), unlike count(*). */
+export function totals(db: Db, name: 'calls' | 'recordings'): { count: number; bytes: number } {
+  const r = db.prepare('SELECT count, bytes FROM totals WHERE name = ?').get(name) as { count: number; bytes: number } | undefined
+  return r ?? { count: 0, bytes: 0 }
 }
 
 /** Sizes for /v1/health: the database file and its WAL, in bytes. */

@@ -1,13 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
-import { mkdir, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises'
+import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs'
+import { mkdir, readdir, rm, rmdir, stat } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { EventBus } from '../events.js'
 import type { Logger } from '../log.js'
 import type { Counter, Metrics } from '../metrics.js'
-import { Catalog, type Entry, type FindResult, type RecordingFilters } from './catalog.js'
+import { type Entry, type FindResult, type RecordingFilters } from './catalog.js'
+import { openDb, type Db } from '../db.js'
+import { INDEX_FORMAT, RecordingIndex } from './index.js'
 import type { RecordingsConfig } from './config.js'
 import { ChecksumMismatch, InvalidRecording, RecordingError, RecordingTooLarge, StorageError, UploadAborted, isFsError } from './errors.js'
 import { fsyncDir, fsyncFile, writeAtomic } from '../fs.js'
@@ -74,6 +76,31 @@ export interface RecordingStoreDeps {
   boxes?: BoxIds
   /** told of every stored upload once it is durable (the call log links it to its call) */
   onStored?: (record: RecordingRecord) => void
+  /** telbridge.db, opened by the daemon (or given to open()); absent: the store opens `<dataDir>/telbridge.db` itself and closes it */
+  db?: Db
+  /** how far before the index's last commit a day directory's mtime may be and still be rescanned at open; default 1 h */
+  reconcileMarginMs?: number
+}
+
+export interface ReconcileStats {
+  /** `changed`: only day directories changed since the last commit; `full`: every one */
+  mode: 'changed' | 'full'
+  /** why a full build (a new database, another sidecar format, the clock set back, reindex) */
+  reason?: string
+  days: number
+  daysScanned: number
+  indexed: number
+  added: number
+  removed: number
+  skipped: number
+  orphans: number
+  tempsRemoved: number
+  ms: number
+}
+
+interface ScanOptions {
+  /** only what is older than this (epoch ms) is moved to orphans or removed as a half-written sidecar: a running daemon's commit in progress is left alone */
+  olderThanMs?: number
 }
 
 const DAY_MS = 86400_000
@@ -97,7 +124,8 @@ export class RecordingStore {
   readonly tmpDir: string
   /** audio found without a sidecar at open (a crash before the sidecar): moved here, never deleted */
   readonly orphanDir: string
-  private readonly catalog = new Catalog()
+  private index!: RecordingIndex
+  private ownDb: Db | null = null
   /** temp files handed out by receive() and not yet committed or discarded */
   private readonly temps = new Set<string>()
   private readonly locks = new Map<string, Promise<void>>()
@@ -127,19 +155,39 @@ export class RecordingStore {
       expired: mt.counter('telbridge_recordings_expired_total', 'Recordings deleted by retention (recordings.keepDays)'),
       orphans: mt.counter('telbridge_recordings_orphans_total', 'Audio files without a sidecar moved to recordings/orphans at start'),
     }
-    mt.gauge('telbridge_recordings_indexed', 'Recordings in the index', () => [[undefined, this.catalog.size]])
-    mt.gauge('telbridge_recordings_indexed_bytes', 'Bytes of the recordings in the index', () => [[undefined, this.catalog.bytes]])
+    mt.gauge('telbridge_recordings_indexed', 'Recordings in the index', () => [[undefined, this.index ? this.totals().count : 0]])
+    mt.gauge('telbridge_recordings_indexed_bytes', 'Bytes of the recordings in the index', () => [[undefined, this.index ? this.totals().bytes : 0]])
   }
 
   get size(): number {
-    return this.catalog.size
+    return this.index ? this.totals().count : 0
   }
 
-  /** Rebuild the index from the sidecars; clean temp files left by a crash. */
-  async open(): Promise<void> {
+  /** Recordings indexed and their bytes (O(1): kept by triggers). */
+  totals(): { count: number; bytes: number } {
+    return this.index.totals()
+  }
+
+  /** The call a recording belongs to, for the call log to set. */
+  setCallId(id: string, callId: string | null): boolean {
+    return this.index.setCallId(id, callId)
+  }
+
+  private attach(given?: Db): void {
+    if (this.index) return
+    let db = given ?? this.deps.db
+    if (!db) db = this.ownDb = openDb(this.deps.dataDir)
+    this.index = new RecordingIndex(db, this.root)
+  }
+
+  /**
+   * Bring the SQLite index up to what the sidecars say, looking only at what changed since its last
+   * commit (see reconcile); clean temp files left by a crash; start retention.
+   */
+  async open(db?: Db): Promise<void> {
     if (this.opened) return
     this.opened = true
-    const t0 = performance.now()
+    this.attach(db)
     try {
       await mkdir(this.tmpDir, { recursive: true })
     } catch (err) {
@@ -148,20 +196,86 @@ export class RecordingStore {
       return
     }
     await this.cleanTemp()
-    const stats = { indexed: 0, skipped: 0, orphans: 0, tempsRemoved: 0 }
-    for (const y of await this.subdirs(this.root, /^\d{4}$/)) {
-      for (const mo of await this.subdirs(join(this.root, y), /^\d{2}$/)) {
-        for (const d of await this.subdirs(join(this.root, y, mo), /^\d{2}$/)) {
-          await this.scanDay(join(this.root, y, mo, d), `${y}/${mo}/${d}`, stats)
-        }
-      }
-    }
-    this.log.info({ ...stats, bytes: this.catalog.bytes, ms: Math.round(performance.now() - t0) }, 'recording index rebuilt')
+    const stats = await this.reconcile({})
+    this.log.info({ ...stats, recordings: this.size, bytes: this.totals().bytes }, stats.mode === 'full' ? 'recording index built from every sidecar' : 'recording index reconciled')
     if (this.deps.config.keepDays !== undefined) {
       await this.sweep()
       this.timer = setInterval(() => void this.sweep(), this.deps.sweepIntervalMs ?? 3600_000)
       this.timer.unref()
     }
+  }
+
+  /**
+   * Rebuild the index from every sidecar (`telbridge reindex`). Day by day, each in its own short
+   * transaction, so a daemon running on the same database only waits milliseconds; files a running
+   * daemon may be writing (younger than an hour) are not moved or removed.
+   */
+  async reindex(db?: Db): Promise<ReconcileStats> {
+    this.attach(db)
+    const stats = await this.reconcile({ full: 'reindex', olderThanMs: this.now() - 3600_000 })
+    this.log.info({ ...stats, recordings: this.size, bytes: this.totals().bytes }, 'recording index rebuilt from every sidecar')
+    return stats
+  }
+
+  /**
+   * The index after a crash or a stop: list the year/month/day directory names (a few thousand at
+   * most), and rescan only the days whose mtime is newer than the index's last commit minus a margin
+   * (a file placed, renamed or deleted there changes it), plus drop the days gone from disk. A new
+   * database, another sidecar format, or a clock now behind the last commit means every day.
+   */
+  private async reconcile(o: { full?: string } & ScanOptions): Promise<ReconcileStats> {
+    const t0 = performance.now()
+    const nowMs = this.now()
+    const st = this.index.state()
+    const margin = this.deps.reconcileMarginMs ?? 3600_000
+    let reason = o.full
+    if (!reason && st.format !== INDEX_FORMAT) reason = st.format === undefined ? 'a new database' : `built for ${st.format}, sidecars are ${INDEX_FORMAT}`
+    if (!reason && st.syncedAt === undefined) reason = 'never committed'
+    if (!reason && st.syncedAt! > Date.now() + margin) reason = `the clock is behind the last commit (${new Date(st.syncedAt!).toISOString()})`
+    const since = reason ? -Infinity : st.syncedAt! - margin
+    const stats: ReconcileStats = {
+      mode: reason ? 'full' : 'changed',
+      ...(reason ? { reason } : {}),
+      days: 0,
+      daysScanned: 0,
+      indexed: 0,
+      added: 0,
+      removed: 0,
+      skipped: 0,
+      orphans: 0,
+      tempsRemoved: 0,
+      ms: 0,
+    }
+    if (reason) this.log.info({ reason }, 'recording index: scanning every sidecar once')
+    const onDisk = new Set<string>()
+    for (const y of await this.subdirs(this.root, /^\d{4}$/)) {
+      for (const mo of await this.subdirs(join(this.root, y), /^\d{2}$/)) {
+        for (const d of await this.subdirs(join(this.root, y, mo), /^\d{2}$/)) {
+          const rel = `${y}/${mo}/${d}`
+          onDisk.add(rel)
+          stats.days++
+          if (since !== -Infinity) {
+            const m = await stat(join(this.root, y, mo, d)).then(
+              (x) => x.mtimeMs,
+              () => Infinity,
+            )
+            if (m < since) continue
+          }
+          stats.daysScanned++
+          await this.scanDay(join(this.root, y, mo, d), rel, stats, o)
+        }
+      }
+    }
+    for (const dir of this.index.dirs()) {
+      if (onDisk.has(dir)) continue
+      const n = this.index.removeDir(dir, nowMs)
+      stats.removed += n
+      this.log.warn({ dir, removed: n }, 'a day directory of indexed recordings is gone from disk; its rows are removed from the index')
+    }
+    // the format is written last: a crash during a full build makes the next start build again
+    if (stats.mode === 'full') this.index.setFormat(INDEX_FORMAT)
+    stats.ms = Math.round(performance.now() - t0)
+    return stats
   }
 
   private async cleanTemp(): Promise<void> {
@@ -195,7 +309,7 @@ export class RecordingStore {
     }
   }
 
-  private async scanDay(dir: string, rel: string, stats: { indexed: number; skipped: number; orphans: number; tempsRemoved: number }): Promise<void> {
+  private async scanDay(dir: string, rel: string, stats: ReconcileStats, o: ScanOptions): Promise<void> {
     let ents
     try {
       ents = await readdir(dir, { withFileTypes: true })
@@ -203,21 +317,52 @@ export class RecordingStore {
       this.log.error({ err, dir }, 'cannot read a recordings directory; its recordings are not indexed')
       return
     }
+    const young = async (n: string) =>
+      o.olderThanMs !== undefined &&
+      (await stat(join(dir, n)).then(
+        (x) => x.mtimeMs >= o.olderThanMs!,
+        () => true,
+      ))
     const files = new Set(ents.filter((e) => e.isFile()).map((e) => e.name))
     const sidecars: string[] = []
     const audio: string[] = []
     for (const n of files) {
       if (n.startsWith('.') && n.endsWith('.tmp')) {
+        if (await young(n)) continue
         // a sidecar cut off by a crash: its recording was never acknowledged
         await rm(join(dir, n), { force: true }).catch((err) => this.log.warn({ err, file: `${rel}/${n}` }, 'cannot remove a half-written sidecar'))
         stats.tempsRemoved++
       } else if (n.endsWith('.json')) sidecars.push(n)
       else if (!n.startsWith('.')) audio.push(n)
     }
-    const BATCH = 32
-    for (let i = 0; i < sidecars.length; i += BATCH) {
-      await Promise.all(sidecars.slice(i, i + BATCH).map((n) => this.loadSidecar(dir, rel, n, files).then((ok) => (ok ? stats.indexed++ : stats.skipped++))))
+    const found: Entry[] = []
+    const ids = new Set<string>()
+    // synchronous reads: this runs before the listeners open (or in the reindex command), and fs/promises
+    // costs several times the CPU per small file; a turn of the event loop every 256 files
+    for (let i = 0; i < sidecars.length; i += 256) {
+      if (i) await new Promise((r) => setImmediate(r))
+      const got = sidecars.slice(i, i + 256).map((n) => this.loadSidecar(dir, rel, n, files))
+      for (const e of got) {
+        if (!e) {
+          stats.skipped++
+          continue
+        }
+        const other = this.index.fileOf(e.record.id)
+        // the same id from another day's sidecar that is still there: the first indexed wins
+        if (ids.has(e.record.id) || (other !== undefined && other !== e.record.file && existsSync(join(this.root, ...other.split('/')) + '.json'))) {
+          this.log.warn({ file: `${e.record.file}.json`, reason: `recording ${e.record.id} is already indexed from ${other ?? e.record.file}` }, 'sidecar not indexed')
+          stats.skipped++
+          continue
+        }
+        ids.add(e.record.id)
+        found.push(e)
+      }
     }
+    // a row whose sidecar appeared after the readdir (a daemon committing during reindex) stays
+    const r = this.index.replaceDir(rel, found, (_id, file) => existsSync(join(this.root, ...file.split('/')) + '.json') && !files.has(`${file.slice(file.lastIndexOf('/') + 1)}.json`), this.now())
+    stats.indexed += found.length
+    stats.added += r.added
+    stats.removed += r.removed
     for (const n of audio) {
       if (files.has(`${n}.json`)) continue
       // only names the store writes; anything else an operator put here stays where it is
@@ -225,31 +370,30 @@ export class RecordingStore {
         this.log.debug({ file: `${rel}/${n}` }, 'file not written by the store left alone')
         continue
       }
+      if (await young(n)) continue
       await this.moveOrphan(dir, rel, n)
       stats.orphans++
     }
   }
 
-  /** Index one sidecar if it is whole and its audio is there with the recorded size. */
-  private async loadSidecar(dir: string, rel: string, name: string, files: Set<string>): Promise<boolean> {
+  /** The entry for one sidecar if it is whole and its audio is there with the recorded size. */
+  private loadSidecar(dir: string, rel: string, name: string, files: Set<string>): Entry | null {
     const audioName = name.slice(0, -'.json'.length)
     const where = `${rel}/${name}`
     try {
-      const core = readSidecar(JSON.parse(await readFile(join(dir, name), 'utf8')), `${rel}/${audioName}`, this.boxes)
+      const core = readSidecar(JSON.parse(readFileSync(join(dir, name), 'utf8')), `${rel}/${audioName}`, this.boxes)
       // a store written before fileStem existed named every file after its id: still indexed
       const named = `${fileStem(core.id)}.${core.ext}`
       if (audioName !== named && audioName !== `${core.id}.${core.ext}`) throw new Error(`sidecar names ${named}, not ${audioName}`)
       if (!files.has(audioName)) throw new Error('its audio file is missing')
-      const st = await stat(join(dir, audioName))
+      const st = statSync(join(dir, audioName))
       if (st.size !== core.size) throw new Error(`its audio file has ${st.size} bytes, the sidecar says ${core.size}`)
-      if (this.catalog.has(core.id)) throw new Error(`recording ${core.id} is already indexed from ${this.catalog.entry(core.id)!.record.file}`)
       const { record, timeMs } = buildRecord(core)
-      this.catalog.add({ record, timeMs, receivedMs: core.receivedMs, audioPath: join(dir, audioName), sidecarPath: join(dir, name) })
-      return true
+      return { record, timeMs, receivedMs: core.receivedMs, audioPath: join(dir, audioName), sidecarPath: join(dir, name) }
     } catch (err) {
       // left as it is: an operator can repair it, and retention never touches what is not indexed
       this.log.warn({ file: where, reason: (err as Error).message }, 'sidecar not indexed')
-      return false
+      return null
     }
   }
 
@@ -381,7 +525,7 @@ export class RecordingStore {
   }
 
   private async place(tmp: TempUpload, callid: string, box: string, ext: string, fields: Record<string, string>, events: readonly ('recording' | 'cdr')[]): Promise<CommitResult> {
-    const versions = [...this.catalog.versions(callid)]
+    const versions = this.index.versions(callid)
     const same = versions.find((e) => e.record.sha256 === tmp.sha256)
     if (same) {
       await this.discard(tmp)
@@ -402,7 +546,7 @@ export class RecordingStore {
       for (let n = versions.length ? 2 : 1; ; n++) {
         if (n > 10_000) throw new StorageError('naming', `${dir}/${fileStem(callid)}~N.${ext}`, new Error('no free name'))
         id = n === 1 ? callid : `${callid}~${n}`
-        if (this.catalog.has(id)) continue
+        if (this.index.has(id)) continue
         const candidate = join(dir, `${fileStem(id)}.${ext}`)
         // a sidecar we could not index (damaged by hand?) keeps its name too
         if (await fsOp('checking', candidate, () => exists(`${candidate}.json`))) continue
@@ -434,7 +578,8 @@ export class RecordingStore {
         for (let p = join(dir, '..'); p.length >= this.root.length; p = join(p, '..')) dirs.push(p)
       }
       for (const x of dirs) await fsOp('syncing', x, () => fsyncDir(x))
-      this.catalog.add({ record, timeMs, receivedMs, audioPath, sidecarPath: sc })
+      // the row last: after a crash before it, the day directory's new mtime gets it rescanned
+      this.index.add({ record, timeMs, receivedMs }, this.now())
       const outcome = versions.length ? 'kept-both' : 'stored'
       this.m.stored.inc({ outcome })
       this.m.bytes.inc(undefined, tmp.size)
@@ -469,7 +614,7 @@ export class RecordingStore {
 
   /** By id (`callid` or `callid~2`); a bare callid whose first copy is gone finds the next one. */
   entry(callidOrId: string): Entry | undefined {
-    return this.catalog.entry(callidOrId) ?? this.catalog.versions(callidOrId)[0]
+    return this.index.entry(callidOrId) ?? this.index.firstVersion(callidOrId)
   }
 
   /** By the stored file's path relative to the store (`record.file`, as `/voip/record/{file}` names it). */
@@ -477,14 +622,14 @@ export class RecordingStore {
     const m = /^\d{4}\/\d{2}\/\d{2}\/([^/]{1,200})\.[a-z0-9]{1,8}$/.exec(file)
     if (!m) return undefined
     for (const id of new Set([m[1]!, safeDecode(m[1]!)])) {
-      const e = id === null ? undefined : this.catalog.entry(id)
+      const e = id === null ? undefined : this.index.entry(id)
       if (e && e.record.file === file) return e
     }
     return undefined
   }
 
   find(filters: RecordingFilters = {}): FindResult {
-    return this.catalog.find(filters)
+    return this.index.find(filters)
   }
 
   /**
@@ -501,30 +646,32 @@ export class RecordingStore {
     const result: SweepResult = { removed: [], failed: [] }
     if (keepDays === undefined) return result
     const cutoff = this.now() - keepDays * DAY_MS
-    const due: Entry[] = []
-    for (const e of this.catalog.all()) {
-      if (e.timeMs >= cutoff) break
-      if (e.receivedMs < cutoff) due.push(e)
-    }
     const dirs = new Set<string>()
-    for (const e of due) {
-      if (this.closed) break
-      await this.withLock(e.record.callid, async () => {
-        if (this.catalog.entry(e.record.id) !== e) return
-        try {
-          // sidecar first: a crash between the two leaves audio that open() moves to orphans, not a loss
-          await rm(e.sidecarPath, { force: true })
-        } catch (err) {
-          this.log.error({ err, file: e.record.file }, 'retention could not delete a sidecar; recording kept')
-          result.failed.push(e.record.id)
-          return
-        }
-        this.catalog.remove(e.record.id)
-        result.removed.push(e.record.id)
-        this.m.expired.inc()
-        dirs.add(join(e.audioPath, '..'))
-        await rm(e.audioPath, { force: true }).catch((err) => this.log.error({ err, file: e.record.file }, 'retention deleted a sidecar but not its audio; open() will move it to orphans'))
-      })
+    // in batches from the index, oldest first; what failed is skipped by id so a batch always moves on
+    const failed = new Set<string>()
+    for (let due = this.index.due(cutoff, 500); due.length && !this.closed; due = this.index.due(cutoff, 500 + failed.size)) {
+      const todo = due.filter((e) => !failed.has(e.record.id))
+      if (!todo.length) break
+      for (const e of todo) {
+        if (this.closed) break
+        await this.withLock(e.record.callid, async () => {
+          if (this.index.fileOf(e.record.id) !== e.record.file) return
+          try {
+            // sidecar first: a crash between the two leaves audio that open() moves to orphans, not a loss
+            await rm(e.sidecarPath, { force: true })
+          } catch (err) {
+            this.log.error({ err, file: e.record.file }, 'retention could not delete a sidecar; recording kept')
+            result.failed.push(e.record.id)
+            failed.add(e.record.id)
+            return
+          }
+          this.index.remove(e.record.id, this.now())
+          result.removed.push(e.record.id)
+          this.m.expired.inc()
+          dirs.add(join(e.audioPath, '..'))
+          await rm(e.audioPath, { force: true }).catch((err) => this.log.error({ err, file: e.record.file }, 'retention deleted a sidecar but not its audio; open() will move it to orphans'))
+        })
+      }
     }
     for (const d of dirs) {
       await fsyncDir(d).catch(() => {})
@@ -561,6 +708,8 @@ export class RecordingStore {
     this.timer = null
     await this.sweeping
     await Promise.allSettled([...this.inflight])
+    this.ownDb?.close()
+    this.ownDb = null
   }
 }
 
