@@ -14,6 +14,7 @@ import { ROOT } from './core/paths.js'
 import { anyObject, errorSchema, jsonResponse, queryInt, stringParams } from './core/route-schema.js'
 import type { PopHub } from './core/pops.js'
 import type { Source } from './core/source.js'
+import type { DbHealth } from './core/db.js'
 import { SseClient } from './sse.js'
 import { CHANNEL_STATES, entryJson, type ChannelState, type ChannelTable } from './core/table.js'
 
@@ -37,6 +38,8 @@ export interface ApiDeps {
   startedAt: number
   /** the ingest listener's OpenAPI document, when there is one */
   ingestOpenApi?: () => unknown
+  /** the database's state for /v1/health (absent: not reported) */
+  database?: () => DbHealth
   /** more routes (devices, recordings, calls); a route with `config: { public: true }` skips the bearer check */
   routes?: readonly RoutePlugin[]
 }
@@ -72,6 +75,16 @@ const healthSchema = {
     uptimeSeconds: { type: 'integer' },
     sources: { type: 'object', properties: { total: { type: 'integer' }, connected: { type: 'integer' } } },
     channels: { type: 'integer' },
+    database: {
+      type: 'object',
+      description: 'The SQLite database (call log, agents, recording index): when ok is false the daemon runs without them and error says why',
+      properties: {
+        ok: { type: 'boolean' },
+        driver: { type: ['string', 'null'], enum: ['better-sqlite3', 'node:sqlite', null] },
+        bytes: { type: 'integer' },
+        error: { type: 'string' },
+      },
+    },
   },
 } as const
 
@@ -149,6 +162,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
         uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
         sources: { total: list.length, connected: list.filter((s) => s.status === 'connected').length },
         channels: table.size,
+        ...(deps.database ? { database: deps.database() } : {}),
       }
     })
 
