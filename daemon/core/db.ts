@@ -68,6 +68,8 @@ interface NodeStatement {
   get(...p: unknown[]): unknown
   all(...p: unknown[]): unknown[]
   iterate(...p: unknown[]): IterableIterator<unknown>
+  /** Node >= 22.15 */
+  setAllowUnknownNamedParameters?(on: boolean): void
 }
 interface NodeDatabase {
   prepare(sql: string): NodeStatement
@@ -97,7 +99,10 @@ const first = (row: unknown): unknown => (row === undefined ? undefined : Object
 
 class NodeSqliteStatement implements Statement {
   private plucked = false
-  constructor(private readonly st: NodeStatement) {}
+  constructor(private readonly st: NodeStatement) {
+    // better-sqlite3 ignores keys of a parameter object that the statement does not name
+    st.setAllowUnknownNamedParameters?.(true)
+  }
   run(...p: Params) {
     const r = this.st.run(...p)
     return { changes: Number(r.changes), lastInsertRowid: r.lastInsertRowid }

@@ -15,6 +15,7 @@ export function dbContract(mod, dataDir) {
     const ins = db.prepare('INSERT INTO t (a, b) VALUES (@a, @b)')
     out.run1 = ins.run({ a: 'x', b: 1 })
     out.run2 = db.prepare('INSERT INTO t (a, b) VALUES (:a, $b)').run({ a: 'y', b: 2 })
+    out.runExtraKey = db.prepare('UPDATE t SET b = @b WHERE id = @id').run({ id: 2, b: 2, unused: 'ignored' }).changes
     out.runPositional = db.prepare('INSERT INTO t (a, b) VALUES (?, ?)').run('z', 3)
     out.get = { ...db.prepare('SELECT a, b FROM t WHERE id = ?').get(2) }
     out.getNone = db.prepare('SELECT a FROM t WHERE id = ?').get(99) ?? 'undefined'
@@ -78,6 +79,7 @@ export const DB_CONTRACT_EXPECTED = {
   pragmaRows: [{ user_version: 1 }],
   run1: { changes: 1, lastInsertRowid: 1 },
   run2: { changes: 1, lastInsertRowid: 2 },
+  runExtraKey: 1,
   runPositional: { changes: 1, lastInsertRowid: 3 },
   get: { a: 'y', b: 2 },
   getNone: 'undefined',
