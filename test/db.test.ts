@@ -42,6 +42,41 @@ t.test(
   },
 )
 
+t.test('TELBRIDGE_SQLITE=none: no driver, the daemon runs without its database and logs one error saying so', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const { writeFileSync } = await import('node:fs')
+  const dir = tmp(t)
+  const config = join(dir, 'config.json')
+  writeFileSync(config, JSON.stringify({ api: { host: '127.0.0.1', port: 0 }, dataDir: join(dir, 'data') }))
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers', 'daemon-child.ts'), config], {
+    env: { ...process.env, TELBRIDGE_SQLITE: 'none', TB_TEST_LOG: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  t.teardown(() => void child.kill('SIGKILL'))
+  let out = ''
+  let log = ''
+  child.stderr.on('data', (b: Buffer) => (log += b))
+  const started = await new Promise<{ apiUrl: string }>((resolve, reject) => {
+    child.stdout.on('data', (b: Buffer) => {
+      out += b
+      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!))
+    })
+    child.once('exit', (code) => reject(new Error(`exit ${code}: ${log}`)))
+  })
+  const health = await getJson(`${started.apiUrl}/v1/health`)
+  t.match(health.body.database, { ok: false, driver: null, error: /no SQLite driver loads \(TELBRIDGE_SQLITE=none\)/ })
+  t.equal((await getJson(`${started.apiUrl}/v1/cdr`)).body.error?.code, 'CALL_LOG_UNAVAILABLE')
+  const errors = log
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.level >= 50)
+  t.equal(errors.length, 1, 'one error logged')
+  t.match(errors[0]?.msg, /^database unavailable, running without the call log, agents and recording index .*docs\/troubleshooting\.md/)
+  child.kill('SIGTERM')
+  await new Promise((r) => child.once('exit', r))
+})
+
 t.test('a database of a newer schema is refused with DbVersionError', async (t) => {
   const dir = tmp(t)
   const raw = new Database(join(dir, DB_FILE))
