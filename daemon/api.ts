@@ -14,6 +14,7 @@ import { ROOT } from './core/paths.js'
 import { anyObject, errorSchema, jsonResponse, queryInt, stringParams } from './core/route-schema.js'
 import type { PopHub } from './core/pops.js'
 import type { Source } from './core/source.js'
+import type { DbHealth } from './core/db.js'
 import { SseClient } from './sse.js'
 import { CHANNEL_STATES, entryJson, type ChannelState, type ChannelTable } from './core/table.js'
 
@@ -39,6 +40,8 @@ export interface ApiDeps {
   ingestOpenApi?: () => unknown
   /** the size report in /v1/health; absent or null: the key is left out (no database open) */
   storage?: () => StorageReport | null
+  /** the database's state for /v1/health (absent: not reported) */
+  database?: () => DbHealth
   /** more routes (devices, recordings, calls); a route with `config: { public: true }` skips the bearer check */
   routes?: readonly RoutePlugin[]
 }
@@ -81,6 +84,16 @@ const healthSchema = {
         calls: { type: 'object', properties: { count: { type: 'integer' } } },
         recordings: { type: 'object', properties: { count: { type: 'integer' }, bytes: { type: 'integer' } } },
         database: { type: 'object', properties: { bytes: { type: 'integer' }, walBytes: { type: 'integer' } } },
+      },
+    },
+    database: {
+      type: 'object',
+      description: 'The SQLite database (call log, agents, recording index): when ok is false the daemon runs without them and error says why',
+      properties: {
+        ok: { type: 'boolean' },
+        driver: { type: ['string', 'null'], enum: ['better-sqlite3', 'node:sqlite', null] },
+        bytes: { type: 'integer' },
+        error: { type: 'string' },
       },
     },
   },
@@ -179,6 +192,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
           sources: { total: list.length, connected: list.filter((s) => s.status === 'connected').length },
           channels: table.size,
           ...(storage ? { storage } : {}),
+          ...(deps.database ? { database: deps.database() } : {}),
         }
       },
     )

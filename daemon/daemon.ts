@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
+import { join } from 'node:path'
 import { buildApi, type StorageReport } from './api.js'
 import { callRoutes } from './calls-api.js'
 import { sourcesRoutes } from './sources-api.js'
@@ -15,7 +16,7 @@ import { cdrRoutes } from './core/calls/routes.js'
 import { CallRetention } from './core/calls/retention.js'
 import { CallTracker } from './core/calls/tracker.js'
 import type { CallSink } from './core/calls/types.js'
-import { dbSize, openDb, totals, type Db } from './core/db.js'
+import { DB_FILE, dbSize, openDb, sqliteDriver, totals, type Db, type DbHealth } from './core/db.js'
 import { PopHub } from './core/pops.js'
 import { recordingRoutes } from './core/recordings/routes.js'
 import { RecordingStore } from './core/recordings/store.js'
@@ -63,6 +64,8 @@ export class Daemon {
   db: Db | null = null
   /** calls.keepDays, running between start() and stop() */
   callRetention: CallRetention | null = null
+  /** why the database is not open after start(): the daemon runs on without the call log, agents and recording index */
+  dbError: string | null = null
   /** the modules' services by module name (800hu: the box hub; lq-socket: the legacy LQ server) */
   readonly services = new Map<string, ModuleService>()
   private readonly startedAt = Date.now()
@@ -176,7 +179,7 @@ export class Daemon {
       if (service.apiRoutes) apiRoutes.push(service.apiRoutes())
       if (service.ingestRoutes) ingestRoutes.push(service.ingestRoutes())
     }
-    apiRoutes.push(recordingRoutes(this.recordings), this.webhooks.apiRoutes(), cdrRoutes({ db: () => this.db, agents: this.agents, timeZone: config.timeZone }))
+    apiRoutes.push(recordingRoutes(this.recordings), this.webhooks.apiRoutes(), cdrRoutes({ db: () => this.db, dbError: () => this.dbError, agents: this.agents, timeZone: config.timeZone }))
     if (config.ingest) this.ingest = buildIngest(config.ingest, this.log, ingestRoutes)
     for (const w of ingestWarnings(config)) this.log.warn(`no ingest listener: ${w}`)
     this.api = buildApi({
@@ -193,13 +196,14 @@ export class Daemon {
       routes: apiRoutes,
       ingestOpenApi: this.ingest ? () => this.ingest!.swagger() : undefined,
       storage: () => this.storage(),
+      database: () => this.databaseHealth(),
     })
   }
 
   /** /v1/health's size report: O(1) reads (totals kept by triggers, page counts, one stat) */
   storage(): StorageReport | null {
     if (!this.db) return null
-    const wal = statSync(`${this.db.name}-wal`, { throwIfNoEntry: false })
+    const wal = statSync(`${join(this.config.dataDir, DB_FILE)}-wal`, { throwIfNoEntry: false })
     const rec = totals(this.db, 'recordings')
     return { calls: { count: totals(this.db, 'calls').count }, recordings: { count: rec.count, bytes: rec.bytes }, database: { bytes: dbSize(this.db).bytes, walBytes: wal?.size ?? 0 } }
   }
@@ -216,13 +220,13 @@ export class Daemon {
 
   /** Listen first (a port in use fails the start), then connect sources. */
   async start(): Promise<{ apiUrl: string; lqServerPort: number | null; ingestUrl: string | null }> {
-    this.db = openDb(this.config.dataDir)
-    this.calls.open(this.db)
-    this.agents.open(this.db)
+    this.openDatabase()
     // recordings first: the index must be whole before a box or the API can see it
     await this.recordings.open(this.db)
-    this.callRetention = new CallRetention({ db: this.db, keepDays: this.config.calls.keepDays, log: this.log.child({ component: 'calls' }) })
-    this.callRetention.start()
+    if (this.db) {
+      this.callRetention = new CallRetention({ db: this.db, keepDays: this.config.calls.keepDays, log: this.log.child({ component: 'calls' }) })
+      this.callRetention.start()
+    }
     await this.webhooks.start()
     await this.api.listen({ host: this.config.api.host, port: this.config.api.port })
     if (this.ingest && this.config.ingest) await this.ingest.listen({ host: this.config.ingest.host, port: this.config.ingest.port })
@@ -233,6 +237,42 @@ export class Daemon {
     const ingestUrl = this.ingest && this.config.ingest ? listenUrl(this.ingest, this.config.ingest.host) : null
     this.log.info({ url: apiUrl, ingest: ingestUrl, sources: this.sources.size }, 'telbridge started')
     return { apiUrl, lqServerPort: this.lqServer?.port ?? null, ingestUrl }
+  }
+
+  /**
+   * Open the database; when it cannot be (no driver, a newer schema, a corrupt file, a disk error)
+   * say so once and run on: channels, pops, events and call control need no database.
+   */
+  private openDatabase(): void {
+    try {
+      this.db = openDb(this.config.dataDir)
+    } catch (err) {
+      this.db = null
+      const file = join(this.config.dataDir, DB_FILE)
+      // /v1/health is public: the reason without the data directory's path
+      this.dbError = (err as Error).message.split(file).join(DB_FILE).split(this.config.dataDir).join('<dataDir>')
+      this.log.error(
+        { err },
+        `database unavailable, running without the call log, agents and recording index (/v1/cdr and /v1/agents answer 503): ${(err as Error).message}. Fix the cause (docs/troubleshooting.md, "Database unavailable") and restart telbridge`,
+      )
+      this.calls.open(null)
+      return
+    }
+    this.log.info({ driver: this.db.driver }, `database open (${this.db.driver})`)
+    this.calls.open(this.db)
+    this.agents.open(this.db)
+  }
+
+  /** /v1/health's database part: no path (the message of a failed open is a public route's) */
+  databaseHealth(): DbHealth {
+    if (this.db) {
+      try {
+        return { ok: true, driver: this.db.driver, bytes: dbSize(this.db).bytes }
+      } catch (err) {
+        return { ok: false, driver: this.db.driver, error: (err as Error).message }
+      }
+    }
+    return { ok: false, driver: sqliteDriver().name, error: this.dbError ?? 'not open' }
   }
 
   stop(): Promise<void> {

@@ -1,5 +1,5 @@
-import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 
 /**
@@ -10,7 +10,224 @@ import { join } from 'node:path'
  * vendors' own records). The schema version is SQLite's `user_version`; migrations only go forward.
  */
 
-export type Db = Database.Database
+export type Params = unknown[]
+
+/** A prepared statement: the part of better-sqlite3's Statement telbridge uses (both drivers give it). */
+export interface Statement {
+  run(...params: Params): { changes: number; lastInsertRowid: number | bigint }
+  get(...params: Params): unknown
+  all(...params: Params): unknown[]
+  iterate(...params: Params): IterableIterator<unknown>
+  /** rows as their first column's value */
+  pluck(on?: boolean): this
+}
+
+/**
+ * The database: the part of better-sqlite3's API telbridge uses, so that the same code runs on
+ * better-sqlite3 or on Node's built-in node:sqlite (Windows, where npm has no better-sqlite3 binary).
+ * Named parameters (`@x`, `:x`, `$x`) take an object argument without the prefix in both.
+ */
+export interface Db {
+  /** which driver this connection is on */
+  readonly driver: DriverName
+  prepare(sql: string): Statement
+  exec(sql: string): void
+  /** `fn` wrapped in BEGIN/COMMIT (a SAVEPOINT when nested); a throw rolls back and rethrows */
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R
+  /** `PRAGMA <text>`: its rows, or with simple the first column of the first row */
+  pragma(text: string, opts?: { simple?: boolean }): unknown
+  readonly inTransaction: boolean
+  close(): void
+}
+
+export type DriverName = 'better-sqlite3' | 'node:sqlite'
+
+interface Driver {
+  name: DriverName
+  open(file: string): Db
+}
+
+const require = createRequire(import.meta.url)
+
+/** better-sqlite3 loads its native addon at the first `new Database`: an in-memory one tells whether it is there. */
+function betterSqlite3(): Driver {
+  const Database = require('better-sqlite3') as typeof import('better-sqlite3')
+  new Database(':memory:').close()
+  return {
+    name: 'better-sqlite3',
+    open(file) {
+      const db = new Database(file) as unknown as Omit<Db, 'driver'>
+      return Object.assign(db, { driver: 'better-sqlite3' as const })
+    },
+  }
+}
+
+// node:sqlite as far as telbridge uses it (Node 20's @types/node has no types for it)
+interface NodeStatement {
+  run(...p: unknown[]): { changes: number | bigint; lastInsertRowid: number | bigint }
+  get(...p: unknown[]): unknown
+  all(...p: unknown[]): unknown[]
+  iterate(...p: unknown[]): IterableIterator<unknown>
+  /** Node >= 22.15 */
+  setAllowUnknownNamedParameters?(on: boolean): void
+}
+interface NodeDatabase {
+  prepare(sql: string): NodeStatement
+  exec(sql: string): void
+  close(): void
+  readonly isTransaction: boolean
+}
+
+function nodeSqlite(): Driver {
+  // node:sqlite is Node >= 22.5 (unflagged from 22.13; 22.23 x86 under Wine has it with FTS5); Node 20 throws here
+  // its one-time ExperimentalWarning would read like a fault on stderr: the start log names the driver instead
+  const emit = Reflect.get(process, 'emitWarning') as (...a: unknown[]) => void
+  process.emitWarning = (w: string | Error, ...rest: unknown[]) => {
+    if (!/SQLite is an experimental feature/.test(String(w))) emit.call(process, w, ...rest)
+  }
+  let DatabaseSync: new (file: string) => NodeDatabase
+  try {
+    ;({ DatabaseSync } = require('node:sqlite') as { DatabaseSync: typeof DatabaseSync })
+  } finally {
+    process.emitWarning = emit
+  }
+  new DatabaseSync(':memory:').close()
+  return { name: 'node:sqlite', open: (file) => new NodeSqliteDb(new DatabaseSync(file)) }
+}
+
+const first = (row: unknown): unknown => (row === undefined ? undefined : Object.values(row as object)[0])
+
+class NodeSqliteStatement implements Statement {
+  private plucked = false
+  constructor(private readonly st: NodeStatement) {
+    // better-sqlite3 ignores keys of a parameter object that the statement does not name
+    st.setAllowUnknownNamedParameters?.(true)
+  }
+  run(...p: Params) {
+    const r = this.st.run(...p)
+    return { changes: Number(r.changes), lastInsertRowid: r.lastInsertRowid }
+  }
+  get(...p: Params): unknown {
+    const r = this.st.get(...p)
+    return this.plucked ? first(r) : r
+  }
+  all(...p: Params): unknown[] {
+    const rows = this.st.all(...p)
+    return this.plucked ? rows.map(first) : rows
+  }
+  *iterate(...p: Params): IterableIterator<unknown> {
+    for (const r of this.st.iterate(...p)) yield this.plucked ? first(r) : r
+  }
+  pluck(on = true): this {
+    this.plucked = on
+    return this
+  }
+}
+
+class NodeSqliteDb implements Db {
+  readonly driver = 'node:sqlite' as const
+  private savepoints = 0
+  constructor(private readonly db: NodeDatabase) {}
+  prepare(sql: string): Statement {
+    return new NodeSqliteStatement(this.db.prepare(sql))
+  }
+  exec(sql: string): void {
+    this.db.exec(sql)
+  }
+  get inTransaction(): boolean {
+    return this.db.isTransaction
+  }
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    return (...args: A): R => {
+      const nested = this.db.isTransaction
+      const sp = `tb_sp${++this.savepoints}`
+      this.db.exec(nested ? `SAVEPOINT ${sp}` : 'BEGIN')
+      let r: R
+      try {
+        r = fn(...args)
+      } catch (err) {
+        // a failed statement may already have ended the transaction (SQLITE_FULL, IOERR)
+        if (this.db.isTransaction) this.db.exec(nested ? `ROLLBACK TO ${sp}; RELEASE ${sp}` : 'ROLLBACK')
+        throw err
+      } finally {
+        this.savepoints--
+      }
+      this.db.exec(nested ? `RELEASE ${sp}` : 'COMMIT')
+      return r
+    }
+  }
+  pragma(text: string, opts: { simple?: boolean } = {}): unknown {
+    const st = this.db.prepare(`PRAGMA ${text}`)
+    if (opts.simple) return first(st.get())
+    return st.all()
+  }
+  close(): void {
+    this.db.close()
+  }
+}
+
+/** /v1/health's `database` */
+export interface DbHealth {
+  ok: boolean
+  /** the driver in use or that would be (null: none loads) */
+  driver: DriverName | null
+  /** the database file and its free pages, in bytes, when open */
+  bytes?: number
+  /** why it is not open */
+  error?: string
+}
+
+export interface DriverState {
+  /** the driver in use, or null when neither loads */
+  name: DriverName | null
+  /** why each driver that was tried did not load */
+  failures: string[]
+}
+
+let chosen: { driver: Driver | null; failures: string[] } | null = null
+
+/**
+ * The SQLite driver, chosen once: better-sqlite3 when its native addon loads, else node:sqlite.
+ * TELBRIDGE_SQLITE=better-sqlite3|node:sqlite|none forces one (tests; `none` runs the daemon without
+ * a database).
+ */
+function driver(): { driver: Driver | null; failures: string[] } {
+  if (chosen) return chosen
+  const want = process.env.TELBRIDGE_SQLITE
+  const failures: string[] = []
+  let found: Driver | null = null
+  for (const [name, load] of [
+    ['better-sqlite3', betterSqlite3],
+    ['node:sqlite', nodeSqlite],
+  ] as const) {
+    if (want && want !== name) continue
+    try {
+      found = load()
+      break
+    } catch (err) {
+      const msg = (err as Error).message.split('\n')[0]!
+      // the bindings package lists every path it tried: say what is missing instead
+      failures.push(`${name}: ${/Could not locate the bindings file/.test(msg) ? 'no native binary (better_sqlite3.node) for this platform and Node' : msg}`)
+    }
+  }
+  if (want && !found && want !== 'better-sqlite3' && want !== 'node:sqlite')
+    failures.push(want === 'none' ? 'TELBRIDGE_SQLITE=none' : `TELBRIDGE_SQLITE=${want}: not a driver (better-sqlite3, node:sqlite, none)`)
+  chosen = { driver: found, failures }
+  return chosen
+}
+
+export function sqliteDriver(): DriverState {
+  const d = driver()
+  return { name: d.driver?.name ?? null, failures: d.failures }
+}
+
+/** No SQLite driver loads: the daemon runs without the call log, agents and recording index. */
+export class DbDriverError extends Error {
+  constructor(readonly failures: string[]) {
+    super(`no SQLite driver loads (${failures.join('; ')}): install better-sqlite3's binary for this platform (npm ci on a machine that can download it) or run Node >= 22.13, which has node:sqlite`)
+    this.name = 'DbDriverError'
+  }
+}
 
 /** One forward step: `up` runs inside a transaction with the version bump. */
 export interface Migration {
@@ -171,7 +388,9 @@ export interface OpenDbOptions {
 export function openDb(dataDir: string, opts: OpenDbOptions = {}): Db {
   const file = opts.file ?? join(dataDir, DB_FILE)
   if (file !== ':memory:') mkdirSync(dataDir, { recursive: true })
-  const db = new Database(file)
+  const d = driver()
+  if (!d.driver) throw new DbDriverError(d.failures)
+  const db = d.driver.open(file)
   try {
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')

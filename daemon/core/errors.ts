@@ -24,6 +24,7 @@ export const ERRORS = {
   VENDOR_REFUSED: { status: 502, message: '%s' },
   SOURCE_DOWN: { status: 503, message: '%s' },
   TOO_MANY_CLIENTS: { status: 503, message: '%s' },
+  CALL_LOG_UNAVAILABLE: { status: 503, message: 'the call log and agents are unavailable: the database did not open (%s); see /v1/health and docs/troubleshooting.md' },
   VENDOR_TIMEOUT: { status: 504, message: '%s' },
   INSUFFICIENT_STORAGE: { status: 507, message: 'cannot store: %s' },
 } as const

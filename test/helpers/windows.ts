@@ -62,23 +62,10 @@ function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0
 }
 
-/** Files under `dir` (recursively) whose code imports better-sqlite3. */
-export function sqliteImporters(dir: string): string[] {
-  const out: string[] = []
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name)
-      if (e.isDirectory()) walk(p)
-      else if (e.name.endsWith('.js') && /\bfrom\s*['"]better-sqlite3['"]|require\(\s*['"]better-sqlite3['"]\s*\)/.test(readFileSync(p, 'utf8'))) out.push(p)
-    }
-  }
-  if (existsSync(dir)) walk(dir)
-  return out
-}
-
 /**
- * Where the group takes better-sqlite3's Windows binary from, when the daemon loads it: npm has no
- * Windows build (better-sqlite3's prebuilt binaries are GitHub release downloads), so it is put here
+ * Where the group takes better-sqlite3's Windows binary from, when one is supplied: npm has no
+ * Windows build (better-sqlite3's prebuilt binaries are GitHub release downloads). Without it the
+ * daemon uses node:sqlite (Node 22 x86) or runs without its database (Node 20 x64). Put here
  * by hand, e.g. node_modules\better-sqlite3\build\Release\better_sqlite3.node from a Windows
  * `npm ci` with the same better-sqlite3 version and the group's Node (22 x86, 20 x64).
  */
@@ -87,7 +74,7 @@ export function sqliteBinary(arch: WinArch): string {
 }
 
 /** Why the group (for `arch`) cannot run here, or null. Checked once per test file. */
-export function windowsUnavailable(arch?: WinArch): string | null {
+export function windowsUnavailable(_arch?: WinArch): string | null {
   if (process.env.TB_WINDOWS === '0') return 'TB_WINDOWS=0'
   if (process.platform !== 'linux') return `the Windows group runs Windows Node under Wine on Linux; this is ${process.platform}`
   const missing = [
@@ -99,10 +86,6 @@ export function windowsUnavailable(arch?: WinArch): string | null {
   if (missing.length) return `no ${missing.map(([c]) => c).join(', ')} (test/prepare.sh installs Debian's ${missing.map(([, p]) => p).join(' ')} when run as root)`
   if (!existsSync('/usr/lib/wine/wine') && !existsSync('/usr/lib/i386-linux-gnu/wine'))
     return 'no 32-bit Wine (Debian: dpkg --add-architecture i386, then apt-get install wine32:i386; test/prepare.sh does this as root)'
-  if (arch && sqliteImporters(join(REPO, 'dist')).length && !existsSync(sqliteBinary(arch))) {
-    const v = (JSON.parse(readFileSync(join(REPO, 'node_modules', 'better-sqlite3', 'package.json'), 'utf8')) as { version: string }).version
-    return `the daemon loads better-sqlite3, and npm has no Windows build of it (its binaries are GitHub release downloads, out of reach here): put better_sqlite3.node of better-sqlite3 ${v} for win32-${arch} (${arch === 'ia32' ? 'Node 22 x86' : 'Node 20 x64'}) at ${sqliteBinary(arch)} to run the group (docs/windows.md)`
-  }
   return null
 }
 

@@ -49,6 +49,18 @@ t.test('Windows demo (Node 22 ia32 under Wine): the simulators feed the daemon',
   for (const s of sources.filter((x) => x.type === '800hu')) t.comment(`${s.id}: ${s.status} (the box simulator's fetch() cannot connect under Wine)`)
   const pops = await until(async () => (await getJson(`${url}/v1/pops?limit=5`)).body.pops.length > 0, 60_000, 'a pop from the simulators')
   t.ok(pops, 'pops arrive')
+  // no better-sqlite3 binary here: the call log is on node:sqlite (Node 22), phone search through its FTS5 trigram index included
+  t.match((await getJson(`${url}/v1/health`)).body.database, { ok: true, driver: 'node:sqlite' }, 'the database is on node:sqlite')
+  const calls = await until(async () => (await getJson(`${url}/v1/cdr?limit=5`)).body.calls?.length > 0 && (await getJson(`${url}/v1/cdr?limit=5`)).body.calls, 90_000, 'a call in the log')
+  const phone = (calls as any[]).find((c) => c.phone && c.phone.length >= 4)?.phone as string | undefined
+  if (phone) {
+    const found = (await getJson(`${url}/v1/cdr?phone=${encodeURIComponent(phone.slice(1, 5))}&limit=1000`)).body.calls as any[]
+    t.ok(
+      found.some((c) => c.phone === phone),
+      `phone search (a substring of ${phone}) finds its call`,
+    )
+  }
+  t.equal((await getJson(`${url}/v1/agents`)).status, 200, '/v1/agents answers')
   stopped = true
   const t0 = Date.now()
   proc.child.kill('SIGINT')

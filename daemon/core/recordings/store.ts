@@ -124,7 +124,7 @@ export class RecordingStore {
   readonly tmpDir: string
   /** audio found without a sidecar at open (a crash before the sidecar): moved here, never deleted */
   readonly orphanDir: string
-  private index!: RecordingIndex
+  private index: RecordingIndex | undefined
   private ownDb: Db | null = null
   /** temp files handed out by receive() and not yet committed or discarded */
   private readonly temps = new Set<string>()
@@ -165,16 +165,29 @@ export class RecordingStore {
 
   /** Recordings indexed and their bytes (O(1): kept by triggers). */
   totals(): { count: number; bytes: number } {
-    return this.index.totals()
+    return this.index ? this.index.totals() : { count: 0, bytes: 0 }
   }
 
   /** The call a recording belongs to, for the call log to set. */
   setCallId(id: string, callId: string | null): boolean {
-    return this.index.setCallId(id, callId)
+    return this.index ? this.index.setCallId(id, callId) : false
   }
 
-  private attach(given?: Db): void {
+  /** the index, on paths only reached once it is open */
+  private get idx(): RecordingIndex {
+    if (!this.index) throw new StorageError('indexing', 'telbridge.db', new Error(this.noIndex ?? 'the recording index is not open'))
+    return this.index
+  }
+
+  /** Why there is no index (the daemon's database did not open): uploads are refused, nothing is listed. */
+  private noIndex: string | null = null
+
+  private attach(given?: Db | null): void {
     if (this.index) return
+    if (given === null) {
+      this.noIndex = 'the database (telbridge.db) is unavailable'
+      return
+    }
     let db = given ?? this.deps.db
     if (!db) db = this.ownDb = openDb(this.deps.dataDir)
     this.index = new RecordingIndex(db, this.root)
@@ -184,10 +197,14 @@ export class RecordingStore {
    * Bring the SQLite index up to what the sidecars say, looking only at what changed since its last
    * commit (see reconcile); clean temp files left by a crash; start retention.
    */
-  async open(db?: Db): Promise<void> {
+  async open(db?: Db | null): Promise<void> {
     if (this.opened) return
     this.opened = true
     this.attach(db)
+    if (!this.index) {
+      this.log.error({ reason: this.noIndex }, 'no recording index: uploads will be refused and nothing is listed until the database opens (restart after fixing it)')
+      return
+    }
     try {
       await mkdir(this.tmpDir, { recursive: true })
     } catch (err) {
@@ -226,7 +243,7 @@ export class RecordingStore {
   private async reconcile(o: { full?: string } & ScanOptions): Promise<ReconcileStats> {
     const t0 = performance.now()
     const nowMs = this.now()
-    const st = this.index.state()
+    const st = this.idx.state()
     const margin = this.deps.reconcileMarginMs ?? 3600_000
     let reason = o.full
     if (!reason && st.format !== INDEX_FORMAT) reason = st.format === undefined ? 'a new database' : `built for ${st.format}, sidecars are ${INDEX_FORMAT}`
@@ -266,14 +283,14 @@ export class RecordingStore {
         }
       }
     }
-    for (const dir of this.index.dirs()) {
+    for (const dir of this.idx.dirs()) {
       if (onDisk.has(dir)) continue
-      const n = this.index.removeDir(dir, nowMs)
+      const n = this.idx.removeDir(dir, nowMs)
       stats.removed += n
       this.log.warn({ dir, removed: n }, 'a day directory of indexed recordings is gone from disk; its rows are removed from the index')
     }
     // the format is written last: a crash during a full build makes the next start build again
-    if (stats.mode === 'full') this.index.setFormat(INDEX_FORMAT)
+    if (stats.mode === 'full') this.idx.setFormat(INDEX_FORMAT)
     stats.ms = Math.round(performance.now() - t0)
     return stats
   }
@@ -347,7 +364,7 @@ export class RecordingStore {
           stats.skipped++
           continue
         }
-        const other = this.index.fileOf(e.record.id)
+        const other = this.idx.fileOf(e.record.id)
         // the same id from another day's sidecar that is still there: the first indexed wins
         if (ids.has(e.record.id) || (other !== undefined && other !== e.record.file && existsSync(join(this.root, ...other.split('/')) + '.json'))) {
           this.log.warn({ file: `${e.record.file}.json`, reason: `recording ${e.record.id} is already indexed from ${other ?? e.record.file}` }, 'sidecar not indexed')
@@ -359,7 +376,7 @@ export class RecordingStore {
       }
     }
     // a row whose sidecar appeared after the readdir (a daemon committing during reindex) stays
-    const r = this.index.replaceDir(rel, found, (_id, file) => existsSync(join(this.root, ...file.split('/')) + '.json') && !files.has(`${file.slice(file.lastIndexOf('/') + 1)}.json`), this.now())
+    const r = this.idx.replaceDir(rel, found, (_id, file) => existsSync(join(this.root, ...file.split('/')) + '.json') && !files.has(`${file.slice(file.lastIndexOf('/') + 1)}.json`), this.now())
     stats.indexed += found.length
     stats.added += r.added
     stats.removed += r.removed
@@ -479,6 +496,11 @@ export class RecordingStore {
   /** Verify, fsync, rename into place, write the sidecar, fsync the directory, index, publish. */
   async commit(tmp: TempUpload, meta: CommitMeta): Promise<CommitResult> {
     if (!this.temps.has(tmp.path)) throw new InvalidRecording('upload', 'not a pending upload of this store (already committed or discarded)')
+    if (!this.index) {
+      // not acknowledged: the box keeps it and sends it again once the daemon has its database back
+      await this.discard(tmp)
+      throw this.rejected(new StorageError('indexing', 'telbridge.db', new Error(this.noIndex ?? 'the recording index is not open')))
+    }
     let callid: string
     let box: string
     try {
@@ -525,7 +547,7 @@ export class RecordingStore {
   }
 
   private async place(tmp: TempUpload, callid: string, box: string, ext: string, fields: Record<string, string>, events: readonly ('recording' | 'cdr')[]): Promise<CommitResult> {
-    const versions = this.index.versions(callid)
+    const versions = this.idx.versions(callid)
     const same = versions.find((e) => e.record.sha256 === tmp.sha256)
     if (same) {
       await this.discard(tmp)
@@ -546,7 +568,7 @@ export class RecordingStore {
       for (let n = versions.length ? 2 : 1; ; n++) {
         if (n > 10_000) throw new StorageError('naming', `${dir}/${fileStem(callid)}~N.${ext}`, new Error('no free name'))
         id = n === 1 ? callid : `${callid}~${n}`
-        if (this.index.has(id)) continue
+        if (this.idx.has(id)) continue
         const candidate = join(dir, `${fileStem(id)}.${ext}`)
         // a sidecar we could not index (damaged by hand?) keeps its name too
         if (await fsOp('checking', candidate, () => exists(`${candidate}.json`))) continue
@@ -579,7 +601,7 @@ export class RecordingStore {
       }
       for (const x of dirs) await fsOp('syncing', x, () => fsyncDir(x))
       // the row last: after a crash before it, the day directory's new mtime gets it rescanned
-      this.index.add({ record, timeMs, receivedMs }, this.now())
+      this.idx.add({ record, timeMs, receivedMs }, this.now())
       const outcome = versions.length ? 'kept-both' : 'stored'
       this.m.stored.inc({ outcome })
       this.m.bytes.inc(undefined, tmp.size)
@@ -614,13 +636,14 @@ export class RecordingStore {
 
   /** By id (`callid` or `callid~2`); a bare callid whose first copy is gone finds the next one. */
   entry(callidOrId: string): Entry | undefined {
+    if (!this.index) return undefined
     return this.index.entry(callidOrId) ?? this.index.firstVersion(callidOrId)
   }
 
   /** By the stored file's path relative to the store (`record.file`, as `/voip/record/{file}` names it). */
   entryByFile(file: string): Entry | undefined {
     const m = /^\d{4}\/\d{2}\/\d{2}\/([^/]{1,200})\.[a-z0-9]{1,8}$/.exec(file)
-    if (!m) return undefined
+    if (!m || !this.index) return undefined
     for (const id of new Set([m[1]!, safeDecode(m[1]!)])) {
       const e = id === null ? undefined : this.index.entry(id)
       if (e && e.record.file === file) return e
@@ -629,6 +652,7 @@ export class RecordingStore {
   }
 
   find(filters: RecordingFilters = {}): FindResult {
+    if (!this.index) return { total: 0, offset: filters.offset ?? 0, limit: filters.limit ?? 0, recordings: [] }
     return this.index.find(filters)
   }
 
@@ -644,7 +668,7 @@ export class RecordingStore {
   private async runSweep(): Promise<SweepResult> {
     const keepDays = this.deps.config.keepDays
     const result: SweepResult = { removed: [], failed: [] }
-    if (keepDays === undefined) return result
+    if (keepDays === undefined || !this.index) return result
     const cutoff = this.now() - keepDays * DAY_MS
     const dirs = new Set<string>()
     // in batches from the index, oldest first; what failed is skipped by id so a batch always moves on
@@ -655,7 +679,7 @@ export class RecordingStore {
       for (const e of todo) {
         if (this.closed) break
         await this.withLock(e.record.callid, async () => {
-          if (this.index.fileOf(e.record.id) !== e.record.file) return
+          if (this.idx.fileOf(e.record.id) !== e.record.file) return
           try {
             // sidecar first: a crash between the two leaves audio that open() moves to orphans, not a loss
             await rm(e.sidecarPath, { force: true })
@@ -665,7 +689,7 @@ export class RecordingStore {
             failed.add(e.record.id)
             return
           }
-          this.index.remove(e.record.id, this.now())
+          this.idx.remove(e.record.id, this.now())
           result.removed.push(e.record.id)
           this.m.expired.inc()
           dirs.add(join(e.audioPath, '..'))
