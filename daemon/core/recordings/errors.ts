@@ -55,6 +55,7 @@ export class InvalidRecording extends RecordingError {
 
 const ERRNO_TEXT: Record<string, string> = {
   ENOSPC: 'disk full',
+  SQLITE_FULL: 'disk full (the recording index in telbridge.db could not grow)',
   EDQUOT: 'disk quota exceeded',
   EFBIG: 'file too large for the filesystem',
   EACCES: 'permission denied',

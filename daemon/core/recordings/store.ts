@@ -202,7 +202,7 @@ export class RecordingStore {
     this.opened = true
     this.attach(db)
     if (!this.index) {
-      this.log.error({ reason: this.noIndex }, 'no recording index: uploads will be refused and nothing is listed until the database opens (restart after fixing it)')
+      this.log.warn({ reason: this.noIndex }, 'no recording index: uploads will be refused and nothing is listed until the database opens (restart after fixing it)')
       return
     }
     try {
