@@ -157,8 +157,8 @@ t.test(
     ;({ d, ingest } = await start())
     const list = (await getJson(`${d.url}/v1/recordings?limit=100`)).body
     t.same(list.recordings.map((r: any) => r.id).sort(), ['CON', 'new-1', 'old-1'], 'the restarted daemon indexes the same three')
-    const rebuilt = (await d.proc.logLines()).find((l) => l.msg === 'recording index rebuilt')
-    t.match(rebuilt, { indexed: 3 }, 'rebuilt from three sidecars')
+    const rebuilt = (await d.proc.logLines()).find((l) => l.msg === 'recording index built from every sidecar')
+    t.match(rebuilt, { mode: 'full', indexed: 3 }, 'rebuilt from three sidecars')
     await stop(d)
 
     // 3. retention at start: keepDays 30 removes old-1 (files and index entry), nothing else
