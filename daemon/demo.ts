@@ -61,6 +61,8 @@ telbridge demo is running: every simulator feeds the daemon.
   Recent pops:    curl -s '${url}/v1/pops?limit=5'
   Event stream:   curl -N ${url}/v1/events
   Sources:        curl -s ${url}/v1/sources
+  Call log:       curl -s '${url}/v1/cdr?limit=5'
+  Agents:         curl -s ${url}/v1/agents
   Metrics:        curl -s ${url}/metrics
 ${lines.map((l) => `  ${l}\n`).join('')}
 Recordings are written to ${dataDir} (deleted when the demo stops).
