@@ -80,9 +80,10 @@ export class EventBus {
     return this.subscribers.size + this.batchSubscribers.size
   }
 
-  publish(type: EventType, data: unknown): BusEvent {
+  /** `json`: `JSON.stringify(data)` when the publisher has it ready (channel events write theirs by hand). */
+  publish(type: EventType, data: unknown, json?: string): BusEvent {
     const id = this.nextId++
-    const wire = `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`
+    const wire = `id: ${id}\nevent: ${type}\ndata: ${json ?? JSON.stringify(data)}\n\n`
     const e: BusEvent = { id, type, time: this.now(), data, wire }
     this.ring[this.head] = { id, type, wire }
     this.head = (this.head + 1) % this.capacity
