@@ -18,7 +18,7 @@ import { PopHub } from './core/pops.js'
 import { recordingRoutes } from './core/recordings/routes.js'
 import { RecordingStore } from './core/recordings/store.js'
 import { sourceMetrics, type Source, type SourceContext, type SourceStatus } from './core/source.js'
-import { channelEventJson, entryJson, ChannelTable } from './core/table.js'
+import { entryJson, ChannelTable } from './core/table.js'
 import { VERSION } from './core/version.js'
 import { buildIngest } from './ingest.js'
 import { MODULES, moduleOfType } from './registry.js'
@@ -76,7 +76,7 @@ export class Daemon {
       const data = entryJson(c.entry) // a fresh object: add the change fields to it, no copy
       data.changed = c.changed
       data.previousState = c.previousState
-      this.bus.publish('channel', data, channelEventJson(data))
+      this.bus.publish('channel', data)
     })
     this.agents = new AgentRegistry({ log: this.log.child({ component: 'agents' }), bus: this.bus, table: this.table })
     this.calls = new CallTracker({

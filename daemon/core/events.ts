@@ -80,10 +80,9 @@ export class EventBus {
     return this.subscribers.size + this.batchSubscribers.size
   }
 
-  /** `json`: `JSON.stringify(data)` when the publisher has it ready (channel events write theirs by hand). */
-  publish(type: EventType, data: unknown, json?: string): BusEvent {
+  publish(type: EventType, data: unknown): BusEvent {
     const id = this.nextId++
-    const wire = `id: ${id}\nevent: ${type}\ndata: ${json ?? JSON.stringify(data)}\n\n`
+    const wire = `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`
     const e: BusEvent = { id, type, time: this.now(), data, wire }
     this.ring[this.head] = { id, type, wire }
     this.head = (this.head + 1) % this.capacity
