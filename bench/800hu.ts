@@ -39,6 +39,8 @@ const UPLOADS = Number(process.env.BENCH_800HU_UPLOADS ?? 100)
 const UPLOAD_BYTES = 5_000_000
 const DURATION = Number(process.env.BENCH_800HU_SECONDS ?? 10)
 const CONNECTIONS = 10
+/** extra node flags for the daemon process (`--cpu-prof --cpu-prof-dir=…` to profile it; NODE_OPTIONS refuses --cpu-prof) */
+const NODE_ARGS = (process.env.BENCH_800HU_NODE_ARGS ?? '').split(' ').filter(Boolean)
 
 // autocannon has no type declarations; the few fields used here
 interface AcResult {
@@ -68,7 +70,7 @@ async function startDaemon(dir: string): Promise<{ child: ChildProcess; ingest: 
       boxes: { allow: MACS, maxUploadsPerIp: Math.max(8, UPLOADS) },
     }),
   )
-  const child = track(spawn(process.execPath, [CLI, 'run', '--config', cfg], { stdio: ['ignore', 'ignore', 'inherit'] }))
+  const child = track(spawn(process.execPath, [...NODE_ARGS, CLI, 'run', '--config', cfg], { stdio: ['ignore', 'ignore', 'inherit'] }))
   const ingest = `http://127.0.0.1:${ingestPort}`
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}`)

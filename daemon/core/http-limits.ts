@@ -89,16 +89,17 @@ export function installHttpLimits(app: FastifyInstance, l: HttpLimitOptions): vo
   const requestMs = l.requestTimeoutSeconds * 1000
   const minRate = l.minUploadBytesPerSecond ?? 0
   const tickMs = clamp(Math.round(Math.min(idleMs, requestMs) / 10), 20, 500)
-  const live = new Set<Watch>()
+  // by request: a body read whole is let go at preValidation, not held until the next tick
+  const live = new Map<FastifyRequest, Watch>()
   let timer: NodeJS.Timeout | null = null
 
   const tick = (): void => {
     const now = performance.now()
-    for (const w of live) {
+    for (const w of live.values()) {
       const raw = w.req.raw
       const sock = raw.socket
       if (raw.complete || !sock || sock.destroyed) {
-        live.delete(w)
+        live.delete(w.req)
         continue
       }
       const bytes = sock.bytesRead
@@ -117,7 +118,7 @@ export function installHttpLimits(app: FastifyInstance, l: HttpLimitOptions): vo
         w.windowBytes = bytes
       }
       if (why) {
-        live.delete(w)
+        live.delete(w.req)
         expire(w, why)
       }
     }
@@ -131,14 +132,20 @@ export function installHttpLimits(app: FastifyInstance, l: HttpLimitOptions): vo
     const raw = req.raw
     if (!raw.complete && raw.socket) {
       const now = performance.now()
-      const upload = req.routeOptions.config?.uploads === true && /^multipart\//i.test(req.headers['content-type'] ?? '')
+      // the header first: req.routeOptions builds a new object on every read
+      const upload = /^multipart\//i.test(req.headers['content-type'] ?? '') && req.routeOptions.config?.uploads === true
       const bytes = raw.socket.bytesRead
-      live.add({ req, reply, upload, start: now, bytes, lastByteAt: now, windowStart: now, windowBytes: bytes })
+      live.set(req, { req, reply, upload, start: now, bytes, lastByteAt: now, windowStart: now, windowBytes: bytes })
       if (!timer) {
         timer = setInterval(tick, tickMs)
         timer.unref()
       }
     }
+    done()
+  })
+  // held until the tick, every request's objects outlived a scavenge or two and were promoted: old-space GC
+  app.addHook('preValidation', (req, _reply, done) => {
+    if (req.raw.complete) live.delete(req)
     done()
   })
   app.addHook('onClose', (_app, done) => {
