@@ -1,3 +1,4 @@
+import { prng } from '../../protocols/testing/chunks.js'
 /**
  * The demo's day so far: past calls the vendor simulators that keep a call log (Yantong GetCDRList,
  * Guoxin CALL_LOG_QUERY, LQ vack getCustCall) hold when `npm run demo` starts, so the call log, the
@@ -23,17 +24,8 @@ export interface DemoCall {
   transferTo: string | null
 }
 
-/** A small seeded PRNG (mulberry32): the demo day is the same each run. */
-export function demoRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A small seeded PRNG (mulberry32, the tests' own): the demo day is the same each run. */
+export const demoRandom: (seed: number) => () => number = prng
 
 /**
  * `count` calls spread over the `hours` before `now` but not before local midnight (oldest first,
